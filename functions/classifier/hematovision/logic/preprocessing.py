@@ -1,0 +1,100 @@
+"""The one preprocessing implementation, shared by serving and by training-time evaluation.
+
+decode (Pillow) -> apply EXIF orientation -> RGB -> resize to 224x224 (bilinear) -> uint8 HWC.
+Scaling to MobileNetV2's [-1, 1] happens inside the ONNX graph, not here.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+INPUT_SIZE = 224
+RESAMPLE = Image.Resampling.BILINEAR
+# Decoded pixel budget: a 50 MP phone photo passes, a decompression bomb does not.
+MAX_PIXELS = 50_000_000
+MIN_SIDE = 16
+SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})
+
+
+class ImageError(ValueError):
+    """An upload that cannot be used as an image. `code` is the API error code, `status` the HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode bytes into an upright RGB Pillow image, or raise ImageError (415/413/422)."""
+    if not data:
+        raise ImageError("empty_image", "The image is empty.", 400)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in SUPPORTED_FORMATS:
+                raise ImageError("unsupported_image", f"Image format {image.format} is not supported.", 415)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    "image_too_large",
+                    f"The image has {width}x{height} pixels; at most {max_pixels} pixels are accepted.",
+                    413,
+                )
+            image.load()
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        if isinstance(error, UnidentifiedImageError):
+            raise ImageError("unsupported_image", "The body is not a supported image (JPEG, PNG, WebP, BMP, TIFF).", 415) from None
+        raise ImageError("image_too_large", "The image declares too many pixels.", 413) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError("corrupt_image", f"The image could not be decoded: {type(error).__name__}.", 422) from None
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block must not reject an otherwise usable image
+        pass
+    if min(image.size) < MIN_SIDE:
+        raise ImageError(
+            "image_too_small", f"The image is {image.size[0]}x{image.size[1]}; each side must be at least {MIN_SIDE} pixels.", 422
+        )
+    return to_rgb(image)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB with any transparency composited on white (a transparent PNG must not turn black)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: keep the full 0..65535 scale rather than Pillow's clipping to 255.
+        array = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def to_model_input(image: Image.Image) -> np.ndarray:
+    """Resize an RGB image to the model's uint8 [224, 224, 3] input."""
+    resized = image.resize((INPUT_SIZE, INPUT_SIZE), RESAMPLE)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def preprocess(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Bytes of an image file -> uint8 [224, 224, 3] RGB model input."""
+    return to_model_input(decode_image(data, max_pixels))
+
+
+def preprocess_file(path) -> np.ndarray:
+    with open(path, "rb") as handle:
+        return preprocess(handle.read())
