@@ -1,0 +1,177 @@
+"""hematovision: serve the API locally, classify images, evaluate a labelled folder.
+
+classify and evaluate use the handler's own code path (hematovision.logic.classifier), in batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+BATCH = 32
+
+
+def _image_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files.append(path)
+    return files
+
+
+def _load_classifier(model_dir: str | None, threads: int | None):
+    from hematovision.logic import config
+    from hematovision.logic.classifier import Classifier
+    from hematovision.logic.inference import Model
+
+    directory = Path(model_dir) if model_dir else config.model_dir()
+    return Classifier(Model(directory, intra_op_threads=threads or min(2, os.cpu_count() or 1)))
+
+
+def _run(classifier, files: list[Path]):
+    """Yields (path, ItemOutcome) in order, classifying BATCH files per onnxruntime call."""
+    from hematovision.logic.parsing import RequestError, Upload
+
+    for start in range(0, len(files), BATCH):
+        chunk = files[start : start + BATCH]
+        uploads = []
+        for path in chunk:
+            try:
+                uploads.append(Upload(data=path.read_bytes(), filename=str(path)))
+            except OSError as error:
+                uploads.append(Upload(data=None, filename=str(path), error=RequestError("unreadable_file", str(error.strerror or error), 400)))
+        outcome = classifier.classify(uploads)
+        yield from zip(chunk, outcome.items)
+
+
+def cmd_classify(args) -> int:
+    classifier = _load_classifier(args.model_dir, args.threads)
+    files = _image_files(args.paths)
+    if not files:
+        print("no images found", file=sys.stderr)
+        return 2
+    failures = 0
+    for path, item in _run(classifier, files):
+        if item.ok:
+            v = item.verdict
+            record = {"path": str(path), "label": v.label, "confidence": v.confidence, "probabilities": v.probabilities,
+                      "uncertain": v.uncertain}
+            if args.json:
+                print(json.dumps(record), flush=True)
+            else:
+                flag = "  (uncertain)" if v.uncertain else ""
+                print(f"{path}\t{v.label}\t{v.confidence:.3f}{flag}", flush=True)
+        else:
+            failures += 1
+            if args.json:
+                print(json.dumps({"path": str(path), "error": {"code": item.error.code, "message": item.error.message}}), flush=True)
+            else:
+                print(f"{path}\tERROR {item.error.code}: {item.error.message}", flush=True)
+    return 1 if failures else 0
+
+
+def cmd_evaluate(args) -> int:
+    import numpy as np
+
+    from hematovision.logic.metrics import compute_metrics
+
+    classifier = _load_classifier(args.model_dir, args.threads)
+    classes = classifier.model.classes
+    root = Path(args.dir)
+    files, truth = [], []
+    for index, name in enumerate(classes):
+        folder = root / name
+        if folder.is_dir():
+            found = _image_files([str(folder)])
+            files += found
+            truth += [index] * len(found)
+    if not files:
+        print(f"no images under {root}/<CLASS>/ for classes {classes}", file=sys.stderr)
+        return 2
+    y_true, y_pred, uncertain, errors = [], [], [], []
+    for (path, item), label in zip(_run(classifier, files), truth):
+        if item.ok:
+            y_true.append(label)
+            y_pred.append(item.verdict.label_index)
+            uncertain.append(item.verdict.uncertain)
+        else:
+            errors.append({"path": str(path), "code": item.error.code})
+    metrics = compute_metrics(np.array(y_true), np.array(y_pred), classes, uncertain=np.array(uncertain, dtype=bool))
+    metrics["classes"] = classes
+    metrics["model"] = classifier.model.summary
+    metrics["errors"] = errors
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"model {metrics['model']['name']} {metrics['model']['version']} on {root}: n={metrics['n']}"
+              + (f" ({len(errors)} unreadable)" if errors else ""))
+        print(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   uncertain {metrics['uncertain_fraction']:.2%}")
+        print(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
+        for name in classes:
+            c = metrics["per_class"][name]
+            print(f"{name:<12} {c['precision']:>9.4f} {c['recall']:>7.4f} {c['f1']:>7.4f} {c['support']:>8}")
+        print("confusion matrix (rows = true, columns = predicted):")
+        print(" " * 12 + "".join(f"{n[:4]:>7}" for n in classes))
+        for name, row in zip(classes, metrics["confusion_matrix"]):
+            print(f"{name:<12}" + "".join(f"{v:>7}" for v in row))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from hematovision.local.server import serve
+
+    return serve(args.host, args.port, args.workers, args.api_key, template=args.template, model_dir=args.model_dir, quiet=args.quiet)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hematovision", description="White-blood-cell photo classification (decision support, not a diagnosis).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API locally: API Gateway + Lambda (awslambdaric) emulation")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000, help="0 picks a free port")
+    serve.add_argument("--workers", type=int, default=2, help="Lambda execution environments (processes)")
+    serve.add_argument("--api-key", action="append", metavar="KEY", help="accepted x-api-key (repeatable; also $HEMATOVISION_API_KEYS, comma-separated)")
+    serve.add_argument("--template", help="SAM template to read routes/binary types from (default: ./template.yaml)")
+    serve.add_argument("--model-dir", help="model directory (default: the committed model, or $HEMATOVISION_MODEL_DIR)")
+    serve.add_argument("--quiet", action="store_true", help="no access log, no function logs")
+    serve.set_defaults(func=cmd_serve)
+
+    for name, helptext, func in (("classify", "classify image files or folders", cmd_classify),
+                                 ("evaluate", "evaluate on DIR/<CLASS>/<image> and print metrics", cmd_evaluate)):
+        command = sub.add_parser(name, help=helptext)
+        if name == "classify":
+            command.add_argument("paths", nargs="+", metavar="PATH")
+        else:
+            command.add_argument("dir", metavar="DIR")
+        command.add_argument("--json", action="store_true", help="JSON output")
+        command.add_argument("--model-dir", help="model directory (default: the committed model, or $HEMATOVISION_MODEL_DIR)")
+        command.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: up to 2)")
+        command.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a clean message, not a traceback, for expected failures
+        from hematovision.logic.inference import ModelLoadError
+
+        if isinstance(error, ModelLoadError):
+            print(f"hematovision: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""Lambda entry point behind API Gateway (REST API, proxy integration).
+
+Thin routes: body parsing, decoding and inference live in hematovision.logic. The model is loaded
+once per execution environment at import (init phase, snapshotted by SnapStart).
+Errors are JSON {"error": {"code", "message"}, "request_id"} with a 4xx status; an unexpected
+exception becomes a 500 with the same shape (never a stack trace, never a 502).
+"""
+
+# No `from __future__ import annotations`: Powertools validation reads the route signatures at runtime.
+import json
+import time
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+import hematovision
+from hematovision.handlers.utils.observability import logger, metrics, tracer
+from hematovision.logic import config
+from hematovision.logic.classifier import Classifier, ItemOutcome, Outcome
+from hematovision.logic.inference import Model
+from hematovision.logic.parsing import RequestError, body_bytes, parse_batch, parse_single
+from hematovision.logic.preprocessing import ImageError
+from hematovision.models.input import BatchJsonRequest, ClassifyJsonRequest
+from hematovision.models.output import (
+    BatchResponse,
+    BatchResult,
+    ClassifyResponse,
+    ErrorBody,
+    ErrorResponse,
+    HealthResponse,
+    IndexResponse,
+    ModelRef,
+    Prediction,
+    Timings,
+)
+
+# ---------------------------------------------------------------- init (once per environment)
+MODEL = Model(config.model_dir())
+CLASSIFIER = Classifier(MODEL)
+logger.info("model loaded", extra={"model": MODEL.summary, "intra_op_threads": MODEL.threads, "thresholds": MODEL.thresholds.__dict__})
+
+app = APIGatewayRestResolver(
+    enable_validation=True,
+    cors=CORSConfig(allow_origin=config.cors_allow_origin(), allow_headers=["x-api-key"], max_age=600),
+)
+
+KEY_SECURITY = [{"apiKey": []}]
+ERROR_RESPONSES = {
+    400: {"description": "Malformed request", "content": {"application/json": {"model": ErrorResponse}}},
+    403: {"description": "Missing or invalid x-api-key (answered by API Gateway)", "content": {"application/json": {"model": ErrorResponse}}},
+    413: {"description": "Payload or image too large", "content": {"application/json": {"model": ErrorResponse}}},
+    415: {"description": "Not a supported image or content type", "content": {"application/json": {"model": ErrorResponse}}},
+    422: {"description": "Decodable but unusable image", "content": {"application/json": {"model": ErrorResponse}}},
+    500: {"description": "Unexpected error (with a request id to find it in the logs)", "content": {"application/json": {"model": ErrorResponse}}},
+}
+
+
+def request_id() -> str | None:
+    try:
+        return app.current_event.request_context.request_id
+    except Exception:
+        return None
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    metrics.add_metric(name="ClientErrors" if status < 500 else "ServerErrors", unit=MetricUnit.Count, value=1)
+    body = ErrorResponse(error=ErrorBody(code=code, message=message), request_id=request_id())
+    return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
+
+
+def model_ref() -> ModelRef:
+    return ModelRef(name=MODEL.name, version=MODEL.version)
+
+
+def explain_flag(value: bool) -> bool:
+    if value and not MODEL.has_cam:
+        raise RequestError("explain_unavailable", "This model has no class activation map output.", 400)
+    return value
+
+
+def raw_body() -> bytes:
+    """The body as bytes. Not `decoded_body`: Powertools decodes it as text, breaking binaries."""
+    event = app.current_event
+    return body_bytes(event.get("body"), bool(event.get("isBase64Encoded")))
+
+
+def to_prediction(item: ItemOutcome) -> Prediction:
+    v = item.verdict
+    return Prediction(
+        label=v.label,
+        confidence=v.confidence,
+        probabilities=v.probabilities,
+        uncertain=v.uncertain,
+        uncertain_reasons=v.uncertain_reasons,
+        ood_similarity=v.ood_similarity,
+        description=v.description,
+        filename=item.filename,
+        width=item.width,
+        height=item.height,
+        heatmap=item.heatmap,
+    )
+
+
+def record(outcome: Outcome, started: float) -> Timings:
+    timings = Timings(decode_ms=outcome.decode_ms, inference_ms=outcome.inference_ms, total_ms=round((time.perf_counter() - started) * 1000, 3))
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total_ms)
+    metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds, value=timings.inference_ms)
+    for label, count in outcome.counts.items():
+        metrics.add_metric(name=f"Predictions{label.title()}", unit=MetricUnit.Count, value=count)
+    uncertain = sum(1 for i in outcome.items if i.verdict is not None and i.verdict.uncertain)
+    if uncertain:
+        metrics.add_metric(name="UncertainPredictions", unit=MetricUnit.Count, value=uncertain)
+    return timings
+
+
+# ---------------------------------------------------------------- routes
+@app.post(
+    "/v1/classify",
+    summary="Classify one white-blood-cell photo",
+    description=(
+        "Send the image as the raw body (Content-Type image/jpeg, image/png, image/webp, image/bmp, image/tiff, "
+        "image/gif), as JSON {\"image\": \"<base64>\"}, or as multipart/form-data field `image`."
+    ),
+    tags=["classify"],
+    security=KEY_SECURITY,
+    responses={200: {"description": "The prediction", "content": {"application/json": {"model": ClassifyResponse}}}, **ERROR_RESPONSES},
+)
+@tracer.capture_method
+def classify(explain: Annotated[bool, Query(description="Add a class activation heatmap (base64 PNG).")] = False) -> ClassifyResponse:
+    started = time.perf_counter()
+    explain = explain_flag(explain)
+    upload = parse_single(app.current_event.headers, raw_body())
+    outcome = CLASSIFIER.classify([upload], explain=explain)
+    item = outcome.items[0]
+    if item.error is not None:
+        raise ImageError(item.error.code, item.error.message, item.error.status)
+    timings = record(outcome, started)
+    prediction = to_prediction(item)
+    tracer.put_annotation(key="label", value=prediction.label)
+    logger.info(
+        "classified",
+        extra={"label": prediction.label, "confidence": prediction.confidence, "uncertain": prediction.uncertain,
+               "width": item.width, "height": item.height, "timings": timings.model_dump()},
+    )
+    return ClassifyResponse(
+        **prediction.model_dump(), model=model_ref(), timings=timings, disclaimer=config.DISCLAIMER, request_id=request_id()
+    )
+
+
+@app.post(
+    "/v1/classify/batch",
+    summary="Classify several photos, each answered on its own",
+    description=(
+        f"JSON {{\"images\": [\"<base64>\", ...]}} or multipart/form-data with several `image` fields; at most "
+        f"{config.MAX_BATCH_ITEMS} images and {config.MAX_BATCH_BYTES} bytes. A bad image yields an error entry "
+        "for that item, not a failed batch."
+    ),
+    tags=["classify"],
+    security=KEY_SECURITY,
+    responses={200: {"description": "Per-item results", "content": {"application/json": {"model": BatchResponse}}}, **ERROR_RESPONSES},
+)
+@tracer.capture_method
+def classify_batch(explain: Annotated[bool, Query(description="Add class activation heatmaps.")] = False) -> BatchResponse:
+    started = time.perf_counter()
+    explain = explain_flag(explain)
+    uploads = parse_batch(app.current_event.headers, raw_body())
+    outcome = CLASSIFIER.classify(uploads, explain=explain)
+    timings = record(outcome, started)
+    results = [
+        BatchResult(index=i.index, ok=True, result=to_prediction(i), status=200)
+        if i.ok
+        else BatchResult(index=i.index, ok=False, error=ErrorBody(code=i.error.code, message=i.error.message), status=i.error.status)
+        for i in outcome.items
+    ]
+    succeeded = sum(1 for r in results if r.ok)
+    logger.info("classified batch", extra={"count": len(results), "succeeded": succeeded, "labels": outcome.counts, "timings": timings.model_dump()})
+    return BatchResponse(
+        count=len(results), succeeded=succeeded, failed=len(results) - succeeded, results=results,
+        model=model_ref(), timings=timings, disclaimer=config.DISCLAIMER, request_id=request_id(),
+    )
+
+
+@app.get("/v1/model", summary="The model card", tags=["model"], security=KEY_SECURITY,
+         responses={200: {"description": "model_card.json as shipped with the function"}})
+def model_card():
+    return Response(status_code=200, content_type="application/json", body=json.dumps(MODEL.card))
+
+
+@app.get("/health", summary="Liveness (no API key)", tags=["ops"])
+def health() -> HealthResponse:
+    return HealthResponse(model=model_ref(), classes=MODEL.classes)
+
+
+@app.get("/", summary="What this API is (no API key)", tags=["ops"])
+def index() -> IndexResponse:
+    return IndexResponse(
+        name="HematoVision",
+        description="Classifies white-blood-cell microscope photos: EOSINOPHIL, LYMPHOCYTE, MONOCYTE, NEUTROPHIL.",
+        disclaimer=config.DISCLAIMER,
+        model=model_ref(),
+        endpoints={
+            "classify": "POST /v1/classify",
+            "batch": "POST /v1/classify/batch",
+            "model": "GET /v1/model",
+            "health": "GET /health",
+            "openapi": "GET /openapi.json",
+        },
+    )
+
+
+_OPENAPI: str | None = None
+
+
+def openapi_document() -> str:
+    """The spec generated from the routes, plus request bodies the routes parse themselves."""
+    global _OPENAPI
+    if _OPENAPI is None:
+        document: dict[str, Any] = json.loads(app.get_openapi_json_schema(
+            title="HematoVision API",
+            version=hematovision.__version__,
+            description=(
+                "White-blood-cell photo classification. " + config.DISCLAIMER
+                + " Every route except /, /health and /openapi.json needs the header x-api-key."
+            ),
+            security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+        ))
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ClassifyJsonRequest, BatchJsonRequest):
+            definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in definition.pop("$defs", {}).items():
+                components.setdefault(name, sub)
+            components[model.__name__] = definition
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        single = {
+            "required": True,
+            "content": {
+                **{kind: binary for kind in ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/gif")},
+                "application/json": {"schema": {"$ref": "#/components/schemas/ClassifyJsonRequest"}},
+                "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {"image": {"type": "string", "format": "binary"}}}},
+            },
+        }
+        batch = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/BatchJsonRequest"}},
+                "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
+                    "image": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": config.MAX_BATCH_ITEMS}}}},
+            },
+        }
+        paths = document.get("paths", {})
+        paths.get("/v1/classify", {}).get("post", {})["requestBody"] = single
+        paths.get("/v1/classify/batch", {}).get("post", {})["requestBody"] = batch
+        _OPENAPI = json.dumps(document)
+    return _OPENAPI
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI 3 document (no API key)", tags=["ops"], include_in_schema=False)
+def openapi():
+    return Response(status_code=200, content_type="application/json", body=openapi_document())
+
+
+# ---------------------------------------------------------------- errors
+@app.exception_handler(RequestError)
+def handle_request_error(error: RequestError) -> Response:
+    return error_response(error.status, error.code, error.message)
+
+
+@app.exception_handler(ImageError)
+def handle_image_error(error: ImageError) -> Response:
+    logger.info("unusable image", extra={"code": error.code, "status": error.status})
+    return error_response(error.status, error.code, error.message)
+
+
+@app.exception_handler(RequestValidationError)
+def handle_validation_error(error: RequestValidationError) -> Response:
+    details = error.errors()
+    first = details[0] if details else {}
+    where = ".".join(str(part) for part in first.get("loc", ())) or "request"
+    return error_response(400, "invalid_request", f"Invalid {where}: {first.get('msg', 'invalid value')}.")
+
+
+@app.not_found
+def handle_not_found(_: NotFoundError) -> Response:
+    return error_response(404, "not_found", "No such route.")
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(error: Exception) -> Response:
+    logger.exception("unhandled error")
+    return error_response(500, "internal_error", "Internal error; the request id identifies it in the logs.")
+
+
+# ---------------------------------------------------------------- entry point
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    try:
+        return app.resolve(event, context)
+    except Exception:  # not an API Gateway event, or a failure before routing
+        logger.exception("could not resolve the event")
+        body = ErrorResponse(error=ErrorBody(code="internal_error", message="Internal error."), request_id=None)
+        return {"statusCode": 500, "headers": {"Content-Type": "application/json"}, "body": body.model_dump_json(), "isBase64Encoded": False}

@@ -1,0 +1,382 @@
+"""A local implementation of the Lambda Runtime API, and worker processes running AWS's `awslambdaric`.
+
+Each worker is one execution environment: a `python -m awslambdaric <handler>` process with
+AWS_LAMBDA_RUNTIME_API pointing at its own loopback endpoint served here, so init, invocation,
+serialisation and error reporting go through AWS's real runtime interface client.
+Implemented endpoints (2018-06-01): GET runtime/invocation/next, POST runtime/invocation/{id}/response,
+POST runtime/invocation/{id}/error, POST runtime/init/error.
+A worker that exits is respawned; the invocation it held fails like a crashed Lambda environment.
+A running invocation past the function timeout has its worker killed, as Lambda does.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+log = logging.getLogger("hematovision.local")
+
+RUNTIME_PREFIX = "/2018-06-01/runtime"
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # Lambda's synchronous response limit (6 MiB + 100 B)
+
+
+@dataclass
+class Result:
+    kind: str  # "response" | "error" | "died" | "timeout" | "gateway_timeout" | "too_large"
+    body: bytes = b""
+    detail: str = ""
+
+
+class Invocation:
+    def __init__(self, payload: bytes, trace_id: str | None = None):
+        self.id = str(uuid.uuid4())
+        self.payload = payload
+        self.trace_id = trace_id or f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
+        self.started: float | None = None
+        self.result: Result | None = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    def finish(self, result: Result) -> bool:
+        with self._lock:
+            if self.result is not None:
+                return False
+            self.result = result
+        self._done.set()
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+
+class InvocationQueue:
+    """FIFO with put-back-to-front and removal (a cancelled invocation must never start)."""
+
+    def __init__(self):
+        self._items: collections.deque[Invocation] = collections.deque()
+        self._cond = threading.Condition()
+
+    def put(self, item: Invocation, front: bool = False) -> None:
+        with self._cond:
+            (self._items.appendleft if front else self._items.append)(item)
+            self._cond.notify()
+
+    def get(self, timeout: float) -> Invocation | None:
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def remove(self, item: Invocation) -> bool:
+        with self._cond:
+            try:
+                self._items.remove(item)
+                return True
+            except ValueError:
+                return False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class _RuntimeApiHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "LocalLambdaRuntimeAPI/1.0"
+    worker: "Worker"  # set on the per-worker subclass
+
+    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+        log.debug("runtime-api[%s] " + format, self.worker.index, *args)
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Type", (headers or {}).get("Content-Type", "application/json"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def do_GET(self):  # noqa: N802
+        if self.path == f"{RUNTIME_PREFIX}/invocation/next":
+            invocation = self.worker.next_invocation()
+            if invocation is None:  # worker gone or server stopping: drop the connection
+                self.close_connection = True
+                return
+            deadline_ms = int((invocation.started + self.worker.pool.function_timeout) * 1000)
+            try:
+                self._reply(
+                    200,
+                    invocation.payload,
+                    {
+                        "Lambda-Runtime-Aws-Request-Id": invocation.id,
+                        "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                        "Lambda-Runtime-Invoked-Function-Arn": self.worker.pool.function_arn,
+                        "Lambda-Runtime-Trace-Id": invocation.trace_id,
+                        "Content-Type": "application/json",
+                    },
+                )
+            except OSError:
+                self.worker.invocation_lost(invocation)
+            return
+        self._reply(404, b'{"errorMessage":"unknown runtime API path","errorType":"InvalidRequest"}')
+
+    def do_POST(self):  # noqa: N802
+        body = self._read_body()
+        path = self.path
+        if path == f"{RUNTIME_PREFIX}/init/error":
+            self.worker.init_failed(body, self.headers.get("Lambda-Runtime-Function-Error-Type", ""))
+            self._reply(202, b'{"status":"OK"}')
+            return
+        prefix = f"{RUNTIME_PREFIX}/invocation/"
+        if path.startswith(prefix):
+            request_id, _, action = path[len(prefix):].partition("/")
+            if action in ("response", "error"):
+                if action == "response" and len(body) > MAX_RESPONSE_BYTES:
+                    result = Result("too_large", detail=f"response of {len(body)} bytes exceeds {MAX_RESPONSE_BYTES}")
+                elif action == "response":
+                    result = Result("response", body)
+                else:
+                    result = Result("error", body, self.headers.get("Lambda-Runtime-Function-Error-Type", ""))
+                if self.worker.complete(request_id, result):
+                    self._reply(202, b'{"status":"OK"}')
+                else:
+                    self._reply(400, b'{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}')
+                return
+        self._reply(404, b'{"errorMessage":"unknown runtime API path","errorType":"InvalidRequest"}')
+
+
+class Worker:
+    """One execution environment: a runtime-API endpoint and the awslambdaric process polling it."""
+
+    def __init__(self, pool: "WorkerPool", index: int):
+        self.pool = pool
+        self.index = index
+        handler = type(f"RuntimeApiHandler{index}", (_RuntimeApiHandler,), {"worker": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.address = f"127.0.0.1:{self.httpd.server_address[1]}"
+        self.process: subprocess.Popen | None = None
+        self.generation = 0
+        self.alive = False
+        self.current: Invocation | None = None
+        self.ready = threading.Event()  # set when the process first asks for an invocation (init done)
+        self.init_error: str | None = None
+        self.spawned_at = 0.0
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # -- runtime API callbacks (HTTP threads)
+    def next_invocation(self) -> Invocation | None:
+        with self._lock:
+            generation = self.generation
+        self.ready.set()
+        while not self.pool.stopping:
+            with self._lock:
+                if generation != self.generation or not self.alive:
+                    return None
+            invocation = self.pool.queue.get(timeout=0.25)
+            if invocation is None:
+                continue
+            with self._lock:
+                if generation == self.generation and self.alive and invocation.result is None:
+                    invocation.started = time.time()
+                    self.current = invocation
+                    return invocation
+            if invocation.result is None:
+                self.pool.queue.put(invocation, front=True)
+            return None
+        return None
+
+    def invocation_lost(self, invocation: Invocation) -> None:
+        with self._lock:
+            if self.current is invocation:
+                self.current = None
+        if invocation.result is None:
+            self.pool.queue.put(invocation, front=True)
+
+    def complete(self, request_id: str, result: Result) -> bool:
+        with self._lock:
+            invocation = self.current
+            if invocation is None or invocation.id != request_id:
+                return False
+            self.current = None
+        invocation.finish(result)
+        return True
+
+    def init_failed(self, body: bytes, error_type: str) -> None:
+        try:
+            detail = json.loads(body)
+            message = f"{detail.get('errorType', error_type)}: {detail.get('errorMessage', '')}"
+        except ValueError:
+            message = error_type or "init error"
+        self.init_error = message
+        log.error("worker %d: init failed: %s", self.index, message)
+
+    # -- process management
+    def _env(self) -> dict[str, str]:
+        env = dict(self.pool.environment)
+        env["AWS_LAMBDA_RUNTIME_API"] = self.address
+        return env
+
+    def _spawn(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self.alive = True
+        self.spawned_at = time.time()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "awslambdaric", self.pool.handler],
+            env=self._env(),
+            cwd=str(self.pool.task_root),
+            stdin=subprocess.DEVNULL,
+            stdout=self.pool.worker_output,
+            stderr=self.pool.worker_output,
+            start_new_session=True,  # Ctrl-C goes to the server, which stops the workers itself
+        )
+
+    def _on_exit(self, code: int) -> None:
+        with self._lock:
+            self.alive = False
+            invocation, self.current = self.current, None
+        if invocation is not None:
+            timed_out = invocation.started is not None and time.time() - invocation.started >= self.pool.function_timeout
+            invocation.finish(Result("timeout" if timed_out else "died", detail=f"worker exited with {code}"))
+        if not self.pool.stopping:
+            log.warning("worker %d (pid %s) exited with %s%s; respawning", self.index, self.process.pid if self.process else "?",
+                        code, " while handling a request" if invocation is not None else "")
+
+    def _supervise(self) -> None:
+        failures = 0
+        while not self.pool.stopping:
+            self._spawn()
+            while not self.pool.stopping:
+                try:
+                    code = self.process.wait(timeout=0.25)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                with self._lock:
+                    current = self.current
+                if current is not None and current.started and time.time() - current.started > self.pool.function_timeout:
+                    log.warning("worker %d: invocation %s timed out after %ss; killing the environment", self.index, current.id, self.pool.function_timeout)
+                    self.kill()
+            else:
+                break
+            self._on_exit(code)
+            self.restarts += 1
+            # back off when the environment cannot even initialise (e.g. no model), like Lambda retrying init
+            failures = failures + 1 if time.time() - self.spawned_at < 5 else 0
+            if failures:
+                time.sleep(min(0.2 * 2 ** failures, 5.0))
+        self._terminate()
+        self._on_exit(-1)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+
+    def _terminate(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.process.wait(timeout=3)
+
+    def start(self) -> None:
+        for target, name in ((self.httpd.serve_forever, "runtime-api"), (self._supervise, "supervisor")):
+            thread = threading.Thread(target=target, name=f"worker{self.index}-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._terminate()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        workers: int,
+        handler: str,
+        task_root: Path,
+        environment: dict[str, str],
+        function_timeout: float = 30.0,
+        function_name: str = "hematovision-local-classifier",
+        worker_output=None,
+    ):
+        self.handler = handler
+        self.task_root = task_root
+        self.function_timeout = float(function_timeout)
+        self.function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.environment = environment
+        self.worker_output = worker_output
+        self.queue = InvocationQueue()
+        self.stopping = False
+        self.workers = [Worker(self, i) for i in range(max(1, workers))]
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        deadline = time.time() + timeout
+        for worker in self.workers:
+            if not worker.ready.wait(max(0.0, deadline - time.time())):
+                return False
+        return True
+
+    def init_errors(self) -> list[str]:
+        return [w.init_error for w in self.workers if w.init_error]
+
+    def invoke(self, payload: bytes, timeout: float) -> Result:
+        """Run one invocation on the next free worker; `timeout` is the caller's (API Gateway's) limit."""
+        invocation = Invocation(payload)
+        self.queue.put(invocation)
+        if invocation.wait(timeout):
+            return invocation.result
+        if self.queue.remove(invocation):
+            invocation.finish(Result("gateway_timeout", detail="no worker became free in time"))
+        else:
+            invocation.finish(Result("gateway_timeout", detail="the function did not answer in time"))
+        return invocation.result
+
+    def stop(self) -> None:
+        self.stopping = True
+        threads = [threading.Thread(target=w.stop, daemon=True) for w in self.workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        while True:
+            invocation = self.queue.get(timeout=0)
+            if invocation is None:
+                break
+            invocation.finish(Result("died", detail="server stopping"))

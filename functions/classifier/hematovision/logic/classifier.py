@@ -1,0 +1,120 @@
+"""The classification use case shared by the Lambda handler and the CLI: bytes in, verdicts out.
+
+decode + preprocess each image (errors stay per image), one batched onnxruntime call, then the
+card's uncertainty rule and optional heatmaps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hematovision.logic import config
+from hematovision.logic.classification import Verdict, verdict
+from hematovision.logic.heatmap import heatmap_png_base64
+from hematovision.logic.inference import Model
+from hematovision.logic.parsing import RequestError, Upload
+from hematovision.logic.preprocessing import INPUT_SIZE, ImageError, decode_image, to_model_input
+
+# Inference runs in chunks so a large CLI run never builds one huge tensor.
+CHUNK = 32
+
+
+@dataclass
+class ItemError:
+    code: str
+    message: str
+    status: int
+
+
+@dataclass
+class ItemOutcome:
+    index: int
+    filename: str | None = None
+    verdict: Verdict | None = None
+    error: ItemError | None = None
+    width: int | None = None
+    height: int | None = None
+    heatmap: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is not None
+
+
+@dataclass
+class Outcome:
+    items: list[ItemOutcome]
+    decode_ms: float = 0.0
+    inference_ms: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+class Classifier:
+    def __init__(self, model: Model):
+        self.model = model
+
+    def decode(self, upload: Upload, index: int) -> tuple[ItemOutcome, np.ndarray | None]:
+        item = ItemOutcome(index=index, filename=upload.filename)
+        if upload.error is not None:
+            item.error = ItemError(upload.error.code, upload.error.message, upload.error.status)
+            return item, None
+        data = upload.data or b""
+        if len(data) > config.MAX_IMAGE_BYTES:
+            item.error = ItemError("payload_too_large", f"The image is {len(data)} bytes; at most {config.MAX_IMAGE_BYTES} are accepted.", 413)
+            return item, None
+        try:
+            image = decode_image(data)
+            item.width, item.height = image.size
+            return item, to_model_input(image)
+        except (ImageError, RequestError) as error:
+            item.error = ItemError(error.code, error.message, error.status)
+        except MemoryError:
+            item.error = ItemError("image_too_large", "The image is too large to decode.", 413)
+        except Exception as error:  # Pillow raises many exception types on hostile files
+            item.error = ItemError("corrupt_image", f"The image could not be decoded: {type(error).__name__}.", 422)
+        return item, None
+
+    def classify(self, uploads: list[Upload | bytes], explain: bool = False) -> Outcome:
+        start = time.perf_counter()
+        items: list[ItemOutcome] = []
+        arrays: list[np.ndarray] = []
+        positions: list[int] = []
+        for index, upload in enumerate(uploads):
+            if isinstance(upload, (bytes, bytearray)):
+                upload = Upload(data=bytes(upload))
+            item, array = self.decode(upload, index)
+            items.append(item)
+            if array is not None:
+                arrays.append(array)
+                positions.append(index)
+        outcome = Outcome(items=items, decode_ms=_ms(start))
+        if not arrays:
+            return outcome
+        start = time.perf_counter()
+        for offset in range(0, len(arrays), CHUNK):
+            chunk = np.stack(arrays[offset : offset + CHUNK]).reshape(-1, INPUT_SIZE, INPUT_SIZE, 3)
+            outputs = self.model.predict(chunk, with_cam=explain)
+            for row, position in enumerate(positions[offset : offset + CHUNK]):
+                item = items[position]
+                similarity = None if outputs.ood_similarity is None else float(outputs.ood_similarity[row])
+                item.verdict = verdict(outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity)
+                if explain and outputs.cam is not None:
+                    item.heatmap = {
+                        "label": item.verdict.label,
+                        "media_type": "image/png",
+                        "width": config.HEATMAP_SIZE,
+                        "height": config.HEATMAP_SIZE,
+                        "data": heatmap_png_base64(chunk[row], outputs.cam[row], item.verdict.label_index),
+                    }
+        outcome.inference_ms = _ms(start)
+        for item in items:
+            if item.verdict is not None:
+                outcome.counts[item.verdict.label] = outcome.counts.get(item.verdict.label, 0) + 1
+        return outcome

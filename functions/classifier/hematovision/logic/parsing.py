@@ -1,0 +1,238 @@
+"""Turning an API Gateway request body into image bytes: raw binary, JSON base64, or multipart.
+
+Pure functions over (headers, body bytes); every failure is a RequestError with the API's status and
+error code. Multipart is parsed with the standard library's `email` parser.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from email import policy
+from email.errors import CloseBoundaryNotFoundDefect, MultipartInvariantViolationDefect, StartBoundaryNotFoundDefect
+from email.message import Message
+from email.parser import BytesParser
+from typing import Mapping
+
+from pydantic import ValidationError
+
+from hematovision.logic import config
+from hematovision.models.input import BatchJsonRequest, ClassifyJsonRequest
+
+RAW_IMAGE_TYPES = frozenset(
+    {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/bmp", "image/x-ms-bmp",
+     "image/tiff", "image/gif", "application/octet-stream"}
+)
+JSON_TYPES = frozenset({"application/json", "text/json"})
+MULTIPART_TYPE = "multipart/form-data"
+IMAGE_FIELD = "image"
+
+
+class RequestError(ValueError):
+    """A request the client must fix. `status` is the HTTP status, `code` the API error code."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Upload:
+    """One image from the request (or the reason it is unusable, for per-item batch errors)."""
+
+    data: bytes | None
+    filename: str | None = None
+    error: RequestError | None = None
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def media_type(content_type: str | None) -> str:
+    """'Image/JPEG; charset=x' -> 'image/jpeg'; '' when absent."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def body_bytes(body: str | bytes | None, is_base64_encoded: bool) -> bytes:
+    """The request body as bytes, base64-decoded when API Gateway marked it so (binary media types)."""
+    if body is None:
+        return b""
+    if is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestError("malformed_body", "The request body is not valid base64.", 400) from None
+    if isinstance(body, bytes):
+        return body
+    return body.encode("utf-8", errors="surrogateescape")
+
+
+_DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*;base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+_BASE64_CHARS = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+def decode_base64_image(text: str) -> bytes:
+    """Standard or URL-safe base64, optional data: URL prefix, whitespace and missing padding tolerated."""
+    if not isinstance(text, str):
+        raise RequestError("invalid_base64", "The image must be a base64 string.", 400)
+    text = _DATA_URL.sub("", text.strip(), count=1)
+    text = _WHITESPACE.sub("", text).replace("-", "+").replace("_", "/")
+    text = text.rstrip("=")
+    if not text:
+        raise RequestError("empty_image", "The image is empty.", 400)
+    if len(text) % 4 == 1 or not _BASE64_CHARS.match(text):
+        raise RequestError("invalid_base64", "The image is not valid base64.", 400)
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("invalid_base64", "The image is not valid base64.", 400) from None
+
+
+def parse_json(body: bytes) -> object:
+    if not body.strip():
+        raise RequestError("missing_body", "The request has no body.", 400)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise RequestError("invalid_json", "The body is not valid JSON.", 400) from None
+
+
+def _validation_message(error: ValidationError) -> str:
+    first = error.errors()[0] if error.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ())) or "body"
+    return f"Invalid request body at '{where}': {first.get('msg', 'invalid value')}."
+
+
+@dataclass
+class Part:
+    name: str | None
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+def parse_multipart(content_type: str, body: bytes) -> list[Part]:
+    """multipart/form-data -> parts, via email.parser. Missing boundary or unterminated body -> 400."""
+    if "boundary=" not in content_type.lower():
+        raise RequestError("malformed_multipart", "The multipart Content-Type has no boundary.", 400)
+    header_block = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", errors="replace")
+    try:
+        message = BytesParser(policy=policy.HTTP).parsebytes(header_block + body)
+    except Exception:  # the email package raises a variety of errors on hostile input
+        raise RequestError("malformed_multipart", "The multipart body could not be parsed.", 400) from None
+    bad = (CloseBoundaryNotFoundDefect, StartBoundaryNotFoundDefect, MultipartInvariantViolationDefect)
+    if not message.is_multipart() or any(isinstance(d, bad) for d in message.defects):
+        raise RequestError("malformed_multipart", "The multipart body is malformed or truncated.", 400)
+    parts = []
+    for part in message.iter_parts():
+        if not isinstance(part, Message):
+            continue
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8", errors="surrogateescape")
+        parts.append(
+            Part(
+                name=str(name) if name is not None else None,
+                filename=part.get_filename(),
+                content_type=part.get_content_type(),
+                data=payload or b"",
+            )
+        )
+    return parts
+
+
+def _image_parts(content_type: str, body: bytes) -> list[Part]:
+    parts = [p for p in parse_multipart(content_type, body) if p.name == IMAGE_FIELD]
+    if not parts:
+        raise RequestError("missing_image", f"The multipart body has no '{IMAGE_FIELD}' field.", 400)
+    return parts
+
+
+def _check_size(size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise RequestError("payload_too_large", f"{what} is {size} bytes; at most {limit} bytes are accepted.", 413)
+
+
+def parse_single(headers: Mapping[str, str] | None, body: bytes) -> Upload:
+    """POST /v1/classify: exactly one image from a raw, JSON or multipart body."""
+    content_type = header(headers, "content-type") or ""
+    kind = media_type(content_type)
+    _check_size(len(body), config.MAX_IMAGE_BYTES, "The request body")
+    if not body:
+        raise RequestError("missing_body", "The request has no body: send an image.", 400)
+    if kind in JSON_TYPES:
+        try:
+            request = ClassifyJsonRequest.model_validate(parse_json(body))
+        except ValidationError as error:
+            raise RequestError("invalid_request", _validation_message(error), 400) from None
+        return Upload(data=decode_base64_image(request.image), filename=request.filename)
+    if kind == MULTIPART_TYPE:
+        parts = _image_parts(content_type, body)
+        if len(parts) > 1:
+            raise RequestError("too_many_images", "Send one 'image' field here, or use /v1/classify/batch.", 400)
+        return Upload(data=parts[0].data, filename=parts[0].filename)
+    if kind in RAW_IMAGE_TYPES or kind.startswith("image/") or not kind:
+        return Upload(data=body)
+    raise RequestError(
+        "unsupported_media_type",
+        f"Content-Type {kind!r} is not supported: send an image (image/jpeg, image/png, ...), "
+        "application/json or multipart/form-data.",
+        415,
+    )
+
+
+def parse_batch(headers: Mapping[str, str] | None, body: bytes) -> list[Upload]:
+    """POST /v1/classify/batch: JSON {"images": [...]} or multipart with several 'image' parts.
+
+    A bad item (e.g. invalid base64) becomes an Upload with `error`, not a failed request.
+    """
+    content_type = header(headers, "content-type") or ""
+    kind = media_type(content_type)
+    _check_size(len(body), config.MAX_BATCH_BYTES, "The request body")
+    if not body:
+        raise RequestError("missing_body", "The request has no body.", 400)
+    uploads: list[Upload] = []
+    if kind in JSON_TYPES:
+        try:
+            request = BatchJsonRequest.model_validate(parse_json(body))
+        except ValidationError as error:
+            if any(e.get("type") == "too_long" for e in error.errors()):
+                raise RequestError(
+                    "too_many_images", f"A batch holds at most {config.MAX_BATCH_ITEMS} images.", 413
+                ) from None
+            raise RequestError("invalid_request", _validation_message(error), 400) from None
+        for item in request.images:
+            text, filename = (item, None) if isinstance(item, str) else (item.image, item.filename)
+            try:
+                uploads.append(Upload(data=decode_base64_image(text), filename=filename))
+            except RequestError as error:
+                uploads.append(Upload(data=None, filename=filename, error=error))
+    elif kind == MULTIPART_TYPE:
+        uploads = [Upload(data=p.data, filename=p.filename) for p in _image_parts(content_type, body)]
+    else:
+        raise RequestError(
+            "unsupported_media_type",
+            f"Content-Type {kind or 'none'!r} is not supported here: send application/json or multipart/form-data.",
+            415,
+        )
+    if len(uploads) > config.MAX_BATCH_ITEMS:
+        raise RequestError("too_many_images", f"A batch holds at most {config.MAX_BATCH_ITEMS} images.", 413)
+    if not uploads:
+        raise RequestError("missing_image", "The batch holds no image.", 400)
+    _check_size(sum(len(u.data or b"") for u in uploads), config.MAX_BATCH_BYTES, "The batch's images")
+    return uploads

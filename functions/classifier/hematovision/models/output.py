@@ -1,0 +1,90 @@
+"""Response bodies. These models generate the OpenAPI spec's schemas."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable error code, e.g. unsupported_image.")
+    message: str = Field(description="Human-readable explanation.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+    request_id: str | None = None
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Timings(BaseModel):
+    decode_ms: float = Field(description="Decoding and preprocessing of the image(s).")
+    inference_ms: float = Field(description="onnxruntime inference (one batched call).")
+    total_ms: float = Field(description="Whole request inside the function, body parsing included.")
+
+
+class Heatmap(BaseModel):
+    label: str = Field(description="The class whose activation map is drawn (the predicted one).")
+    media_type: Literal["image/png"] = "image/png"
+    width: int
+    height: int
+    data: str = Field(description="Base64 PNG: the resized input with the class activation map overlaid.")
+
+
+class Prediction(BaseModel):
+    label: str = Field(description="Most probable cell type.")
+    confidence: float = Field(description="Probability of `label`.")
+    probabilities: dict[str, float] = Field(description="Probability of each of the four classes.")
+    uncertain: bool = Field(description="True when confidence or similarity to the training data is below the card's thresholds.")
+    uncertain_reasons: list[str] = Field(default_factory=list, description="low_confidence and/or out_of_distribution.")
+    ood_similarity: float | None = Field(default=None, description="Cosine similarity to the nearest class centroid of the training data.")
+    description: str = Field(description="One sentence about the predicted cell type.")
+    filename: str | None = None
+    width: int | None = Field(default=None, description="Width of the decoded (upright) image.")
+    height: int | None = Field(default=None, description="Height of the decoded (upright) image.")
+    heatmap: Heatmap | None = None
+
+
+class ClassifyResponse(Prediction):
+    model: ModelRef
+    timings: Timings
+    disclaimer: str
+    request_id: str | None = None
+
+
+class BatchResult(BaseModel):
+    index: int
+    ok: bool
+    result: Prediction | None = None
+    error: ErrorBody | None = None
+    status: int = Field(description="The HTTP status this item would have had on its own (200 or 4xx).")
+
+
+class BatchResponse(BaseModel):
+    count: int
+    succeeded: int
+    failed: int
+    results: list[BatchResult]
+    model: ModelRef
+    timings: Timings
+    disclaimer: str
+    request_id: str | None = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+    model: ModelRef
+    classes: list[str]
+
+
+class IndexResponse(BaseModel):
+    name: str
+    description: str
+    disclaimer: str
+    model: ModelRef
+    endpoints: dict[str, str]
