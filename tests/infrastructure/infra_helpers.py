@@ -1,0 +1,134 @@
+"""Helpers of the infrastructure tests: paths, a CloudFormation-tolerant YAML loader, tool runners.
+
+The AWS tools live in their own venv (.venv-tools, `make tools-venv`). Outside CI a missing tool
+venv, model or Python 3.12 skips the tests that need them, with the reason; in CI (CI=true) a
+missing tool venv or model fails them instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+INFRA = ROOT / "infra"
+FUNCTION_DIR = ROOT / "functions" / "classifier"
+MODEL_DIR = FUNCTION_DIR / "model"
+TOOLS_BIN = ROOT / ".venv-tools" / "bin"
+FUNCTION_ID = "ClassifierFunction"
+HANDLER = "hematovision.handlers.api.lambda_handler"
+IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+sys.path.insert(0, str(INFRA))
+import package_size  # noqa: E402  (infra/package_size.py, standard library only)
+
+SIZE_REPORTS: list[str] = []  # printed at the end of the session by conftest.py
+
+
+# ---------------------------------------------------------------- CloudFormation YAML
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns short-form intrinsics (!Ref, !Sub, !GetAtt, ...) into their long form."""
+
+
+def _intrinsic(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_cfn(path: Path) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def all_template_paths() -> list[Path]:
+    return [TEMPLATE, *sorted(INFRA.glob("*.yaml"))]
+
+
+# ---------------------------------------------------------------- skipping rules
+def skip_or_fail(reason: str) -> None:
+    """Skip outside CI; fail in CI, where everything the suite needs must be installed."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: failing instead of skipping)")
+    pytest.skip(reason)
+
+
+def tool(name: str) -> Path:
+    path = TOOLS_BIN / name
+    if not path.exists():
+        skip_or_fail(f"{path.relative_to(ROOT)} missing - run `make tools-venv` (aws-sam-cli, cfn-lint)")
+    return path
+
+
+def tool_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    env.setdefault("AWS_REGION", env["AWS_DEFAULT_REGION"])
+    env["SAM_CLI_TELEMETRY"] = "0"
+    env.setdefault("SAM_CLI_DISABLE_VERSION_CHECK", "1")
+    # never reach for real credentials or a profile from the tests
+    for key in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        env.pop(key, None)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def run_tool(args: list[str], timeout: float = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def find_python312() -> str | None:
+    """A working CPython 3.12 (Lambda's runtime version): $HEMATOVISION_PYTHON312, PATH, pyenv, uv."""
+    candidates = [os.environ.get("HEMATOVISION_PYTHON312", "")]
+    candidates.append(shutil.which("python3.12") or "")
+    home = Path.home()
+    for pattern in (
+        str(home / ".pyenv/versions/3.12*/bin/python3.12"),
+        str(home / ".local/share/uv/python/cpython-3.12*/bin/python3.12"),
+        "/usr/bin/python3.12",
+        "/usr/local/bin/python3.12",
+    ):
+        candidates.extend(sorted(glob.glob(pattern), reverse=True))
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            out = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
+                capture_output=True, text=True, timeout=30,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and out.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def model_card() -> dict | None:
+    card = MODEL_DIR / "model_card.json"
+    if not card.exists() or not (MODEL_DIR / "hematovision.onnx").exists():
+        return None
+    return json.loads(card.read_text(encoding="utf-8"))
+
+

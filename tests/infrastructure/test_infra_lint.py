@@ -1,0 +1,27 @@
+"""The real linters, offline: `sam validate --lint` and cfn-lint on every template, zero findings."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra_helpers import ROOT, TEMPLATE, all_template_paths, run_tool
+
+
+def test_sam_validate_lint(sam):
+    proc = run_tool([sam, "validate", "--lint", "--template-file", TEMPLATE])
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "is a valid SAM Template" in output, output
+
+
+@pytest.mark.parametrize("config_env", ["dev", "prod"])
+def test_sam_validate_with_each_config_env(sam, config_env):
+    proc = run_tool([sam, "validate", "--lint", "--config-env", config_env, "--template-file", TEMPLATE])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", all_template_paths(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_cfn_lint_zero_findings(cfn_lint, path):
+    # every rule on (informational ones included): no finding of any level may be left
+    proc = run_tool([cfn_lint, "--include-checks", "I", "--", path])
+    assert proc.returncode == 0 and not proc.stdout.strip(), f"cfn-lint {path.name}:\n{proc.stdout}{proc.stderr}"
