@@ -120,3 +120,13 @@ def synthetic_cell(width: int = 320, height: int = 240, seed: int = 0, fmt: str 
         save.setdefault("quality", 85)
     image.save(buffer, format=fmt, **save)
     return buffer.getvalue()
+
+
+def encode_multipart(fields: list[tuple[str, str | None, str, bytes]], boundary: str = "hematovisionBoundary7MA4YWxk") -> tuple[str, bytes]:
+    """[(name, filename, content_type, data)] -> (Content-Type header, body), as browsers/curl -F send it."""
+    body = b""
+    for name, filename, content_type, data in fields:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body

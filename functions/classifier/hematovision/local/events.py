@@ -36,6 +36,7 @@ def build_event(
     host: str = "127.0.0.1:3000",
     request_id: str | None = None,
     now: float | None = None,
+    scheme: str = "http",
 ) -> dict:
     """`binary`: the Content-Type matched a binary media type, so the body is base64 with isBase64Encoded.
 
@@ -46,8 +47,8 @@ def build_event(
     header_pairs = list(headers)
     lowered = {k.lower() for k, _ in header_pairs}
     trace_id = f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]}"
-    for name, value in (("X-Amzn-Trace-Id", trace_id), ("X-Forwarded-For", source_ip), ("X-Forwarded-Port", host.rsplit(":", 1)[-1]),
-                        ("X-Forwarded-Proto", "http"), ("Host", host)):
+    for name, value in (("X-Amzn-Trace-Id", trace_id), ("X-Forwarded-For", source_ip), ("X-Forwarded-Port", host.rsplit(":", 1)[1] if ":" in host else ("443" if scheme == "https" else "80")),
+                        ("X-Forwarded-Proto", scheme), ("Host", host)):
         if name.lower() not in lowered:
             header_pairs.append((name, value))
     single_headers, multi_headers = _single_and_multi(header_pairs)

@@ -1,0 +1,75 @@
+"""Regenerates the API Gateway REST proxy events in this folder (deterministic; no dataset image).
+
+    .venv/bin/python events/generate.py
+
+The image is events/cell.jpg, a synthetic 320x240 smear-like JPEG drawn by tests/fakes.py.
+Binary bodies are base64 with isBase64Encoded=true, exactly as API Gateway sends the binary media
+types that template.yaml declares (image/*, multipart/form-data); JSON arrives as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakes import encode_multipart, synthetic_cell  # noqa: E402
+
+from hematovision.local.events import build_event  # noqa: E402
+from hematovision.local.template import load_api_config  # noqa: E402
+
+NOW = 1767225600.0  # fixed timestamp: 2026-01-01T00:00:00Z
+KEY = "local-example-api-key"
+UA = [("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
+
+
+def main() -> None:
+    config = load_api_config(ROOT / "template.yaml")
+    jpeg = synthetic_cell(seed=7)
+    (HERE / "cell.jpg").write_bytes(jpeg)
+    b64 = base64.b64encode(jpeg).decode("ascii")
+
+    def event(name, method, path, headers=(), body=None, query=(), keyed=True):
+        headers = list(UA) + list(headers) + ([("x-api-key", KEY)] if keyed else [])
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+        built = build_event(
+            method, path, path, headers=headers, query=query, body=body, binary=config.is_binary(content_type),
+            stage=config.stage, api_key=KEY if keyed else None, host="abc123defg.execute-api.eu-west-1.amazonaws.com",
+            source_ip="203.0.113.10", request_id=f"example-{name}", now=NOW, scheme="https",
+        )
+        built["requestContext"]["extendedRequestId"] = "ExAmPlEiD0000000"
+        built["requestContext"]["resourceId"] = "res000"
+        built["requestContext"]["identity"]["apiKeyId"] = "apikeyid01" if keyed else None
+        for key in ("headers", "multiValueHeaders"):
+            if built[key]:
+                for header in list(built[key]):
+                    if header == "X-Amzn-Trace-Id":
+                        built[key][header] = "Root=1-6955f780-0123456789abcdef01234567" if key == "headers" else ["Root=1-6955f780-0123456789abcdef01234567"]
+        (HERE / f"{name}.json").write_text(json.dumps(built, indent=2) + "\n", encoding="utf-8")
+
+    event("classify-raw-jpeg", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], jpeg)
+    event("classify-raw-jpeg-explain", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], jpeg, query=[("explain", "true")])
+    event("classify-json", "POST", "/v1/classify", [("Content-Type", "application/json")], json.dumps({"image": b64, "filename": "cell.jpg"}).encode())
+    content_type, multipart = encode_multipart([("image", "cell.jpg", "image/jpeg", jpeg)])
+    event("classify-multipart", "POST", "/v1/classify", [("Content-Type", content_type)], multipart)
+    event("classify-missing-body", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], None)
+    event("classify-text-plain", "POST", "/v1/classify", [("Content-Type", "text/plain")], b"this is not an image\n")
+    event("classify-truncated-jpeg", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], jpeg[: len(jpeg) // 2])
+    event("classify-malformed-json", "POST", "/v1/classify", [("Content-Type", "application/json")], b'{"image": ')
+    batch = {"images": [b64, {"image": b64, "filename": "second.jpg"}, "not base64!", base64.b64encode(b"GIF89a-broken").decode()]}
+    event("batch-json", "POST", "/v1/classify/batch", [("Content-Type", "application/json")], json.dumps(batch).encode())
+    content_type, multipart = encode_multipart([("image", "a.jpg", "image/jpeg", jpeg), ("image", "b.jpg", "image/jpeg", jpeg)])
+    event("batch-multipart", "POST", "/v1/classify/batch", [("Content-Type", content_type)], multipart)
+    event("model", "GET", "/v1/model")
+    event("health", "GET", "/health", keyed=False)
+    event("openapi", "GET", "/openapi.json", keyed=False)
+    event("root", "GET", "/", keyed=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Model wrapper, verdict rule, heatmap, classifier use case (random-weights model: no label assertions)."""
+
+import base64
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import fakes
+from hematovision.logic.classification import LOW_CONFIDENCE, OUT_OF_DISTRIBUTION, verdict
+from hematovision.logic.classifier import Classifier
+from hematovision.logic.descriptions import DESCRIPTIONS
+from hematovision.logic.heatmap import heatmap_png_base64, normalise_cam
+from hematovision.logic.inference import Model, ModelLoadError, Thresholds
+from hematovision.logic.parsing import RequestError, Upload
+
+CLASSES = fakes.CLASSES
+
+
+@pytest.fixture(scope="module")
+def model(fake_model_dir):
+    return Model(fake_model_dir)
+
+
+def test_model_contract(model):
+    batch = np.zeros((3, 224, 224, 3), dtype=np.uint8)
+    outputs = model.predict(batch, with_cam=True)
+    assert outputs.probabilities.shape == (3, 4) and outputs.probabilities.dtype == np.float32
+    assert np.allclose(outputs.probabilities.sum(axis=1), 1, atol=1e-5)
+    assert outputs.cam.shape == (3, 7, 7, 4) and outputs.ood_similarity.shape == (3,)
+    assert model.predict(batch).cam is None
+    assert model.classes == CLASSES and model.threads == 1
+    with pytest.raises(ValueError):
+        model.predict(np.zeros((1, 100, 100, 3), dtype=np.uint8))
+
+
+def test_model_load_errors(tmp_path, fake_model_dir):
+    with pytest.raises(ModelLoadError):
+        Model(tmp_path / "missing")
+    broken = tmp_path / "broken"
+    shutil.copytree(fake_model_dir, broken)
+    card = json.loads((broken / "model_card.json").read_text())
+    card["sha256"] = "0" * 64
+    (broken / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelLoadError, match="sha256"):
+        Model(broken)
+
+
+def test_threshold_override(fake_model_dir, monkeypatch):
+    monkeypatch.setenv("HEMATOVISION_UNCERTAINTY_THRESHOLD", "0.99")
+    assert Model(fake_model_dir).thresholds.confidence == 0.99
+    monkeypatch.setenv("HEMATOVISION_UNCERTAINTY_THRESHOLD", "")
+    assert Model(fake_model_dir).thresholds.confidence == 0.5
+
+
+def test_verdict_rule():
+    thresholds = Thresholds(confidence=0.6, ood_similarity=0.3)
+    sure = verdict(np.array([0.1, 0.7, 0.1, 0.1]), CLASSES, thresholds, 0.9)
+    assert sure.label == "LYMPHOCYTE" and not sure.uncertain and sure.description == DESCRIPTIONS["LYMPHOCYTE"]
+    assert verdict(np.array([0.4, 0.3, 0.2, 0.1]), CLASSES, thresholds, 0.9).uncertain_reasons == [LOW_CONFIDENCE]
+    assert verdict(np.array([0.1, 0.7, 0.1, 0.1]), CLASSES, thresholds, 0.1).uncertain_reasons == [OUT_OF_DISTRIBUTION]
+    assert verdict(np.array([0.1, 0.7, 0.1, 0.1]), CLASSES, thresholds, float("nan")).uncertain
+    assert not verdict(np.array([0.1, 0.7, 0.1, 0.1]), CLASSES, Thresholds(0.6, None), 0.0).uncertain
+    with pytest.raises(ValueError):
+        verdict(np.array([0.5, 0.5]), CLASSES, thresholds)
+
+
+def test_heatmap_png():
+    image = np.full((224, 224, 3), 200, dtype=np.uint8)
+    cam = np.random.default_rng(0).normal(size=(7, 7, 4))
+    data = base64.b64decode(heatmap_png_base64(image, cam, 2))
+    png = Image.open(io.BytesIO(data))
+    assert png.format == "PNG" and png.size == (224, 224) and len(data) < 60_000
+    assert normalise_cam(np.zeros((7, 7))).max() == 0
+    assert normalise_cam(np.array([[np.nan, 2.0], [-1.0, 1.0]])).max() == 1.0
+
+
+def test_classifier_mixed_batch(model):
+    classifier = Classifier(model)
+    uploads = [
+        Upload(data=fakes.synthetic_cell(seed=1)),
+        fakes.synthetic_cell(seed=2, fmt="PNG", mode="RGBA"),
+        Upload(data=b"not an image"),
+        Upload(data=fakes.synthetic_cell()[:1500]),
+        Upload(data=None, error=RequestError("invalid_base64", "bad", 400)),
+        Upload(data=fakes.synthetic_cell(width=8, height=8, fmt="PNG")),
+    ]
+    outcome = classifier.classify(uploads, explain=True)
+    statuses = [item.error.status if item.error else 200 for item in outcome.items]
+    assert statuses == [200, 200, 415, 422, 400, 422]
+    first = outcome.items[0]
+    assert first.verdict.label in CLASSES and set(first.verdict.probabilities) == set(CLASSES)
+    assert first.heatmap["media_type"] == "image/png" and (first.width, first.height) == (320, 240)
+    assert sum(outcome.counts.values()) == 2 and outcome.inference_ms > 0
+
+
+def test_classifier_matches_direct_inference(model):
+    """The use case adds nothing to the numbers: same probabilities as the session on preprocess()."""
+    from hematovision.logic.preprocessing import preprocess
+
+    data = fakes.synthetic_cell(seed=3)
+    item = Classifier(model).classify([data]).items[0]
+    direct = model.predict(preprocess(data)[None]).probabilities[0]
+    assert np.allclose([item.verdict.probabilities[c] for c in CLASSES], direct, atol=1e-6)

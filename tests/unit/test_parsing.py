@@ -1,0 +1,122 @@
+"""Request parsing: raw / JSON base64 / multipart bodies, per-item batch errors, caps."""
+
+import base64
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fakes
+from hematovision.logic import config
+from hematovision.logic.parsing import (
+    RequestError,
+    body_bytes,
+    decode_base64_image,
+    parse_batch,
+    parse_multipart,
+    parse_single,
+)
+
+JPEG = fakes.synthetic_cell()
+
+
+def test_body_bytes_base64_and_text():
+    assert body_bytes(base64.b64encode(b"\xff\xd8\x00\r\n").decode(), True) == b"\xff\xd8\x00\r\n"
+    assert body_bytes("héllo", False) == "héllo".encode()
+    assert body_bytes(None, True) == b""
+    with pytest.raises(RequestError) as error:
+        body_bytes("***", True)
+    assert error.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda b: base64.b64encode(b).decode(),
+        lambda b: base64.urlsafe_b64encode(b).decode(),
+        lambda b: base64.b64encode(b).decode().rstrip("="),
+        lambda b: "\n".join(base64.b64encode(b).decode()[i : i + 76] for i in range(0, len(base64.b64encode(b)), 76)),
+        lambda b: "data:image/jpeg;base64," + base64.b64encode(b).decode(),
+    ],
+    ids=["standard", "urlsafe", "unpadded", "wrapped", "data-url"],
+)
+def test_base64_variants(encode):
+    assert decode_base64_image(encode(JPEG)) == JPEG
+
+
+@pytest.mark.parametrize("text", ["not base64!", "abcde", "", "====", "a" * 5 + "%"])
+def test_base64_invalid(text):
+    with pytest.raises(RequestError) as error:
+        decode_base64_image(text)
+    assert error.value.status == 400
+
+
+@given(st.binary(min_size=1, max_size=2000))
+@settings(max_examples=150, deadline=None)
+def test_multipart_round_trips_arbitrary_binary(data):
+    content_type, body = fakes.encode_multipart([("image", "x.bin", "application/octet-stream", data)])
+    parts = parse_multipart(content_type, body)
+    assert len(parts) == 1 and parts[0].name == "image" and parts[0].filename == "x.bin"
+    assert parts[0].data == data
+
+
+def test_multipart_truncated_or_without_boundary():
+    content_type, body = fakes.encode_multipart([("image", "a.jpg", "image/jpeg", JPEG)])
+    with pytest.raises(RequestError) as error:
+        parse_multipart(content_type, body[: len(body) // 2])
+    assert error.value.status == 400
+    with pytest.raises(RequestError):
+        parse_multipart("multipart/form-data", body)
+
+
+@pytest.mark.parametrize(
+    "headers, body, expected",
+    [
+        ({"Content-Type": "image/jpeg"}, JPEG, JPEG),
+        ({"content-type": "IMAGE/PNG; x=y"}, JPEG, JPEG),
+        ({}, JPEG, JPEG),
+        ({"Content-Type": "application/json"}, json.dumps({"image": base64.b64encode(JPEG).decode()}).encode(), JPEG),
+    ],
+)
+def test_parse_single_forms(headers, body, expected):
+    assert parse_single(headers, body).data == expected
+
+
+def test_parse_single_multipart_and_errors():
+    content_type, body = fakes.encode_multipart([("note", None, "text/plain", b"hi"), ("image", "a.jpg", "image/jpeg", JPEG)])
+    upload = parse_single({"Content-Type": content_type}, body)
+    assert upload.data == JPEG and upload.filename == "a.jpg"
+    cases = [
+        ({"Content-Type": "text/plain"}, b"hello", 415, "unsupported_media_type"),
+        ({"Content-Type": "image/jpeg"}, b"", 400, "missing_body"),
+        ({"Content-Type": "application/json"}, b"{", 400, "invalid_json"),
+        ({"Content-Type": "application/json"}, b'{"img": "x"}', 400, "invalid_request"),
+        ({"Content-Type": "application/json"}, b'["x"]', 400, "invalid_request"),
+        ({"Content-Type": "application/json"}, b'{"image": 5}', 400, "invalid_request"),
+        ({"Content-Type": fakes.encode_multipart([("file", "a", "image/jpeg", JPEG)])[0]},
+         fakes.encode_multipart([("file", "a", "image/jpeg", JPEG)])[1], 400, "missing_image"),
+        ({"Content-Type": "image/jpeg"}, b"x" * (config.MAX_IMAGE_BYTES + 1), 413, "payload_too_large"),
+    ]
+    for headers, body, status, code in cases:
+        with pytest.raises(RequestError) as error:
+            parse_single(headers, body)
+        assert (error.value.status, error.value.code) == (status, code), headers
+
+
+def test_parse_batch_per_item_errors_and_caps():
+    good = base64.b64encode(JPEG).decode()
+    uploads = parse_batch({"Content-Type": "application/json"}, json.dumps({"images": [good, "%%%", {"image": good, "filename": "f.jpg"}]}).encode())
+    assert [u.error is None for u in uploads] == [True, False, True]
+    assert uploads[1].error.code == "invalid_base64" and uploads[2].filename == "f.jpg"
+    with pytest.raises(RequestError) as error:
+        parse_batch({"Content-Type": "application/json"}, json.dumps({"images": [good] * (config.MAX_BATCH_ITEMS + 1)}).encode())
+    assert error.value.status == 413
+    with pytest.raises(RequestError) as error:
+        parse_batch({"Content-Type": "application/json"}, b'{"images": []}')
+    assert error.value.status == 400
+    with pytest.raises(RequestError) as error:
+        parse_batch({"Content-Type": "image/jpeg"}, JPEG)
+    assert error.value.status == 415
+    content_type, body = fakes.encode_multipart([("image", f"{i}.jpg", "image/jpeg", JPEG) for i in range(3)])
+    assert len(parse_batch({"Content-Type": content_type}, body)) == 3
