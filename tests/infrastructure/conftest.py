@@ -76,3 +76,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
         terminalreporter.section("HematoVision Lambda package size (sam build)")
         for text in SIZE_REPORTS:
             terminalreporter.write_line(text)
+
+
+@pytest.fixture(scope="session")
+def translated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """template.yaml through the real SAM transform (tests/infrastructure/sam_translate.py)."""
+    python = tool("python")
+    out = tmp_path_factory.mktemp("sam-translate") / "template.json"
+    proc = run_tool([python, Path(__file__).with_name("sam_translate.py"), TEMPLATE, out], timeout=120)
+    assert proc.returncode == 0, f"SAM transform failed:\n{proc.stderr[-4000:]}"
+    return out

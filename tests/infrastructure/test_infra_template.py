@@ -160,6 +160,8 @@ def test_api_stage_cors_access_logging(template):
     assert log["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     assert "$context.requestId" in log["Format"] and "$context.identity.apiKeyId" in log["Format"]
     assert "Variables" in api
+    # secure by default; preflights (sent by browsers without the key) stay open
+    assert api["Auth"] == {"ApiKeyRequired": True, "AddApiKeyRequiredToCorsPreflight": False}
     # the account-level CloudWatch role that access logging needs is handled explicitly
     assert template["Conditions"]["CreateApiGatewayAccount"]
     assert template["Resources"]["ApiGatewayAccount"]["Type"] == "AWS::ApiGateway::Account"
@@ -315,3 +317,44 @@ def test_nested_templates_are_the_only_infra_templates(nested):
     locations = {p.name for p in INFRA.glob("*.yaml")}
     assert locations == {"usage-plans.yaml", "monitoring.yaml"}
     assert set(nested) == {"UsagePlans", "Monitoring"}
+
+
+# ---------------------------------------------------------------- after the SAM transform
+def _translated(path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
+def test_translated_methods_keys_and_integrations(translated):
+    out = _translated(translated)
+    body = out["Resources"]["Api"]["Properties"]["Body"]
+    assert body["components"]["securitySchemes"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    seen = {}
+    for path, methods in body["paths"].items():
+        for method, spec in methods.items():
+            if method == "options":
+                assert not spec.get("security"), f"CORS preflight {path} must not need a key"
+                continue
+            seen[(method.upper(), path)] = spec.get("security") == [{"api_key": []}]
+            uri = spec["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+            assert "${ClassifierFunctionAliaslive}" in uri, "the API must invoke the SnapStart alias"
+    assert seen == EXPECTED_ROUTES
+    assert set(body["x-amazon-apigateway-binary-media-types"]) == BINARY_TYPES
+
+
+def test_translated_stage_and_function(translated):
+    resources = _translated(translated)["Resources"]
+    stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert len(stages) == 1, "OpenApiVersion in Globals avoids SAM's extra 'Stage' stage"
+    stage = stages[0]["Properties"]
+    assert stage["TracingEnabled"] is True and "AccessLogSetting" in stage
+    # orders the stage after the account's CloudWatch role setting when this stack makes it
+    assert stage["Variables"]["accountLogRole"]["Fn::If"][1] == {"Ref": "ApiGatewayAccount"}
+    fn = resources["ClassifierFunction"]["Properties"]
+    assert fn["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert fn["Runtime"] == "python3.12" and fn["Architectures"] == ["x86_64"]
+    assert fn["TracingConfig"] == {"Mode": "Active"}
+    assert not fn.get("ManagedPolicyArns")
+    aliases = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Alias"]
+    assert len(aliases) == 1 and aliases[0]["Properties"]["Name"] == "live"
