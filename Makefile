@@ -5,7 +5,7 @@ EXPORT_VENV := .venv-export
 TOOLS_VENV := .venv-tools
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: serve test venv export-venv tools-venv train export-smoke bench build clean
+.PHONY: serve test venv export-venv tools-venv train export-smoke bench build package-size clean
 
 $(VENV)/.installed: pyproject.toml functions/classifier/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,16 @@ train: export-venv
 
 export-smoke: export-venv
 	$(EXPORT_VENV)/bin/python -m export all --smoke --out build/smoke
+
+## Build the Lambda package offline (sam build, no Docker; pip fetches python3.12/x86_64 wheels),
+## then print its unzipped size. Deploy with: $(TOOLS_VENV)/bin/sam deploy --config-env dev (README "Deploy").
+build: tools-venv
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1} SAM_CLI_TELEMETRY=0 $(TOOLS_VENV)/bin/sam build $(SAM_BUILD_ARGS)
+	$(MAKE) --no-print-directory package-size
+
+## Unzipped size of the built package (.aws-sam/build/ClassifierFunction) against the budget.
+package-size:
+	@$(PYTHON) infra/package_size.py; status=$$?; [ $$status -le 1 ] || exit $$status
 
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(TOOLS_VENV) .aws-sam build
