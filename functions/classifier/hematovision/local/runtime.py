@@ -93,6 +93,7 @@ class InvocationQueue:
 class _RuntimeApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "LocalLambdaRuntimeAPI/1.0"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid delayed-ACK stalls
     worker: "Worker"  # set on the per-worker subclass
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature

@@ -184,6 +184,7 @@ def _error_type(response_type: str) -> str:
 class _HttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HematoVisionLocal/1.0"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid delayed-ACK stalls
     gateway: Gateway
     timeout = 60  # seconds of client inactivity before a connection is dropped
 
