@@ -1,0 +1,48 @@
+"""python -m export train|convert|evaluate|all [--smoke] [--out DIR] — see README "Model"."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "functions" / "classifier"))  # the serving package's preprocessing
+
+from export.data import DATA_ROOT  # noqa: E402
+from export.model import DEFAULT_WEIGHTS  # noqa: E402
+
+MODEL_DIR = REPO / "functions" / "classifier" / "model"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
+    parser.add_argument("step", choices=["train", "convert", "evaluate", "all"])
+    parser.add_argument("--smoke", action="store_true", help="a few dozen images, one epoch: checks the pipeline end to end")
+    parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding bccd/ and pbc/")
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help='offline .npz, or "imagenet" to download (needs internet)')
+    parser.add_argument("--work", type=Path, default=None, help="training outputs (default build/train, or build/smoke)")
+    parser.add_argument("--out", type=Path, default=None, help="where hematovision.onnx + model_card.json go "
+                        "(default functions/classifier/model; with --smoke, build/smoke/model)")
+    parser.add_argument("--epochs", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    work = args.work or REPO / "build" / ("smoke" if args.smoke else "train")
+    out = args.out or (work / "model" if args.smoke else MODEL_DIR)
+    if args.step in ("train", "all"):
+        from export.train import train
+
+        train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs)
+    if args.step in ("convert", "all"):
+        from export.convert import convert
+
+        convert(work, out)
+    if args.step in ("evaluate", "all"):
+        from export.evaluate import evaluate
+
+        evaluate(work, out, args.data, args.weights, smoke=args.smoke)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

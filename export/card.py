@@ -1,0 +1,224 @@
+"""model_card.json (machine-readable, served by GET /v1/model) and docs/model-card.md with its figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from pathlib import Path
+
+from export.data import CLASSES, class_counts, split_digest
+from export.model import sha256_of
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "hematovision-wbc"
+VERSION = "1.0.0"
+INTENDED_USE = (
+    "Decision support for trained laboratory staff: suggests which of four white-blood-cell types "
+    "(eosinophil, lymphocyte, monocyte, neutrophil) a single-cell microscope photo of a stained peripheral "
+    "blood smear shows. It is not a diagnosis and not a medical device; every result must be reviewed by a "
+    "qualified professional, and results flagged 'uncertain' need manual review."
+)
+LIMITATIONS = [
+    "Trained on two public sets only (bccd: ~350 original smears, heavily augmented; pbc: healthy donors, one "
+    "hospital, one scanner); other stains, scanners and magnifications may degrade it.",
+    "Only four classes: basophils, blasts, immature granulocytes and abnormal cells are not recognised and will be "
+    "forced into one of the four (the uncertainty flag catches some, not all, of them).",
+    "bccd TEST holds augmentations of only a few dozen original cells (its 620 monocytes come from 4 cells), so its "
+    "per-class figures are noisy; TEST_SIMPLE holds the 71 un-augmented originals.",
+]
+
+
+def _json(value):
+    return json.loads(json.dumps(value))
+
+
+def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thresholds: dict, parity: dict,
+               metrics: dict, non_blood: dict, smoke: bool, seconds: float | None = None) -> dict:
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    onnx_path = out / "hematovision.onnx"
+    train_report = json.loads((work / "train_report.json").read_text())
+    weights_path = Path(weights) if weights and weights != "imagenet" else None
+    card = {
+        "name": NAME,
+        "version": VERSION + ("-smoke" if smoke else ""),
+        "sha256": sha256_of(onnx_path),
+        "onnx_file": onnx_path.name,
+        "onnx_bytes": onnx_path.stat().st_size,
+        "classes": list(CLASSES),
+        "input": {
+            "name": "image", "dtype": "uint8", "shape": [None, 224, 224, 3], "colour": "RGB",
+            "preprocessing": "decode (Pillow) -> apply EXIF orientation -> RGB (alpha composited on white) -> "
+                             "resize to 224x224, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)",
+            "scaling": "inside the graph: x / 127.5 - 1 (MobileNetV2)",
+        },
+        "outputs": {
+            "probabilities": "float32 [N, 4], softmax, class order as 'classes'",
+            "cam": "float32 [N, 7, 7, 4], class activation maps (classifier weights at each position of the last feature map)",
+            "ood_similarity": "float32 [N], cosine similarity of the pooled features to the nearest training class centroid",
+        },
+        "uncertainty": thresholds,
+        "metrics": _json(metrics),
+        "non_blood_images": _json(non_blood),
+        "parity": _json(parity),
+        "architecture": "MobileNetV2 1.0/224 (ImageNet) -> global average pooling -> dropout -> Dense(4) softmax",
+        "training": {
+            **train_report["recipe"],
+            "train_counts": train_report["train_counts"],
+            "validation_counts": train_report["val_counts"],
+            "history": train_report["history"],
+            "batchnorm_check": train_report["batchnorm_check"],
+            "seconds": train_report["seconds"],
+        },
+        "data": {
+            "bccd": {"manifest_sha256": sha256_of(Path(data_root) / "bccd" / "MANIFEST.csv"),
+                     "source": "Kaggle 'Blood Cell Images' dataset2-master (github.com/dhruvp/wbc-classification @ 0b22eb2); smears from BCCD (MIT)"},
+            "pbc": {"manifest_sha256": sha256_of(Path(data_root) / "pbc" / "MANIFEST.csv"),
+                    "source": "Acevedo et al. 2020, Data in Brief 30:105474 (CC BY 4.0), half of the 4-class images"},
+            "splits": {
+                name: {"n": len(samples), "counts": class_counts(samples), "files_sha256": split_digest(samples, Path(data_root))}
+                for name, samples in sorted(named.items())
+            },
+            "split_rule": "bccd: TRAIN split into train/val by original smear (the number in _<original>_<n>.jpeg), 15% of "
+                          "originals per class to val by sha256 of 'bccd/<CLASS>/<original>'; TEST and TEST_SIMPLE as given. "
+                          "pbc: 70/15/15 train/val/test by sha256 of 'pbc/<file name>' (export/data.py).",
+        },
+        "base_weights": {
+            "source": "Google TF2 MobileNetV2 1.0/224 ImageNet (int8 PTQ .tflite from github.com/google-coral/test_data, "
+                      "Apache-2.0), dequantized to float32 and keyed by Keras layer name" if weights_path else "keras.applications 'imagenet'",
+            "file": weights_path.name if weights_path else "imagenet",
+            "sha256": sha256_of(weights_path) if weights_path else None,
+        },
+        "tools": {
+            "tensorflow": tf.__version__, "keras": train_report["versions"]["keras"], "tf2onnx": tf2onnx.__version__,
+            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
+        },
+        "reproduce": "make train  (= python -m export all; then: hematovision evaluate <DIR> --json for any set)",
+        "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "evaluation_seconds": seconds,
+        "intended_use": INTENDED_USE,
+        "not_a_diagnosis": True,
+        "limitations": LIMITATIONS,
+        "citation": "Cite Acevedo et al. 2020 for pbc; credit BCCD (Shenggan/BCCD_Dataset) for bccd.",
+    }
+    (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    if metrics and not smoke:
+        write_markdown(card, REPO / "docs")
+    return card
+
+
+def write_markdown(card: dict, docs: Path) -> None:
+    figures = docs / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    plot_confusion_matrices(card, figures / "confusion-matrices.png")
+    plot_training_curve(card, figures / "training-curve.png")
+    m = card["metrics"]
+    u = card["uncertainty"]
+    names = {"bccd_test": "bccd TEST", "bccd_test_simple": "bccd TEST_SIMPLE", "pbc_test": "pbc test (own split)",
+             "bccd_val": "bccd val (from TRAIN)", "pbc_val": "pbc val"}
+    lines = [
+        f"# Model card — {card['name']} {card['version']}", "",
+        "> " + card["intended_use"], "",
+        "Generated by `make train` (`python -m export all`) together with "
+        "[`functions/classifier/model/model_card.json`](../functions/classifier/model/model_card.json); do not edit by hand.", "",
+        "## Metrics (exported ONNX model through the serving preprocessing)", "",
+        "| set | n | accuracy | macro-F1 | " + " | ".join(f"recall {c[:3]}" for c in card["classes"]) + " | flagged uncertain | accuracy if not flagged |",
+        "|---|---|---|---|" + "---|" * len(card["classes"]) + "---|---|",
+    ]
+    for key, label in names.items():
+        s = m[key]
+        recalls = " | ".join(f"{s['per_class'][c]['recall']:.3f}" for c in card["classes"])
+        certain = "—" if s.get("accuracy_when_certain") is None else f"{s['accuracy_when_certain']:.4f}"
+        lines.append(f"| {label} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {recalls} | {s['uncertain_fraction']:.3f} | {certain} |")
+    nb = card["non_blood_images"]
+    lines += [
+        "", f"Non-blood images ({nb['what']}): {nb['flagged_uncertain_fraction']:.1%} of {nb['n']} flagged uncertain"
+        + (f"; not flagged: {', '.join(nb['not_flagged'])}." if nb["not_flagged"] else "."), "",
+        "Reproduce any row with the CLI, e.g. `hematovision evaluate ../shared/data/bccd/TEST --json`.", "",
+        "![confusion matrices](figures/confusion-matrices.png)", "",
+        "## Uncertainty", "", u["rule"], "",
+        f"- confidence_threshold = {u['confidence_threshold']}", f"- ood_similarity_threshold = {u['ood_similarity_threshold']}", "",
+        "## Training", "",
+        f"- {card['architecture']}", f"- frozen: {card['training']['frozen']}", f"- trained: {card['training']['trained']}",
+        f"- {card['training']['optimizer']}; {card['training']['loss']}", f"- augmentation: {card['training']['augmentation']}",
+        f"- {card['training']['epochs']} epochs, batch {card['training']['batch_size']}; selected epoch {card['training']['selected_epoch']} "
+        f"({card['training']['selection_rule']})",
+        f"- BatchNorm check: {card['training']['batchnorm_check']['layer']} moving-mean drift "
+        f"{card['training']['batchnorm_check']['max_moving_mean_drift']}",
+        f"- time on this 2-core machine: feature cache {card['training']['seconds']['feature_cache']} s, "
+        f"training total {card['training']['seconds']['total']} s", "",
+        "![training curve](figures/training-curve.png)", "",
+        "## Data", "", card["data"]["split_rule"], "",
+        "| split | n | " + " | ".join(c[:3] for c in card["classes"]) + " |", "|---|---|" + "---|" * len(card["classes"]),
+    ]
+    for name, split in card["data"]["splits"].items():
+        lines.append(f"| {name} | {split['n']} | " + " | ".join(str(split["counts"][c]) for c in card["classes"]) + " |")
+    p = card["parity"]
+    lines += [
+        "", "## Export", "",
+        f"ONNX opset via tf2onnx {card['tools']['tf2onnx']}; {card['onnx_bytes'] / 1e6:.2f} MB; sha256 `{card['sha256']}`.",
+        f"Parity ONNX vs Keras on every evaluation image: max |Δprobability| = {p['max_abs_probability_diff']:.2e} "
+        f"(tolerance {p['tolerance']:g}), identical argmax: {p['argmax_identical']}.", "",
+        "## Limitations", "", *[f"- {x}" for x in card["limitations"]], "",
+        "## Provenance", "",
+        f"- base weights: {card['base_weights']['source']} (`{card['base_weights']['file']}`, sha256 `{card['base_weights']['sha256']}`)",
+        f"- data manifests: bccd `{card['data']['bccd']['manifest_sha256']}`, pbc `{card['data']['pbc']['manifest_sha256']}`",
+        "- tools: " + ", ".join(f"{k} {v}" for k, v in card["tools"].items()),
+        f"- created {card['created_at']}", "", card["citation"], "",
+    ]
+    (docs / "model-card.md").write_text("\n".join(lines))
+
+
+def plot_confusion_matrices(card: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    sets = [("bccd_test", "bccd TEST"), ("bccd_test_simple", "bccd TEST_SIMPLE"), ("pbc_test", "pbc test")]
+    fig, axes = plt.subplots(1, len(sets), figsize=(12, 4), dpi=80)
+    short = [c[:4] for c in card["classes"]]
+    for ax, (key, title) in zip(axes, sets):
+        matrix = np.array(card["metrics"][key]["confusion_matrix"])
+        ax.imshow(matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(short)):
+            for j in range(len(short)):
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=9,
+                        color="white" if matrix[i, j] > matrix[i].sum() / 2 else "black")
+        ax.set_xticks(range(len(short)), short)
+        ax.set_yticks(range(len(short)), short)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{title} (acc {card['metrics'][key]['accuracy']:.3f})")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_training_curve(card: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = card["training"]["history"]
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=80)
+    left.plot(epochs, [h["loss"] for h in history], marker="o", label="train (label-smoothed)")
+    left.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
+    left.set_xlabel("epoch")
+    left.set_title("cross-entropy")
+    left.legend()
+    right.plot(epochs, [h["accuracy"] for h in history], marker="o", label="train accuracy")
+    right.plot(epochs, [h["val_accuracy"] for h in history], marker="o", label="val accuracy")
+    right.plot(epochs, [h["val_macro_f1"] for h in history], marker="o", label="val macro-F1")
+    right.set_xlabel("epoch")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,114 @@
+"""Dataset listing and the fixed, recorded splits. No TensorFlow here (the serving venv can import it).
+
+bccd (../shared/data/bccd): TRAIN is ~33 augmentations of each original smear, named `_<original>_<n>.jpeg`.
+A random split of TRAIN would put augmentations of one cell on both sides, so the validation split holds out
+whole originals (grouped by class and original index). TEST and TEST_SIMPLE are never used for any choice.
+pbc (../shared/data/pbc): no official split; a fixed split by a hash of the file name into train/val/test.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")
+DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+BCCD_VAL_FRACTION = 0.15
+PBC_FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
+_BCCD_ORIGINAL = re.compile(r"^_(\d+)_")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+    dataset: str
+    split: str
+
+    @property
+    def class_name(self) -> str:
+        return CLASSES[self.label]
+
+
+def _stable_unit(text: str) -> float:
+    """A number in [0, 1) fixed by the text: the split rule is the same on every machine."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / float(1 << 48)
+
+
+def list_class_folders(root: Path) -> list[tuple[Path, int]]:
+    """(image path, class index) for every image under root/<CLASS>/, sorted."""
+    root = Path(root)
+    found = []
+    for label, name in enumerate(CLASSES):
+        folder = root / name
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is missing: expected <CLASS>/<image> folders for {', '.join(CLASSES)}")
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                found.append((path, label))
+    if not found:
+        raise FileNotFoundError(f"No images under {root}")
+    return found
+
+
+def bccd_original_id(path: Path) -> str:
+    match = _BCCD_ORIGINAL.match(path.name)
+    return match.group(1) if match else path.stem
+
+
+def bccd_splits(root: Path = DATA_ROOT / "bccd") -> dict[str, list[Sample]]:
+    """train/val from TRAIN grouped by original smear; test and test_simple as given."""
+    splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": [], "test_simple": []}
+    for path, label in list_class_folders(Path(root) / "TRAIN"):
+        group = f"bccd/{CLASSES[label]}/{bccd_original_id(path)}"
+        split = "val" if _stable_unit(group) < BCCD_VAL_FRACTION else "train"
+        splits[split].append(Sample(path, label, "bccd", split))
+    for folder, split in (("TEST", "test"), ("TEST_SIMPLE", "test_simple")):
+        splits[split] = [Sample(p, l, "bccd", split) for p, l in list_class_folders(Path(root) / folder)]
+    return splits
+
+
+def pbc_splits(root: Path = DATA_ROOT / "pbc") -> dict[str, list[Sample]]:
+    splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
+    for path, label in list_class_folders(Path(root)):
+        u = _stable_unit(f"pbc/{path.name}")
+        split = "train" if u < PBC_FRACTIONS["train"] else "val" if u < PBC_FRACTIONS["train"] + PBC_FRACTIONS["val"] else "test"
+        splits[split].append(Sample(path, label, "pbc", split))
+    return splits
+
+
+def all_splits(data_root: Path = DATA_ROOT) -> dict[str, list[Sample]]:
+    """Named evaluation/training sets: bccd_train, bccd_val, bccd_test, bccd_test_simple, pbc_train, pbc_val, pbc_test."""
+    named = {}
+    for name, samples in bccd_splits(Path(data_root) / "bccd").items():
+        named[f"bccd_{name}"] = samples
+    for name, samples in pbc_splits(Path(data_root) / "pbc").items():
+        named[f"pbc_{name}"] = samples
+    return named
+
+
+def split_digest(samples: list[Sample], root: Path) -> str:
+    """sha256 of the sorted relative paths of a split: records exactly which files it holds."""
+    lines = sorted(f"{s.path.relative_to(root)}\t{s.class_name}" for s in samples)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def write_split_file(named: dict[str, list[Sample]], root: Path, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["split", "path", "label"])
+        for name in sorted(named):
+            for sample in sorted(named[name], key=lambda s: str(s.path)):
+                writer.writerow([name, sample.path.relative_to(root).as_posix(), sample.class_name])
+
+
+def class_counts(samples: list[Sample]) -> dict[str, int]:
+    counts = {name: 0 for name in CLASSES}
+    for sample in samples:
+        counts[sample.class_name] += 1
+    return counts

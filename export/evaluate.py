@@ -1,0 +1,190 @@
+"""Evaluate the exported ONNX model through the serving code, choose the uncertainty thresholds on
+validation data, check ONNX/Keras parity, and write model_card.json + docs/model-card.md.
+
+Every metric here comes from hematovision.logic (the handler's and the CLI's code path): bytes ->
+decode_image/to_model_input -> onnxruntime -> verdict -> compute_metrics. bccd TEST and TEST_SIMPLE
+are only ever measured, never used for a choice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from export.data import CLASSES, Sample, all_splits, class_counts, split_digest
+from export.train import log, smoke_subset
+
+THRESHOLD_SETS = ("bccd_val", "pbc_val")
+REPORTED_SETS = ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val")
+CONFIDENCE_PERCENTILE = 2.0  # confidence threshold = this percentile of validation confidences
+OOD_PERCENTILE = 1.0  # OOD threshold = this percentile of validation similarities
+PARITY_TOLERANCE = 1e-4
+BATCH = 32
+
+
+def load_arrays(samples: list[Sample]) -> np.ndarray:
+    from hematovision.logic.preprocessing import preprocess_file
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return np.stack(list(pool.map(lambda s: preprocess_file(s.path), samples)))
+
+
+def non_blood_images(seed: int = 7) -> list[tuple[str, bytes]]:
+    """Photos bundled with scikit-image (no download) plus synthetic noise, solid colours and gradients,
+    PNG-encoded so they go through the same decode path as an upload."""
+    import skimage.data
+    from PIL import Image
+
+    images: list[tuple[str, np.ndarray]] = []
+    for name in ("astronaut", "camera", "chelsea", "coffee", "coins", "horse", "hubble_deep_field", "immunohistochemistry",
+                 "moon", "page", "rocket", "text", "brick", "grass", "gravel", "colorwheel", "retina", "logo", "clock",
+                 "microaneurysms", "cat", "checkerboard", "binary_blobs"):
+        try:
+            array = np.asarray(getattr(skimage.data, name)())
+        except Exception:  # a photo that would need a download is skipped, never fetched
+            continue
+        if array.dtype == bool:
+            array = array.astype(np.uint8) * 255
+        if array.dtype != np.uint8:
+            array = np.clip(array * (255.0 / max(float(array.max()), 1e-6)), 0, 255).astype(np.uint8)
+        images.append((f"skimage:{name}", array))
+    rng = np.random.default_rng(seed)
+    for i in range(10):
+        images.append((f"noise:uniform-{i}", rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)))
+    for i in range(5):
+        coarse = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        images.append((f"noise:blobs-{i}", np.asarray(Image.fromarray(coarse).resize((320, 240), Image.Resampling.BICUBIC))))
+    for i in range(5):
+        images.append((f"solid-{i}", np.full((240, 320, 3), rng.integers(0, 256, 3), dtype=np.uint8)))
+    for i in range(5):
+        ramp = np.linspace(0, 1, 320)[None, :, None] * rng.integers(0, 256, 3) + (1 - np.linspace(0, 1, 320))[None, :, None] * rng.integers(0, 256, 3)
+        images.append((f"gradient-{i}", np.repeat(ramp, 240, axis=0).astype(np.uint8)))
+    encoded = []
+    for name, array in images:
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        encoded.append((name, buffer.getvalue()))
+    return encoded
+
+
+def onnx_outputs(model, arrays: np.ndarray) -> dict[str, np.ndarray]:
+    probabilities, similarity = [], []
+    for start in range(0, len(arrays), BATCH):
+        out = model.predict(arrays[start : start + BATCH])
+        probabilities.append(out.probabilities)
+        similarity.append(out.ood_similarity)
+    return {"probabilities": np.concatenate(probabilities), "ood_similarity": np.concatenate(similarity)}
+
+
+def keras_outputs(keras_model, arrays: np.ndarray) -> dict[str, np.ndarray]:
+    result = {"probabilities": [], "ood_similarity": []}
+    for start in range(0, len(arrays), BATCH):
+        out = keras_model.predict_on_batch(arrays[start : start + BATCH])
+        result["probabilities"].append(np.asarray(out["probabilities"]))
+        result["ood_similarity"].append(np.asarray(out["ood_similarity"]))
+    return {k: np.concatenate(v) for k, v in result.items()}
+
+
+def choose_thresholds(validation: list[dict[str, np.ndarray]]) -> dict:
+    confidence = np.concatenate([v["probabilities"].max(axis=1) for v in validation])
+    similarity = np.concatenate([v["ood_similarity"] for v in validation])
+    return {
+        "confidence_threshold": round(float(np.percentile(confidence, CONFIDENCE_PERCENTILE)), 4),
+        "ood_similarity_threshold": round(float(np.percentile(similarity, OOD_PERCENTILE)), 4),
+        "rule": (f"uncertain = max probability < confidence_threshold OR ood_similarity < ood_similarity_threshold. "
+                 f"confidence_threshold is the {CONFIDENCE_PERCENTILE:g}th percentile of the max probability and "
+                 f"ood_similarity_threshold the {OOD_PERCENTILE:g}th percentile of the similarity on the validation split "
+                 f"({' + '.join(THRESHOLD_SETS)}; n={len(confidence)}); ood_similarity is the cosine similarity of the "
+                 f"pooled 1280-d features to the nearest class centroid of the training views."),
+        "chosen_on": list(THRESHOLD_SETS),
+    }
+
+
+def serving_metrics(classifier, samples: list[Sample]) -> dict:
+    """Metrics through the CLI/handler path: file bytes -> Classifier.classify -> compute_metrics."""
+    from hematovision.logic.metrics import compute_metrics
+
+    y_true, y_pred, uncertain = [], [], []
+    for start in range(0, len(samples), BATCH):
+        chunk = samples[start : start + BATCH]
+        outcome = classifier.classify([s.path.read_bytes() for s in chunk])
+        for sample, item in zip(chunk, outcome.items):
+            if not item.ok:
+                raise RuntimeError(f"{sample.path}: {item.error.code} {item.error.message}")
+            y_true.append(sample.label)
+            y_pred.append(item.verdict.label_index)
+            uncertain.append(item.verdict.uncertain)
+    metrics = compute_metrics(np.array(y_true), np.array(y_pred), list(CLASSES), uncertain=np.array(uncertain))
+    correct = np.array(y_true) == np.array(y_pred)
+    flagged = np.array(uncertain, dtype=bool)
+    metrics["accuracy_when_certain"] = float(correct[~flagged].mean()) if (~flagged).any() else None
+    metrics["accuracy_when_uncertain"] = float(correct[flagged].mean()) if flagged.any() else None
+    return metrics
+
+
+def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = False) -> dict:
+    from export.card import write_card
+    from export.convert import ONNX_NAME, build_export_model
+    from hematovision.logic.classifier import Classifier
+    from hematovision.logic.inference import Model, sha256_file
+
+    started = time.time()
+    named = all_splits(data_root)
+    if smoke:
+        named = {k: smoke_subset(v, 3) for k, v in named.items()}
+    onnx_path = out / ONNX_NAME
+    card_path = out / "model_card.json"
+    card_path.write_text(json.dumps({"name": "hematovision-wbc", "classes": list(CLASSES), "sha256": sha256_file(onnx_path)}))
+    model = Model(out, intra_op_threads=2)
+
+    log("decoding evaluation images with the serving preprocessing")
+    arrays = {name: load_arrays(named[name]) for name in REPORTED_SETS}
+    others = non_blood_images()
+    from hematovision.logic.preprocessing import preprocess
+
+    arrays["non_blood"] = np.stack([preprocess(data) for _, data in others])
+
+    log("running the ONNX model")
+    onnx_raw = {name: onnx_outputs(model, a) for name, a in arrays.items()}
+    thresholds = choose_thresholds([onnx_raw[name] for name in THRESHOLD_SETS])
+    log(f"thresholds: confidence {thresholds['confidence_threshold']}, ood similarity {thresholds['ood_similarity_threshold']}")
+
+    log("parity: the Keras model on the same arrays")
+    keras_model = build_export_model(work)
+    parity = {"tolerance": PARITY_TOLERANCE, "sets": {}}
+    for name, a in arrays.items():
+        k = keras_outputs(keras_model, a)
+        parity["sets"][name] = {
+            "n": int(len(a)),
+            "max_abs_probability_diff": float(np.max(np.abs(k["probabilities"] - onnx_raw[name]["probabilities"]))),
+            "max_abs_ood_similarity_diff": float(np.max(np.abs(k["ood_similarity"] - onnx_raw[name]["ood_similarity"]))),
+            "argmax_identical": bool(np.array_equal(k["probabilities"].argmax(1), onnx_raw[name]["probabilities"].argmax(1))),
+        }
+    parity["max_abs_probability_diff"] = max(s["max_abs_probability_diff"] for s in parity["sets"].values())
+    parity["argmax_identical"] = all(s["argmax_identical"] for s in parity["sets"].values())
+    parity["passed"] = parity["max_abs_probability_diff"] <= PARITY_TOLERANCE and parity["argmax_identical"]
+    log(f"parity: max |diff| {parity['max_abs_probability_diff']:.2e}, argmax identical {parity['argmax_identical']}")
+
+    card = write_card(out, work, data_root, weights, named, thresholds, parity, metrics={}, non_blood={}, smoke=smoke)
+    log("metrics through the serving code path with the final card")
+    classifier = Classifier(Model(out, intra_op_threads=2))
+    metrics = {name: serving_metrics(classifier, named[name]) for name in REPORTED_SETS}
+    outcome = classifier.classify([data for _, data in others])
+    flags = [item.verdict.uncertain for item in outcome.items]
+    non_blood = {
+        "n": len(others), "flagged_uncertain_fraction": float(np.mean(flags)),
+        "not_flagged": [name for (name, _), flag in zip(others, flags) if not flag],
+        "what": "photos bundled with scikit-image (skimage.data) + synthetic noise, solid colours and gradients",
+    }
+    for name, m in metrics.items():
+        log(f"{name}: n={m['n']} accuracy={m['accuracy']:.4f} macro-F1={m['macro_f1']:.4f} uncertain={m['uncertain_fraction']:.3f}")
+    log(f"non-blood: {non_blood['flagged_uncertain_fraction']:.3f} flagged uncertain of {non_blood['n']}")
+    card = write_card(out, work, data_root, weights, named, thresholds, parity, metrics, non_blood, smoke=smoke,
+                      seconds=round(time.time() - started, 1))
+    log(f"wrote {card_path}")
+    return card

@@ -1,0 +1,90 @@
+"""MobileNetV2 transfer-learning model: build, load offline ImageNet weights, freeze BatchNorm."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")
+INPUT_SIZE = 224
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "mobilenet_v2_1.0_224_from_coral_ptq.npz"
+FEATURE_LAYER = "Conv_1_relu"  # last 7x7x1280 feature map; GAP of it feeds the classifier head
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_npz_weights(model, npz_path: Path) -> int:
+    """Set weights by Keras layer name from the offline npz ("<layer>/<i>" keys). Returns layers loaded."""
+    arrays = np.load(npz_path)
+    by_layer: dict[str, dict[int, np.ndarray]] = {}
+    for key in arrays.files:
+        name, index = key.rsplit("/", 1)
+        by_layer.setdefault(name, {})[int(index)] = arrays[key]
+    loaded = 0
+    for layer in model.layers:
+        if layer.name in by_layer and layer.weights:
+            weights = by_layer[layer.name]
+            layer.set_weights([weights[i] for i in range(len(weights))])
+            loaded += 1
+    if loaded == 0:
+        raise ValueError(f"No layer of the model matched a key in {npz_path}")
+    return loaded
+
+
+def build_backbone(weights: str | Path | None):
+    """MobileNetV2 1.0/224 without top. weights: path to the offline npz, "imagenet" (needs internet) or None."""
+    import keras
+
+    if weights == "imagenet":
+        return keras.applications.MobileNetV2(input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights="imagenet")
+    backbone = keras.applications.MobileNetV2(input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights=None)
+    if weights is not None:
+        load_npz_weights(backbone, Path(weights))
+    return backbone
+
+
+def freeze_batchnorm(backbone) -> None:
+    """The offline weights have BN folded into the convolutions (BN = pass-through with no real statistics).
+
+    Keras updated BN moving statistics during fit even under base(x, training=False) while the base was
+    trainable (see shared/weights/README.md), so every BN layer is frozen explicitly.
+    """
+    import keras
+
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def set_trainable_from(backbone, first_trainable_block: int) -> None:
+    """Freeze the stem and blocks below `first_trainable_block` (1..16); train the rest (BN stays frozen)."""
+    import keras
+
+    trainable = False
+    for layer in backbone.layers:
+        if layer.name.startswith(f"block_{first_trainable_block}_"):
+            trainable = True
+        layer.trainable = trainable and not isinstance(layer, keras.layers.BatchNormalization)
+
+
+def build_classifier(weights, dropout: float = 0.2, first_trainable_block: int = 1):
+    """Float input in [0, 255] -> softmax over CLASSES. Returns (model, backbone)."""
+    import keras
+
+    backbone = build_backbone(weights)
+    set_trainable_from(backbone, first_trainable_block)
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="float32", name="pixels")
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_mobilenet")(inputs)
+    features = backbone(x, training=False)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    pooled = keras.layers.Dropout(dropout, name="dropout")(pooled)
+    outputs = keras.layers.Dense(len(CLASSES), activation="softmax", name="classifier")(pooled)
+    return keras.Model(inputs, outputs, name="hematovision"), backbone
