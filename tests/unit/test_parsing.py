@@ -120,3 +120,30 @@ def test_parse_batch_per_item_errors_and_caps():
     assert error.value.status == 415
     content_type, body = fakes.encode_multipart([("image", f"{i}.jpg", "image/jpeg", JPEG) for i in range(3)])
     assert len(parse_batch({"Content-Type": content_type}, body)) == 3
+
+
+CONTENT_TYPES = st.sampled_from(
+    ["image/jpeg", "application/json", "multipart/form-data; boundary=b", "multipart/form-data", "text/plain", "", "IMAGE/PNG;;",
+     "multipart/form-data; boundary=\"\"", "application/json; charset=utf-16"]
+)
+BODIES = st.one_of(
+    st.binary(max_size=600),
+    st.builds(lambda s: s.encode(), st.text(max_size=300)),
+    st.builds(lambda d: json.dumps(d).encode(), st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                                                             lambda c: st.lists(c, max_size=4) | st.dictionaries(st.sampled_from(["image", "images", "filename", "x"]), c, max_size=3), max_leaves=8)),
+    st.builds(lambda parts: b"--b\r\n" + b"\r\n--b\r\n".join(parts) + b"\r\n--b--\r\n",
+              st.lists(st.binary(max_size=80).map(lambda d: b'Content-Disposition: form-data; name="image"\r\n\r\n' + d), max_size=3)),
+)
+
+
+@given(CONTENT_TYPES, BODIES)
+@settings(max_examples=300, deadline=None)
+def test_parsers_only_raise_request_errors(content_type, body):
+    for parse in (parse_single, parse_batch):
+        try:
+            result = parse({"Content-Type": content_type}, body)
+        except RequestError as error:
+            assert 400 <= error.status < 500
+        else:
+            uploads = result if isinstance(result, list) else [result]
+            assert all(u.data is not None or u.error is not None for u in uploads)
