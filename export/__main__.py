@@ -21,13 +21,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="a few dozen images, one epoch: checks the pipeline end to end")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding bccd/ and pbc/")
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help='offline .npz, or "imagenet" to download (needs internet)')
-    parser.add_argument("--work", type=Path, default=None, help="training outputs (default build/train, or build/smoke)")
+    parser.add_argument("--work", type=Path, default=None, help="training outputs (default export/artifacts, or build/smoke)")
     parser.add_argument("--out", type=Path, default=None, help="where hematovision.onnx + model_card.json go "
                         "(default functions/classifier/model; with --smoke, build/smoke/model)")
     parser.add_argument("--epochs", type=int, default=7)
     args = parser.parse_args(argv)
 
-    work = args.work or REPO / "build" / ("smoke" if args.smoke else "train")
+    # Full runs keep their Keras model, centroids and reports in export/artifacts (committed), so convert and
+    # evaluate can be re-run, and the benchmarks can load the Keras model, without retraining.
+    work = args.work or (REPO / "build" / "smoke" if args.smoke else REPO / "export" / "artifacts")
     out = args.out or (work / "model" if args.smoke else MODEL_DIR)
     if args.step in ("train", "all"):
         from export.train import train
