@@ -42,7 +42,7 @@ train: export-venv
 	$(EXPORT_VENV)/bin/python -m export all
 
 export-smoke: export-venv
-	$(EXPORT_VENV)/bin/python -m export all --smoke --out build/smoke
+	$(EXPORT_VENV)/bin/python -m export all --smoke
 
 ## Build the Lambda package offline (sam build, no Docker; pip fetches python3.12/x86_64 wheels),
 ## then print its unzipped size. Deploy with: $(TOOLS_VENV)/bin/sam deploy --config-env dev (README "Deploy").
