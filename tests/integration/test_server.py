@@ -129,3 +129,26 @@ def test_killed_worker_is_replaced(server):
         time.sleep(0.1)
     assert len(server.workers()) == 2 and victim not in server.workers()
     assert_alive(server)
+
+
+def test_sigterm_stops_server_and_workers(tmp_path, fake_model_dir):
+    from serve_helpers import start_server, stop_server
+
+    own = start_server(tmp_path, fake_model_dir, workers=1)
+    assert len(own.workers()) == 1
+    assert stop_server(own, signal.SIGTERM) == 0
+
+
+def test_missing_model_fails_fast_with_a_clear_message(tmp_path):
+    import subprocess
+    import sys
+
+    from serve_helpers import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "hematovision.cli", "serve", "--port", "0", "--workers", "1", "--api-key", "k",
+         "--model-dir", str(tmp_path / "no-model"), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 3
+    assert "failed to initialise" in result.stderr and "No model" in result.stderr

@@ -347,12 +347,16 @@ class WorkerPool:
         for worker in self.workers:
             worker.start()
 
-    def wait_ready(self, timeout: float) -> bool:
+    def wait_ready(self, timeout: float, cancel: threading.Event | None = None) -> bool:
+        """True once every worker has initialised; False on timeout, on an init error or when cancelled."""
         deadline = time.time() + timeout
-        for worker in self.workers:
-            if not worker.ready.wait(max(0.0, deadline - time.time())):
+        while time.time() < deadline:
+            if all(w.ready.is_set() for w in self.workers):
+                return True
+            if self.init_errors() or (cancel is not None and cancel.is_set()):
                 return False
-        return True
+            time.sleep(0.05)
+        return False
 
     def init_errors(self) -> list[str]:
         return [w.init_error for w in self.workers if w.init_error]

@@ -314,19 +314,26 @@ class LocalServer:
         self.url = f"http://{bound_host}:{bound_port}"
         handler.gateway = Gateway(self.config, self.pool, api_keys, host=f"{bound_host}:{bound_port}")
         self._stopped = threading.Event()
+        self._serving = threading.Event()
+        self.stopping = threading.Event()
 
     def start_workers(self, ready_timeout: float = 120.0) -> bool:
         self.pool.start()
-        return self.pool.wait_ready(ready_timeout)
+        return self.pool.wait_ready(ready_timeout, cancel=self.stopping)
 
     def serve_forever(self) -> None:
         try:
-            self.httpd.serve_forever(poll_interval=0.2)
+            if not self.stopping.is_set():
+                self._serving.set()
+                self.httpd.serve_forever(poll_interval=0.2)
         finally:
             self.close()
 
     def shutdown(self) -> None:
-        threading.Thread(target=self.httpd.shutdown, daemon=True).start()
+        """Safe from a signal handler: stops serve_forever (from another thread) or the start-up wait."""
+        self.stopping.set()
+        if self._serving.is_set():
+            threading.Thread(target=self.httpd.shutdown, daemon=True).start()
 
     def close(self) -> None:
         if self._stopped.is_set():
@@ -366,6 +373,10 @@ def serve(host: str, port: int, workers: int, api_keys: list[str] | None, templa
     print(f"HematoVision local API (template {server.template}, {len(server.pool.workers)} awslambdaric worker(s))", flush=True)
     ready = server.start_workers()
     errors = server.pool.init_errors()
+    if server.stopping.is_set():
+        server.close()
+        print("Stopped.", flush=True)
+        return 0
     if not ready or errors:
         print(f"hematovision serve: the function failed to initialise: {'; '.join(errors) or 'timed out'}", file=sys.stderr, flush=True)
         server.close()
