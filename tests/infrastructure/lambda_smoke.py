@@ -69,7 +69,9 @@ def main(argv: list[str]) -> int:
         sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         inp = sess.get_inputs()[0]
         x = np.zeros((1, 224, 224, 3), dtype=np.uint8)
-        out = sess.run(None, {inp.name: x})[0]
+        names = [o.name for o in sess.get_outputs()]
+        wanted = "probabilities" if "probabilities" in names else names[0]
+        out = sess.run([wanted], {inp.name: x})[0]
         assert out.shape[-1] == 4 and abs(float(out.sum()) - 1.0) < 1e-3, out
         report["model_inference"] = True
 
