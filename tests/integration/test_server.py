@@ -152,3 +152,13 @@ def test_missing_model_fails_fast_with_a_clear_message(tmp_path):
     )
     assert result.returncode == 3
     assert "failed to initialise" in result.stderr and "No model" in result.stderr
+
+
+def test_bench_command(tmp_path, fake_model_dir, capsys):
+    from hematovision.local import bench
+
+    image = tmp_path / "cell.jpg"
+    image.write_bytes(JPEG)
+    assert bench.main([str(image), "-n", "5", "--workers", "1", "--model-dir", str(fake_model_dir)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 5 and result["median_ms"] > 0 and result["handler_total_median_ms"] > 0

@@ -302,6 +302,8 @@ class LocalServer:
         })
         if model_dir is not None:
             environment["HEMATOVISION_MODEL_DIR"] = str(model_dir)
+        if environment.get("HEMATOVISION_MODEL_DIR"):  # workers run in the CodeUri: make a relative path absolute
+            environment["HEMATOVISION_MODEL_DIR"] = str(Path(environment["HEMATOVISION_MODEL_DIR"]).resolve())
         environment["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_uri), environment.get("PYTHONPATH", "")) if p)
         self.pool = WorkerPool(
             workers=workers, handler=self.config.handler, task_root=code_uri if code_uri.is_dir() else Path.cwd(),
