@@ -44,6 +44,12 @@ train: export-venv
 export-smoke: export-venv
 	$(EXPORT_VENV)/bin/python -m export all --smoke
 
+## Benchmarks against the paper's Keras path (about 6-8 min, on an idle machine): a markdown table on stdout
+## and in docs/benchmarks.md. BENCH_ARGS="--model-dir build/smoke/model --keras-model build/smoke/classifier.keras"
+## points it at the smoke model; `--quick` checks the code in a minute (see bench/__main__.py).
+bench: venv export-venv
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
 ## Build the Lambda package offline (sam build, no Docker; pip fetches python3.12/x86_64 wheels),
 ## then print its unzipped size. Deploy with: $(TOOLS_VENV)/bin/sam deploy --config-env dev (README "Deploy").
 build: tools-venv

@@ -1,0 +1,359 @@
+"""`make bench`: the serverless path against the paper's Keras path, side by side, in one run.
+
+    python -m bench [--model-dir DIR] [--keras-model FILE] [--data DIR] [--quick] [--skip SECTION,...]
+
+Runs every measurement in child processes with the right interpreter (serving: .venv, never importing
+TensorFlow; Keras: .venv-export), prints a markdown table to stdout and writes it to docs/benchmarks.md
+(a --quick run writes build/bench/benchmarks-quick.md instead). Progress goes to stderr. Raw results:
+build/bench/results.json. Sections: warm, keras, cold, size, serve, int8, profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import (DEFAULT_DATA, DEFAULT_KERAS_MODEL, DEFAULT_MODEL_DIR, DEFAULT_OUT, DEFAULT_WORK, KERAS_PYTHON,
+                          ROOT, SERVING_PYTHON, child_env, log, test_images)
+from bench.report import render
+
+SECTIONS = ("warm", "keras", "cold", "size", "serve", "int8", "profile")
+TRAINING_PATTERNS = ("python -m export", "export train")
+
+
+class ChildError(RuntimeError):
+    pass
+
+
+def run_child(python: Path, module: str, args: list[str], work: Path, name: str, env: dict | None = None,
+              timeout: float = 600) -> dict:
+    """Run `python -m module args --result FILE`; its stdout/stderr go to work/logs/name.log. Returns the result."""
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    result_path = work / "results" / f"{name}.json"
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.unlink(missing_ok=True)
+    command = [str(python), "-m", module, *args, "--result", str(result_path)]
+    with open(logs / f"{name}.log", "wb") as output:
+        completed = subprocess.run(command, cwd=ROOT, env=env or child_env(), stdout=output, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, timeout=timeout)
+    if completed.returncode != 0 or not result_path.is_file():
+        tail = (logs / f"{name}.log").read_text(errors="replace")[-2500:]
+        raise ChildError(f"{name} failed (exit {completed.returncode}):\n{tail}")
+    return json.loads(result_path.read_text(encoding="utf-8"))
+
+
+def contention() -> str | None:
+    """Another CPU-heavy process (the model training) running now? Its pids and command, for the warning."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if any(p in command for p in TRAINING_PATTERNS):
+            found.append(f"{proc.name}: {command[:80]}")
+    return "; ".join(found) or None
+
+
+def environment(model_dir: Path) -> dict:
+    card = {}
+    try:
+        card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    cpu = platform.processor() or "?"
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = subprocess.run([str(SERVING_PYTHON), "-c", "import onnxruntime, numpy, PIL; print(onnxruntime.__version__)"],
+                              capture_output=True, text=True, env=child_env())
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu, "cores": os.cpu_count(),
+        "onnxruntime": versions.stdout.strip() or "?", "model": f"{card.get('name', '?')} {card.get('version', '?')}",
+        "model_sha256": card.get("sha256", "?"), "contended": contention(),
+    }
+
+
+# ---------------------------------------------------------------- sections
+def bench_warm(args, images_file: Path, model_dir: Path, label: str, profile: bool) -> tuple[dict, dict | None]:
+    results, profile_result = {}, None
+    for threads in args.threads:
+        extra = []
+        if profile and threads == args.threads[0]:
+            extra = ["--breakdown", "--profile", str(args.work / "profile.txt")]
+        log(f"warm {label}: {threads} thread(s) ...")
+        result = run_child(SERVING_PYTHON, "bench.serving_child",
+                           ["warm", "--model-dir", str(model_dir), "--threads", str(threads), "--images-file", str(images_file),
+                            "--batches", ",".join(map(str, args.batches)), "--warmup", str(args.warmup), *extra],
+                           args.work, f"warm-{label}-{threads}t")
+        if result.get("tensorflow_imported"):
+            raise ChildError("the serving process imported TensorFlow")
+        if "stages" in result or "profile" in result:
+            profile_result = dict(result.pop("profile", {}), stages=result.pop("stages", {}),
+                                  large_photo=result.pop("large_photo", None))
+        results[str(threads)] = result
+        log(f"  handler b1 {result['handler']['1']['median_ms']} ms, bare b1 {result['bare']['1']['median_ms']} ms")
+    return results, profile_result
+
+
+def bench_keras(args, images_file: Path) -> dict:
+    results = {}
+    for threads in args.threads:
+        log(f"keras: {threads} thread(s) ...")
+        results[str(threads)] = run_child(KERAS_PYTHON, "bench.keras_child",
+                                          ["warm", "--keras-model", str(args.keras_model), "--threads", str(threads),
+                                           "--images-file", str(images_file), "--batches", ",".join(map(str, args.batches)),
+                                           "--warmup", str(args.warmup)], args.work, f"keras-{threads}t")
+        log(f"  predict b1 {results[str(threads)]['predict']['1']['median_ms']} ms, "
+            f"tf.function b1 {results[str(threads)]['tf_function']['1']['median_ms']} ms")
+    return results
+
+
+def bench_cold(args, image: Path, with_keras: bool) -> dict:
+    runs: dict[str, list[dict]] = {"serving": [], "keras": []}
+    for index in range(args.cold_runs):
+        kinds = ["serving", "keras"] if with_keras else ["serving"]
+        for kind in kinds if index % 2 == 0 else reversed(kinds):
+            spawned = time.time()
+            if kind == "serving":
+                result = run_child(SERVING_PYTHON, "bench.serving_child",
+                                   ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image)],
+                                   args.work, f"cold-serving-{index}")
+                if result.get("tensorflow_imported"):
+                    raise ChildError("the serving process imported TensorFlow")
+            else:
+                result = run_child(KERAS_PYTHON, "bench.keras_child",
+                                   ["cold", "--keras-model", str(args.keras_model), "--threads", "1", "--image", str(image)],
+                                   args.work, f"cold-keras-{index}")
+            result["wall_s"] = result["answered_at"] - spawned
+            result["startup_s"] = result["process_start"] - spawned
+            runs[kind].append(result)
+            log(f"cold {kind} #{index + 1}: {result['wall_s']:.2f} s, peak RSS {result['peak_rss_mib']} MiB")
+    summary = {}
+    for kind, items in runs.items():
+        if not items:
+            continue
+        walls = [r["wall_s"] for r in items]
+        phases = {"interpreter": [r["startup_s"] for r in items], "imports+init": [r["import_s"] for r in items]}
+        if kind == "keras":
+            phases["load model"] = [r["load_s"] for r in items]
+        phases["first answer"] = [r["first_request_s"] for r in items]
+        summary[kind] = {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls), "runs": len(items),
+                         "walls_s": [round(w, 3) for w in walls],
+                         "phases_median_s": {k: statistics.median(v) for k, v in phases.items()},
+                         "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in items)}
+    return summary
+
+
+def bench_sizes(args) -> dict:
+    sys.path.insert(0, str(ROOT / "infra"))
+    import package_size  # infra/package_size.py: the built package's measure (shared with `make package-size`)
+
+    from bench.sizes import requirement_names
+
+    sizes = {}
+    built = Path(args.built_package)
+    if built.is_dir():
+        report = package_size.measure(built)
+        sizes["built"] = {"total_bytes": report["total_bytes"], "groups": report["groups"], "dir": str(built)}
+    serving_requirements = requirement_names(ROOT / "functions" / "classifier" / "requirements.txt")
+    for key, python, requirements in (("serving", SERVING_PYTHON, serving_requirements),
+                                      ("tensorflow", KERAS_PYTHON, ["tensorflow-cpu", "pillow"])):
+        completed = subprocess.run([str(python), "-m", "bench.sizes", *requirements], cwd=ROOT, env=child_env(),
+                                   capture_output=True, text=True, timeout=300)
+        if completed.returncode == 0:
+            sizes[key] = json.loads(completed.stdout)
+        else:
+            log(f"size of the {key} set failed: {completed.stderr[-500:]}")
+    for key, item in sizes.items():
+        log(f"size {key}: {item['total_bytes'] / 2**20:.1f} MiB")
+    return sizes
+
+
+def bench_serve(args, images: list[Path]) -> list[dict]:
+    from bench.throughput import run
+
+    return [run(SERVING_PYTHON, args.model_dir, workers, images, args.work, args.serve_requests, args.serve_seconds)
+            for workers in args.serve_workers]
+
+
+def bench_int8(args, images_file: Path) -> dict:
+    out = args.work / "int8"
+    log("int8: quantizing ...")
+    recipe = run_child(SERVING_PYTHON, "bench.quantize",
+                       ["--model-dir", str(args.model_dir), "--out", str(out), "--data", str(args.data),
+                        "--calibration", str(args.calibration)], args.work, "int8-quantize")
+    warm, _ = bench_warm(args, images_file, out, "int8", profile=False)
+    log("int8: evaluating fp32 and int8 on bccd TEST, TEST_SIMPLE, pbc test ...")
+    evaluation = run_child(SERVING_PYTHON, "bench.evaluate_child",
+                           ["--fp32", str(args.model_dir), "--int8", str(out), "--data", str(args.data),
+                            "--limit", str(args.eval_limit)], args.work, "int8-evaluate", timeout=900)
+    return {"dir": str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out), "recipe": recipe, "warm": warm,
+            "evaluation": evaluation}
+
+
+def profile_findings(profile: dict) -> list[str]:
+    """Plain-language reading of the stage table: where the time that is not inference goes."""
+    stages = profile.get("stages") or {}
+
+    def median(name):
+        return (stages.get(name) or {}).get("median_ms")
+
+    whole, run = median("lambda_handler + JSON encode (whole path)"), median("onnxruntime session.run")
+    classify = median("Classifier.classify (decode .. verdict)")
+    decode, resize = median("decode_image (open, load, EXIF, RGB, checks)"), median("resize to 224x224 + to array")
+    if not whole or not run:
+        return []
+    lines = [f"Inference (`session.run`) is {100 * run / whole:.0f}% of the whole path ({run:.2f} of {whole:.2f} ms); "
+             f"everything else costs {whole - run:.2f} ms per request."]
+    if decode is not None and resize is not None:
+        lines.append(f"Decode + resize of a 320x240 JPEG: {decode + resize:.2f} ms ({100 * (decode + resize) / whole:.0f}%).")
+    if classify is not None:
+        lines.append(f"Powertools routing/validation, request parsing, pydantic response models, JSON logging and EMF "
+                     f"metrics (whole path minus `Classifier.classify`): {whole - classify:.2f} ms ({100 * (whole - classify) / whole:.0f}%).")
+    large = profile.get("large_photo")
+    if large:
+        served, draft = large["served"]["median_ms"], large["draft"]["median_ms"]
+        lines.append(f"A phone-size photo (4032x3024 JPEG, {large['bytes'] / 1e6:.1f} MB) costs {served:.0f} ms to decode and "
+                     f"resize as served; letting libjpeg downscale while decoding (`Image.draft` to >= 448 px, then the same "
+                     f"bilinear resize) takes {draft:.0f} ms, but changes the model input by {large['mean_abs_diff']:.2f} "
+                     "grey levels on average, so it is not applied: it would need the model re-evaluated (and the export's "
+                     "evaluation to use the same preprocessing).")
+    return lines
+
+
+# ---------------------------------------------------------------- main
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=Path(env("BENCH_MODEL_DIR") or DEFAULT_MODEL_DIR))
+    parser.add_argument("--keras-model", type=Path, default=Path(env("BENCH_KERAS_MODEL") or DEFAULT_KERAS_MODEL))
+    parser.add_argument("--data", type=Path, default=Path(env("BENCH_DATA") or DEFAULT_DATA))
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--out", type=Path, default=Path(env("BENCH_OUT")) if env("BENCH_OUT") else None,
+                        help=f"markdown file (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick build/bench/benchmarks-quick.md)")
+    parser.add_argument("--built-package", type=Path, default=ROOT / ".aws-sam" / "build" / "ClassifierFunction")
+    parser.add_argument("--images", type=int, default=200, help="bccd TEST images per warm measurement (>= 200 for the claim)")
+    parser.add_argument("--threads", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
+    parser.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--serve-workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
+    parser.add_argument("--serve-requests", type=int, default=300)
+    parser.add_argument("--serve-seconds", type=float, default=20.0)
+    parser.add_argument("--calibration", type=int, default=200, help="training images for the int8 calibration")
+    parser.add_argument("--eval-limit", type=int, default=0, help="at most this many images per evaluation set (0: all)")
+    parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
+    parser.add_argument("--label", default=env("BENCH_LABEL", ""), help="a line printed at the top of the report")
+    parser.add_argument("--quick", action="store_true", help="tiny iteration counts: checks the code, measures nothing")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.cold_runs, args.warmup = min(args.images, 16), min(args.cold_runs, 1), 2
+        args.serve_requests, args.serve_seconds = min(args.serve_requests, 12), min(args.serve_seconds, 5.0)
+        args.calibration, args.eval_limit = min(args.calibration, 8), args.eval_limit or 16
+    if args.out is None:
+        args.out = args.work / "benchmarks-quick.md" if args.quick else DEFAULT_OUT
+    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = args.skip - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    for name in ("model_dir", "keras_model", "data", "work", "out", "built_package"):
+        setattr(args, name, getattr(args, name).resolve())
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    if not (args.model_dir / "hematovision.onnx").is_file():
+        print(f"bench: no model at {args.model_dir} (the trained model lands in functions/classifier/model; "
+              f"for the smoke model: --model-dir build/smoke/model --keras-model build/smoke/classifier.keras)", file=sys.stderr)
+        return 2
+    if not (args.data / "bccd" / "TEST").is_dir():
+        print(f"bench: no bccd TEST images under {args.data}", file=sys.stderr)
+        return 2
+    for python in (SERVING_PYTHON,):
+        if not python.exists():
+            print(f"bench: {python} missing - run `make venv`", file=sys.stderr)
+            return 2
+    with_keras = args.keras_model.is_file() and KERAS_PYTHON.exists()
+    notes: list[str] = []
+    if not with_keras:
+        notes.append(f"Keras side skipped: {args.keras_model if not args.keras_model.is_file() else KERAS_PYTHON} not found.")
+        args.skip |= {"keras"}
+    args.work.mkdir(parents=True, exist_ok=True)
+    env = environment(args.model_dir)
+    if env["contended"]:
+        log(f"WARNING: CPU-heavy process running ({env['contended']}): figures will be unreliable")
+
+    images = test_images(args.data, args.images)
+    images_file = args.work / "images.txt"
+    images_file.write_text("\n".join(str(p) for p in images) + "\n", encoding="utf-8")
+    results: dict = {
+        "config": {"model_dir": _rel(args.model_dir), "keras_model": _rel(args.keras_model), "images": len(images),
+                   "threads": args.threads, "batches": args.batches, "cold_runs": args.cold_runs,
+                   "serve_requests": args.serve_requests, "serve_seconds": args.serve_seconds, "label": args.label},
+        "environment": env, "quick": args.quick, "notes": notes,
+        "command": "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+    }
+    failures = []
+
+    def section(name: str, function, *a):
+        if name in args.skip:
+            return None
+        section_started = time.perf_counter()
+        try:
+            return function(*a)
+        except (ChildError, subprocess.TimeoutExpired, OSError, RuntimeError) as error:
+            failures.append(name)
+            notes.append(f"Section `{name}` failed: {str(error).splitlines()[0]}")
+            log(f"section {name} FAILED: {error}")
+            return None
+        finally:
+            log(f"section {name}: {time.perf_counter() - section_started:.0f} s (total {time.perf_counter() - started:.0f} s)")
+
+    warm = section("warm", bench_warm, args, images_file, args.model_dir, "fp32", "profile" not in args.skip)
+    if warm:
+        results["warm"], profile = warm
+        if profile:
+            profile["findings"] = profile_findings(profile)
+            results["profile"] = profile
+    results["keras"] = section("keras", bench_keras, args, images_file) or {}
+    results["cold"] = section("cold", bench_cold, args, images[0], with_keras) or {}
+    results["sizes"] = section("size", bench_sizes, args) or {}
+    results["serve"] = section("serve", bench_serve, args, images) or []
+    results["int8"] = section("int8", bench_int8, args, images_file) or {}
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    late = contention()
+    if late and not env["contended"]:
+        env["contended"] = late
+    (args.work / "results.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    text = render(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+    log(f"wrote {args.out} in {results['elapsed_s']:.0f} s" + (f"; failed sections: {', '.join(failures)}" if failures else ""))
+    return 1 if failures else 0
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The paper's path, run in the TensorFlow venv (.venv-export) in a process of its own per thread setting.
+
+    python -m bench.keras_child warm --keras-model M --threads N --images-file F --result OUT
+    python -m bench.keras_child cold --keras-model M --threads N --image IMG --result OUT
+
+warm: the Keras model loaded from the exported .keras file; `model.predict` on preprocessed images (the same
+decode + resize as serving, done outside the timed region), and the same model called inside a
+`tf.function`; batch 1 and 8. tf.config.threading is set before TensorFlow initialises its thread pools,
+hence one process per setting.
+cold: import TensorFlow, load the Keras model, decode + preprocess one image, predict once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+T_PROCESS = time.time()
+
+from bench.common import peak_rss_mib, summary_ms, write_result  # noqa: E402
+
+
+def init_tensorflow(threads: int):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    return tf
+
+
+def warm(args) -> dict:
+    import numpy as np
+
+    from hematovision.logic.preprocessing import preprocess
+
+    started = time.perf_counter()
+    tf = init_tensorflow(args.threads)
+    import keras
+
+    model = keras.models.load_model(args.keras_model)
+    init_s = time.perf_counter() - started
+    paths = [line.strip() for line in open(args.images_file, encoding="utf-8") if line.strip()]
+    images = np.stack([preprocess(open(p, "rb").read()) for p in paths]).astype(np.float32)  # float32 [0, 255] "pixels"
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32)])
+    def serve(x):
+        return model(x, training=False)
+
+    result: dict = {"threads": args.threads, "init_s": round(init_s, 3), "images": len(images), "predict": {}, "tf_function": {},
+                    "tensorflow": tf.__version__, "keras": keras.__version__}
+    for batch in args.batches:
+        chunks = [images[i : i + batch] for i in range(0, len(images) - batch + 1, batch)]
+        for x in chunks[: max(1, args.warmup // batch)]:
+            model.predict(x, batch_size=batch, verbose=0)
+            serve(tf.constant(x)).numpy()
+        durations = []
+        for x in chunks:
+            start = time.perf_counter()
+            model.predict(x, batch_size=batch, verbose=0)
+            durations.append(time.perf_counter() - start)
+        result["predict"][str(batch)] = summary_ms(durations, per=batch)
+        durations = []
+        for x in chunks:
+            start = time.perf_counter()
+            serve(tf.constant(x)).numpy()
+            durations.append(time.perf_counter() - start)
+        result["tf_function"][str(batch)] = summary_ms(durations, per=batch)
+    result["peak_rss_mib"] = peak_rss_mib()
+    return result
+
+
+def cold(args) -> dict:
+    t0 = time.perf_counter()
+    tf = init_tensorflow(args.threads)
+    import keras
+    import numpy as np
+
+    from hematovision.logic.preprocessing import preprocess
+
+    t_import = time.perf_counter()
+    model = keras.models.load_model(args.keras_model)
+    t_load = time.perf_counter()
+    x = preprocess(open(args.image, "rb").read())[None].astype(np.float32)
+    probabilities = model.predict(x, verbose=0)
+    t_answer = time.perf_counter()
+    answered_at = time.time()
+    del tf
+    return {
+        "process_start": T_PROCESS, "answered_at": answered_at, "import_s": round(t_import - t0, 4),
+        "load_s": round(t_load - t_import, 4), "first_request_s": round(t_answer - t_load, 4),
+        "label_index": int(np.argmax(probabilities[0])), "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["warm", "cold"])
+    parser.add_argument("--keras-model", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--images-file")
+    parser.add_argument("--image")
+    parser.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--result")
+    args = parser.parse_args(argv)
+    result = warm(args) if args.mode == "warm" else cold(args)
+    write_result(args.result, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Int8 static quantization of the served ONNX model (onnxruntime.quantization), run in the serving venv.
+
+    python -m bench.quantize --model-dir functions/classifier/model --out build/bench/int8 [--calibration 200]
+
+Calibration: `--calibration` training images, half from bccd_train and half from pbc_train (export/data.py's
+splits, stratified by class, a fixed choice by file-name hash), through the serving preprocessing. Never a
+test split. Output: OUT/hematovision.onnx + OUT/model_card.json (a copy of the fp32 card with the int8 file's
+sha256 and a `quantization` section), loadable by hematovision.logic.inference.Model.
+
+Recipe (see docs/benchmarks.md): QDQ format, Conv only (the backbone: nearly all the FLOPs; the head's
+MatMuls behind the class activation map and the centroid similarity stay float so the uncertainty rule keeps
+its inputs), weights int8 per channel, activations uint8 with MinMax ranges, and reduce_range (7-bit weights)
+because x86 CPUs without VNNI (this one: AVX2 only) can saturate the u8*s8 16-bit accumulation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from bench.common import ROOT, log
+
+DEFAULT_OPS = ("Conv",)
+
+
+def calibration_samples(data_root: Path, count: int) -> list[tuple[Path, str]]:
+    """`count` (path, split name) pairs: count/2 from bccd_train and from pbc_train, evenly over the classes."""
+    sys.path.insert(0, str(ROOT))
+    from export.data import CLASSES, all_splits
+
+    splits = all_splits(Path(data_root))
+    chosen: list[tuple[Path, str]] = []
+    names = ("bccd_train", "pbc_train")
+    for name_index, name in enumerate(names):
+        share = count // len(names) + (1 if name_index < count % len(names) else 0)
+        for label in range(len(CLASSES)):
+            pool = sorted((s for s in splits[name] if s.label == label),
+                          key=lambda s: hashlib.sha256(s.path.name.encode()).hexdigest())
+            take = share // len(CLASSES) + (1 if label < share % len(CLASSES) else 0)
+            chosen += [(s.path, name) for s in pool[:take]]
+    for forbidden in ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val"):
+        held_out = {s.path for s in splits[forbidden]}
+        if any(path in held_out for path, _ in chosen):
+            raise AssertionError(f"calibration set overlaps {forbidden}")
+    return chosen
+
+
+class ImageReader:
+    """onnxruntime CalibrationDataReader over preprocessed uint8 images, one image per call."""
+
+    def __init__(self, paths: list[Path], input_name: str = "image"):
+        from hematovision.logic.preprocessing import preprocess_file
+
+        self._arrays = [preprocess_file(p)[None] for p in paths]
+        self._input = input_name
+        self._index = 0
+
+    def get_next(self):
+        if self._index >= len(self._arrays):
+            return None
+        self._index += 1
+        return {self._input: self._arrays[self._index - 1]}
+
+    def rewind(self):
+        self._index = 0
+
+
+def quantize(model_dir: Path, out: Path, data_root: Path, calibration: int = 200, op_types=DEFAULT_OPS,
+             per_channel: bool = True, reduce_range: bool = True, fmt: str = "QDQ") -> dict:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from hematovision.logic.inference import sha256_file
+
+    started = time.perf_counter()
+    model_dir, out = Path(model_dir), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    source = model_dir / "hematovision.onnx"
+    card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
+    samples = calibration_samples(data_root, calibration)
+    log(f"int8: calibrating on {len(samples)} training images "
+        f"({sum(1 for _, s in samples if s == 'bccd_train')} bccd_train, {sum(1 for _, s in samples if s == 'pbc_train')} pbc_train)")
+    prepared = out / "prepared.onnx"
+    # graph optimisation + ONNX shape inference; symbolic shape inference would need sympy (not installed)
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    target = out / "hematovision.onnx"
+    quantize_static(
+        str(prepared), str(target), ImageReader([p for p, _ in samples]),
+        quant_format=QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator,
+        op_types_to_quantize=list(op_types), per_channel=per_channel, reduce_range=reduce_range,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+    )
+    prepared.unlink(missing_ok=True)
+    digest = sha256_file(target)
+    recipe = {
+        "tool": "onnxruntime.quantization.quantize_static", "format": fmt, "op_types": list(op_types),
+        "per_channel": per_channel, "reduce_range": reduce_range, "activations": "uint8 (MinMax)", "weights": "int8",
+        "calibration": {"images": len(samples), "splits": sorted({s for _, s in samples}),
+                        "files_sha256": hashlib.sha256("\n".join(sorted(p.name for p, _ in samples)).encode()).hexdigest()},
+        "source_sha256": card.get("sha256"), "source_bytes": source.stat().st_size, "bytes": target.stat().st_size,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    int8_card = dict(card)
+    int8_card.update(sha256=digest, onnx_bytes=target.stat().st_size, version=f"{card.get('version', '0.0.0')}+int8",
+                     quantization=recipe)
+    int8_card["metrics"] = {}  # the fp32 metrics do not describe this file; bench/ reports the int8 ones
+    (out / "model_card.json").write_text(json.dumps(int8_card, indent=2), encoding="utf-8")
+    (out / "calibration.txt").write_text("\n".join(f"{s}\t{p}" for p, s in samples) + "\n", encoding="utf-8")
+    log(f"int8: wrote {target} ({recipe['bytes'] / 1e6:.2f} MB, fp32 {recipe['source_bytes'] / 1e6:.2f} MB) in {recipe['seconds']} s")
+    return recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.common import DEFAULT_DATA, DEFAULT_MODEL_DIR, DEFAULT_WORK, write_result
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--out", type=Path, default=DEFAULT_WORK / "int8")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--calibration", type=int, default=200)
+    parser.add_argument("--ops", default=",".join(DEFAULT_OPS), help="op types to quantize, comma-separated")
+    parser.add_argument("--no-per-channel", action="store_true")
+    parser.add_argument("--no-reduce-range", action="store_true")
+    parser.add_argument("--format", choices=["QDQ", "QOperator"], default="QDQ")
+    parser.add_argument("--result")
+    args = parser.parse_args(argv)
+    recipe = quantize(args.model_dir, args.out, args.data, args.calibration, tuple(args.ops.split(",")),
+                      per_channel=not args.no_per_channel, reduce_range=not args.no_reduce_range, fmt=args.format)
+    write_result(args.result, recipe)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""Serving-side measurements, run in the serving venv (.venv) in a process of their own. Never imports TensorFlow.
+
+    python -m bench.serving_child warm --model-dir DIR --threads N --images-file F --result OUT [--profile P]
+    python -m bench.serving_child cold --model-dir DIR --image IMG --result OUT
+
+warm: the whole serving path through the real Lambda entry point: a REST proxy event (base64 JPEG body, as
+API Gateway sends binary media types) -> hematovision.handlers.api.lambda_handler -> the response dict
+JSON-encoded as the runtime does; batch 1 on POST /v1/classify, batch 8 on POST /v1/classify/batch. Also the
+bare InferenceSession.run on the same preprocessed images with the handler's own session (the overhead
+budget), a per-stage breakdown, and optionally a pyinstrument profile of the batch-1 handler loop.
+cold: import the handler module (model load at init) and answer one request; wall time since process start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+
+T_PROCESS = time.time()  # as early as possible: the orchestrator compares it with its spawn time
+
+from bench.common import LambdaContext, peak_rss_mib, summary_ms, write_result  # noqa: E402
+
+API_KEY = "bench-key"
+
+
+def raw_event(data: bytes, request_id: str) -> dict:
+    from hematovision.local.events import build_event
+
+    return build_event("POST", "/v1/classify", "/v1/classify", headers=[("Content-Type", "image/jpeg"), ("x-api-key", API_KEY)],
+                       body=data, binary=True, stage="v1", api_key=API_KEY, request_id=request_id)
+
+
+def batch_event(images: list[bytes], request_id: str) -> dict:
+    from hematovision.local.events import build_event
+
+    body = json.dumps({"images": [base64.b64encode(d).decode("ascii") for d in images]}).encode()
+    return build_event("POST", "/v1/classify/batch", "/v1/classify/batch",
+                       headers=[("Content-Type", "application/json"), ("x-api-key", API_KEY)],
+                       body=body, binary=False, stage="v1", api_key=API_KEY, request_id=request_id)
+
+
+def invoke(handler, event: dict, context) -> dict:
+    """One invocation as the runtime performs it: call the handler, JSON-encode its result."""
+    response = handler(event, context)
+    json.dumps(response)
+    return response
+
+
+def check(response: dict, batch: int) -> None:
+    if response.get("statusCode") != 200:
+        raise RuntimeError(f"handler answered {response.get('statusCode')}: {str(response.get('body'))[:300]}")
+    if batch > 1:
+        body = json.loads(response["body"])
+        if body.get("succeeded") != batch:
+            raise RuntimeError(f"batch of {batch}: {body.get('succeeded')} succeeded")
+
+
+def timed_loop(function, items) -> list[float]:
+    durations = []
+    for item in items:
+        start = time.perf_counter()
+        function(item)
+        durations.append(time.perf_counter() - start)
+    return durations
+
+
+def groups(sequence: list, size: int) -> list[list]:
+    return [sequence[i : i + size] for i in range(0, len(sequence) - size + 1, size)]
+
+
+def stage_breakdown(api, datas: list[bytes], events: list[dict], context) -> dict:
+    """Median milliseconds of each step of the batch-1 path. For each image every step runs once, in turn,
+    so that any background load spreads evenly over the steps."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    from hematovision.logic.preprocessing import decode_image, to_model_input
+
+    model = api.MODEL
+    names = ["probabilities"] + (["ood_similarity"] if model.has_ood else [])
+    steps = {
+        "base64 decode of the event body": lambda i: base64.b64decode(events[i]["body"]),
+        "JPEG decode (Image.open + load)": lambda i: Image.open(io.BytesIO(datas[i])).load(),
+        "decode_image (open, load, EXIF, RGB, checks)": lambda i: decode_image(datas[i]),
+        "ImageOps.exif_transpose (of a decoded image)": lambda i: ImageOps.exif_transpose(decoded[i]),
+        "resize to 224x224 + to array": lambda i: to_model_input(decoded[i]),
+        "onnxruntime session.run": lambda i: model.session.run(names, {"image": arrays[i]}),
+        "Classifier.classify (decode .. verdict)": lambda i: api.CLASSIFIER.classify([datas[i]]),
+        "lambda_handler + JSON encode (whole path)": lambda i: invoke(api.lambda_handler, events[i], context),
+    }
+    decoded = [decode_image(d) for d in datas]
+    arrays = [to_model_input(i)[None] for i in decoded]
+    durations: dict[str, list[float]] = {name: [] for name in steps}
+    for index in range(len(datas)):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(index)
+            durations[name].append(time.perf_counter() - start)
+    return {name: summary_ms(values) for name, values in durations.items()}
+
+
+def large_photo_decode(sample: bytes, repeats: int = 5) -> dict:
+    """A phone-size photo (4032x3024 JPEG, the bccd image scaled up): decode + resize as served, and with
+    libjpeg's DCT-domain downscaling (Image.draft) to >= 448 px first - a possible optimisation, not applied:
+    it changes the pixels the model sees (reported as the mean absolute difference)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from hematovision.logic.preprocessing import INPUT_SIZE, RESAMPLE, decode_image, to_model_input
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(sample)).convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+
+    def served():
+        return to_model_input(decode_image(data))
+
+    def drafted():
+        image = Image.open(io.BytesIO(data))
+        image.draft("RGB", (2 * INPUT_SIZE, 2 * INPUT_SIZE))
+        return np.asarray(image.convert("RGB").resize((INPUT_SIZE, INPUT_SIZE), RESAMPLE), dtype=np.uint8)
+
+    a, b = served(), drafted()
+    return {"bytes": len(data), "served": summary_ms(timed_loop(lambda _: served(), range(repeats))),
+            "draft": summary_ms(timed_loop(lambda _: drafted(), range(repeats))),
+            "mean_abs_diff": round(float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()), 3)}
+
+
+CATEGORIES = (  # (path fragment, component); the innermost classified frame of each sample decides
+    ("onnxruntime", "onnxruntime (inference)"),
+    ("PIL/", "Pillow (decode, EXIF, resize)"),
+    ("aws_lambda_powertools/logging", "logging (Powertools Logger, JSON)"),
+    ("logging/", "logging (Powertools Logger, JSON)"),
+    ("aws_lambda_powertools/metrics", "EMF metrics"),
+    ("aws_lambda_powertools/tracing", "tracing (Tracer, X-Ray SDK)"),
+    ("aws_xray_sdk", "tracing (Tracer, X-Ray SDK)"),
+    ("aws_lambda_powertools/event_handler", "routing + OpenAPI validation (Powertools)"),
+    ("pydantic", "pydantic models"),
+    ("json/", "JSON encode/decode"),
+    ("base64", "base64"),
+    ("numpy", "numpy"),
+    ("hematovision/", "hematovision code"),
+    ("bench/", "runtime JSON encode (bench loop)"),
+)
+
+
+def components(root) -> dict[str, float]:
+    """Seconds per component: each leaf's time goes to the innermost frame with a known file path."""
+    totals: dict[str, float] = {}
+    stack = [root]
+    while stack:
+        frame = stack.pop()
+        children = frame.children
+        if children:
+            stack.extend(children)
+            continue
+        category, walker = "other", frame
+        while walker is not None:
+            path = (walker.file_path or "").replace("\\", "/")
+            found = next((c for fragment, c in CATEGORIES if fragment in path), None)
+            if found:
+                category = found
+                break
+            walker = walker.parent
+        totals[category] = totals.get(category, 0.0) + frame.time
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+def profile_handler(api, events: list[dict], context, path: str) -> dict:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for event in events:
+        invoke(api.lambda_handler, event, context)
+    profiler.stop()
+    options = {"filter_threshold": 0.01}
+    tree = profiler.output_text(unicode=False, color=False, show_all=False, time="percent_of_total", processor_options=options)
+    flat = profiler.output_text(unicode=False, color=False, flat=True, time="percent_of_total",
+                                processor_options={"filter_threshold": 0.004})
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(profiler.output_text(unicode=False, color=False, show_all=True))
+    session = profiler.last_session
+    per_component = components(session.root_frame())
+    total = sum(per_component.values()) or 1.0
+    return {"duration_s": round(session.duration, 3), "sample_count": session.sample_count, "requests": len(events),
+            "components_ms_per_request": {k: round(v * 1000 / len(events), 3) for k, v in per_component.items()},
+            "components_share": {k: round(v / total, 4) for k, v in per_component.items()},
+            "tree": _strip_banner(tree), "flat": _strip_banner(flat)}
+
+
+def _strip_banner(text: str) -> str:
+    """Drop pyinstrument's ASCII-art header (the lines before the first blank line after it)."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:12]):
+        if line.startswith("Profile at"):
+            return "\n".join(lines[index + 1 :]).strip("\n")
+    return text
+
+
+def warm(args) -> dict:
+    os.environ["HEMATOVISION_MODEL_DIR"] = args.model_dir
+    os.environ["HEMATOVISION_INTRA_OP_THREADS"] = str(args.threads)
+    import numpy as np
+
+    started = time.perf_counter()
+    import hematovision.handlers.api as api
+    init_s = time.perf_counter() - started
+
+    from hematovision.logic.preprocessing import preprocess
+
+    paths = [line.strip() for line in open(args.images_file, encoding="utf-8") if line.strip()]
+    datas = [open(p, "rb").read() for p in paths]
+    context = LambdaContext()
+    events = [raw_event(d, f"bench-{i}") for i, d in enumerate(datas)]
+    arrays = [preprocess(d) for d in datas]
+    model = api.MODEL
+    names = ["probabilities"] + (["ood_similarity"] if model.has_ood else [])
+    result: dict = {"model": model.summary, "model_dir": args.model_dir, "threads": model.threads, "init_s": round(init_s, 3),
+                    "images": len(datas), "handler": {}, "bare": {}}
+
+    # warm-up: first runs allocate arenas and page in the weights
+    for event in events[: args.warmup]:
+        check(invoke(api.lambda_handler, event, context), 1)
+    for batch in args.batches:
+        if batch == 1:
+            durations = []
+            for event in events:
+                start = time.perf_counter()
+                response = invoke(api.lambda_handler, event, context)
+                durations.append(time.perf_counter() - start)
+                check(response, 1)
+        else:
+            batch_events = [batch_event(g, f"bench-batch-{i}") for i, g in enumerate(groups(datas, batch))]
+            check(invoke(api.lambda_handler, batch_events[0], context), batch)
+            durations = []
+            for event in batch_events:
+                start = time.perf_counter()
+                response = invoke(api.lambda_handler, event, context)
+                durations.append(time.perf_counter() - start)
+                check(response, batch)
+        result["handler"][str(batch)] = summary_ms(durations, per=batch)
+
+        stacked = [np.stack(g) for g in groups(arrays, batch)]
+        for x in stacked[: max(1, args.warmup // batch)]:
+            model.session.run(names, {"image": x})
+        result["bare"][str(batch)] = summary_ms(timed_loop(lambda x: model.session.run(names, {"image": x}), stacked), per=batch)
+
+    if args.breakdown:
+        result["stages"] = stage_breakdown(api, datas, events, context)
+        result["large_photo"] = large_photo_decode(datas[0])
+    if args.profile:
+        result["profile"] = profile_handler(api, events, context, args.profile)
+    result["peak_rss_mib"] = peak_rss_mib()
+    result["tensorflow_imported"] = "tensorflow" in sys.modules
+    return result
+
+
+def cold(args) -> dict:
+    """Fresh process: import the handler (loads the model, as the Lambda init phase does), answer one request."""
+    os.environ["HEMATOVISION_MODEL_DIR"] = args.model_dir
+    os.environ["HEMATOVISION_INTRA_OP_THREADS"] = str(args.threads)
+    data = open(args.image, "rb").read()
+    t0 = time.perf_counter()
+    import hematovision.handlers.api as api
+    t_import = time.perf_counter()
+    response = invoke(api.lambda_handler, raw_event(data, "bench-cold"), LambdaContext())
+    t_answer = time.perf_counter()
+    answered_at = time.time()
+    check(response, 1)
+    return {
+        "process_start": T_PROCESS, "answered_at": answered_at,
+        "import_s": round(t_import - t0, 4), "first_request_s": round(t_answer - t_import, 4),
+        "label": json.loads(response["body"])["label"], "peak_rss_mib": peak_rss_mib(),
+        "tensorflow_imported": "tensorflow" in sys.modules,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["warm", "cold"])
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--images-file")
+    parser.add_argument("--image")
+    parser.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--profile", help="write a pyinstrument profile of the batch-1 handler loop here")
+    parser.add_argument("--result")
+    args = parser.parse_args(argv)
+    # The Lambda runtime's own stdout is the log stream: keep the handler's JSON logs out of the result.
+    result = warm(args) if args.mode == "warm" else cold(args)
+    write_result(args.result, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

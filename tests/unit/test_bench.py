@@ -1,0 +1,101 @@
+"""Smoke tests of the benchmark code (bench/): a few iterations on the random-weights test model, no timing claims.
+
+The real benchmark is `make bench` (minutes, on an idle machine); nothing here measures anything.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import fakes  # noqa: E402
+from bench import common, report, sizes  # noqa: E402
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def test_statistics():
+    assert common.percentile([1, 2, 3, 4, 5], 50) == 3
+    assert common.percentile([0, 10], 90) == pytest.approx(9.0)
+    stats = common.summary_ms([0.010, 0.020, 0.030], per=2)
+    assert stats["median_ms"] == pytest.approx(10.0)
+    assert stats["images"] == 6 and stats["samples"] == 3
+
+
+def test_requirement_closure_of_this_interpreter():
+    measured = sizes.measure(["pytest"])
+    assert "pytest" in measured["distributions"] and "pluggy" in measured["distributions"]
+    assert measured["total_bytes"] > 100_000
+    assert sizes.requirement_names(ROOT / "functions" / "classifier" / "requirements.txt")[0] == "onnxruntime"
+
+
+def _results(handler_ms, bare_ms, keras_ms, cold=(1.0, 12.0)):
+    stats = lambda ms: {"median_ms": ms, "p90_ms": ms * 1.1, "mean_ms": ms, "samples": 200, "images": 200}  # noqa: E731
+    return {
+        "config": {"model_dir": "m", "keras_model": "k", "images": 200, "threads": [1], "batches": [1],
+                   "serve_requests": 10, "serve_seconds": 5},
+        "environment": {"date": "today"},
+        "warm": {"1": {"handler": {"1": stats(handler_ms)}, "bare": {"1": stats(bare_ms)}, "peak_rss_mib": 200}},
+        "keras": {"1": {"predict": {"1": stats(keras_ms)}, "tf_function": {"1": stats(keras_ms / 2)}, "peak_rss_mib": 800}},
+        "cold": {"serving": {"median_s": cold[0], "min_s": cold[0], "max_s": cold[0], "runs": 5, "peak_rss_mib": 150},
+                 "keras": {"median_s": cold[1], "min_s": cold[1], "max_s": cold[1], "runs": 5, "peak_rss_mib": 600}},
+    }
+
+
+def test_report_acceptance():
+    passing = report.render(_results(handler_ms=10.0, bare_ms=8.0, keras_ms=300.0))
+    assert "| Keras predict | 1 | 1 |" in passing
+    assert passing.count("PASS") == 3 and "FAIL" not in passing
+    failing = report.render(_results(handler_ms=20.0, bare_ms=8.0, keras_ms=300.0, cold=(2.0, 12.0)))
+    assert failing.count("FAIL") == 3
+
+
+def test_serving_child_warm_on_the_test_model(tmp_path):
+    model_dir = fakes.build_fake_model(tmp_path / "model")
+    images = []
+    for seed in range(3):
+        path = tmp_path / f"cell{seed}.jpg"
+        path.write_bytes(fakes.synthetic_cell(seed=seed))
+        images.append(str(path))
+    (tmp_path / "images.txt").write_text("\n".join(images))
+    out = tmp_path / "warm.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.serving_child", "warm", "--model-dir", str(model_dir), "--threads", "1",
+         "--images-file", str(tmp_path / "images.txt"), "--batches", "1,2", "--warmup", "1", "--breakdown",
+         "--profile", str(tmp_path / "profile.txt"), "--result", str(out)],
+        cwd=ROOT, env=common.child_env(), capture_output=True, text=True, timeout=180)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["tensorflow_imported"] is False
+    assert result["handler"]["1"]["images"] == 3 and result["handler"]["2"]["images"] == 2
+    assert result["bare"]["1"]["median_ms"] > 0
+    assert "onnxruntime session.run" in result["stages"]
+    assert "onnxruntime (inference)" in result["profile"]["components_share"]
+
+
+def test_int8_quantization_of_the_test_model(tmp_path):
+    if not (SHARED_DATA / "bccd" / "TRAIN").is_dir() or not (SHARED_DATA / "pbc").is_dir():
+        pytest.skip(f"calibration images not found under {SHARED_DATA}")
+    from bench.quantize import calibration_samples, quantize
+    from hematovision.logic.inference import Model
+
+    samples = calibration_samples(SHARED_DATA, 4)
+    assert {split for _, split in samples} == {"bccd_train", "pbc_train"}
+    model_dir = fakes.build_fake_model(tmp_path / "fp32")
+    recipe = quantize(model_dir, tmp_path / "int8", SHARED_DATA, calibration=4, op_types=("MatMul",))
+    assert recipe["calibration"]["images"] == 4
+    model = Model(tmp_path / "int8", intra_op_threads=1)  # the card copy carries the int8 file's sha256
+    assert model.version.endswith("+int8")
+    assert model.predict(fakes_batch()).probabilities.shape == (1, 4)
+
+
+def fakes_batch():
+    from hematovision.logic.preprocessing import preprocess
+
+    return preprocess(fakes.synthetic_cell(seed=5))[None]
