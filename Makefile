@@ -33,6 +33,12 @@ tools-venv: $(TOOLS_VENV)/.installed
 serve: venv
 	$(VENV)/bin/hematovision serve $(SERVE_ARGS)
 
+## The README screenshot (docs/screenshot.png): the upload page with the committed model's real predictions
+## on bccd TEST_SIMPLE photos, in Debian's Chromium (`apt-get install chromium`).
+.PHONY: screenshot
+screenshot: venv
+	$(VENV)/bin/python tests/browser/readme_screenshot.py docs/screenshot.png
+
 ## Install everything the tests need, then run the whole suite.
 test: venv export-venv tools-venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -21,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import hematovision
+from hematovision import web
 from hematovision.handlers.utils.observability import logger, metrics, tracer
 from hematovision.logic import config
 from hematovision.logic.classifier import Classifier, ItemOutcome, Outcome
@@ -44,6 +45,7 @@ from hematovision.models.output import (
 # ---------------------------------------------------------------- init (once per environment)
 MODEL = Model(config.model_dir())
 CLASSIFIER = Classifier(MODEL)
+web.page()  # the upload page served at GET /, read once in the init phase
 logger.info("model loaded", extra={"model": MODEL.summary, "intra_op_threads": MODEL.threads, "thresholds": MODEL.thresholds.__dict__})
 
 app = APIGatewayRestResolver(
@@ -198,8 +200,17 @@ def health() -> HealthResponse:
     return HealthResponse(model=model_ref(), classes=MODEL.classes)
 
 
-@app.get("/", summary="What this API is (no API key)", tags=["ops"])
-def index() -> IndexResponse:
+@app.get(
+    "/",
+    summary="The upload page for browsers (Accept: text/html), else what this API is (no API key)",
+    tags=["ops"],
+    responses={200: {"description": "text/html upload page, or this JSON", "content": {
+        "text/html": {"schema": {"type": "string"}}, "application/json": {"model": IndexResponse}}}},
+)
+def index():  # Response (text/html) or IndexResponse
+    if "text/html" in (app.current_event.headers.get("accept") or ""):
+        html, headers = web.page()
+        return Response(status_code=200, content_type="text/html; charset=utf-8", body=html, headers=headers)
     return IndexResponse(
         name="HematoVision",
         description="Classifies white-blood-cell microscope photos: EOSINOPHIL, LYMPHOCYTE, MONOCYTE, NEUTROPHIL.",
