@@ -150,6 +150,8 @@ def test_bad_files_show_the_error(server, new_page, name, mime, data, status, me
     card = page.locator(".card").first
     expect(card.get_by_role("alert")).to_contain_text(message)
     expect(card).to_have_attribute("data-status", str(status))
+    if not mime.startswith("image/"):
+        expect(card.locator(".noprev")).to_have_text("No preview of this file")
     assert_clean(page)
 
 
