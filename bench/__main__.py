@@ -170,7 +170,19 @@ def bench_sizes(args) -> dict:
     built = Path(args.built_package)
     if built.is_dir():
         report = package_size.measure(built)
-        sizes["built"] = {"total_bytes": report["total_bytes"], "groups": report["groups"], "dir": str(built)}
+        built_versions = sorted(d.name.removesuffix(".dist-info") for d in built.glob("*.dist-info")
+                                if d.name.lower().startswith(("onnxruntime-", "numpy-", "pillow-")))
+        sizes["built"] = {"total_bytes": report["total_bytes"], "groups": report["groups"], "dir": str(built),
+                          "versions": built_versions, "built_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(built.stat().st_mtime))}
+        pins = {}
+        for line in (ROOT / "functions" / "classifier" / "requirements.txt").read_text(encoding="utf-8").splitlines():
+            name, _, version = line.split("#", 1)[0].strip().partition("==")
+            if version:
+                pins[name.split("[")[0].strip().lower()] = version.strip()
+        stale = [v for v in built_versions if pins.get(v.split("-")[0].lower(), v.split("-", 1)[1]) != v.split("-", 1)[1]]
+        if stale:
+            sizes["built"]["stale"] = stale
+            log(f"WARNING: the built package is stale ({', '.join(stale)} vs requirements.txt): run `make build`")
     serving_requirements = requirement_names(ROOT / "functions" / "classifier" / "requirements.txt")
     for key, python, requirements in (("serving", SERVING_PYTHON, serving_requirements),
                                       ("tensorflow", KERAS_PYTHON, ["tensorflow-cpu", "pillow"])):

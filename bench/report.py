@@ -180,6 +180,13 @@ def render(results: dict) -> str:
             top = ", ".join(f"{n} {b / MIB:.0f}" for n, b in list(item.get("distributions", item.get("groups", {})).items())[:4])
             rows.append([label, fmt(item["total_bytes"] / MIB, 1), ratio(item["total_bytes"], theirs) if key != "tensorflow" else "1 (reference)", top])
         out += table(["set", "MiB", "ours/theirs", "largest (MiB)"], rows)
+        built = sizes.get("built")
+        if built:
+            out += ["", f"The built package holds {', '.join(built.get('versions') or [])} (built {built.get('built_at')}); "
+                    "rebuild with `make build` after a change of `functions/classifier/requirements.txt`."]
+            if built.get("stale"):
+                out += ["", f"> **STALE BUILD**: {', '.join(built['stale'])} differ from the pins in "
+                        "`functions/classifier/requirements.txt`; run `make build` and re-run the benchmark."]
 
     serve = results.get("serve")
     if serve:
