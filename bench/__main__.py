@@ -149,10 +149,9 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
         if not items:
             continue
         walls = [r["wall_s"] for r in items]
-        phases = {"interpreter": [r["startup_s"] for r in items], "imports+init": [r["import_s"] for r in items]}
-        if kind == "keras":
-            phases["load model"] = [r["load_s"] for r in items]
-        phases["first answer"] = [r["first_request_s"] for r in items]
+        phases = {"interpreter start": [r["startup_s"] for r in items]}
+        for name in items[0]["phases"]:
+            phases[name] = [r["phases"][name] for r in items]
         summary[kind] = {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls), "runs": len(items),
                          "walls_s": [round(w, 3) for w in walls],
                          "phases_median_s": {k: statistics.median(v) for k, v in phases.items()},

@@ -87,8 +87,8 @@ def cold(args) -> dict:
     answered_at = time.time()
     del tf
     return {
-        "process_start": T_PROCESS, "answered_at": answered_at, "import_s": round(t_import - t0, 4),
-        "load_s": round(t_load - t_import, 4), "first_request_s": round(t_answer - t_load, 4),
+        "process_start": T_PROCESS, "answered_at": answered_at,
+        "phases": {"imports": t_import - t0, "load Keras model": t_load - t_import, "first answer": t_answer - t_load},
         "label_index": int(np.argmax(probabilities[0])), "peak_rss_mib": peak_rss_mib(),
     }
 
