@@ -124,18 +124,58 @@ def bench_keras(args, images_file: Path) -> dict:
     return results
 
 
+RUNTIME_PROVIDED = ("botocore", "urllib3", "dateutil", "six.py", "jmespath", "s3transfer", "boto3")
+
+
+def prepare_site_without_bytecode(work: Path) -> Path:
+    """A copy of the serving dependency set and of the hematovision package with no bytecode at all, as the
+    trimmed Lambda package ships (functions/classifier/Makefile deletes *.pyc; /var/task is read-only, so
+    Python compiles every module from source at each cold start). The packages the Lambda runtime provides
+    (botocore & co.) are compiled here, as they are in the runtime image. The stdlib keeps its bytecode."""
+    import shutil
+
+    from bench.sizes import requirement_names
+
+    site = work / "site-without-bytecode"
+    shutil.rmtree(site, ignore_errors=True)
+    site.mkdir(parents=True)
+    listing = subprocess.run([str(SERVING_PYTHON), "-m", "bench.sizes", "--files",
+                              *requirement_names(ROOT / "functions" / "classifier" / "requirements.txt")],
+                             cwd=ROOT, env=child_env(), capture_output=True, text=True, check=True, timeout=120)
+    for base, relative in json.loads(listing.stdout):
+        target = site / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(base) / relative, target)
+    shutil.copytree(ROOT / "functions" / "classifier" / "hematovision", site / "hematovision",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    provided = [str(site / name) for name in RUNTIME_PROVIDED if (site / name).exists()]
+    subprocess.run([str(SERVING_PYTHON), "-m", "compileall", "-q", "-j", "0", *provided], check=True, timeout=300,
+                   stdout=subprocess.DEVNULL)
+    return site
+
+
 def bench_cold(args, image: Path, with_keras: bool) -> dict:
-    runs: dict[str, list[dict]] = {"serving": [], "keras": []}
+    """`serving_nopyc`: the same as `serving` on a copy of its packages without bytecode (see
+    prepare_site_without_bytecode)."""
+    runs: dict[str, list[dict]] = {"serving": [], "keras": [], "serving_nopyc": []}
+    site = prepare_site_without_bytecode(args.work)
     for index in range(args.cold_runs):
         kinds = ["serving", "keras"] if with_keras else ["serving"]
-        for kind in kinds if index % 2 == 0 else reversed(kinds):
+        kinds = (kinds if index % 2 == 0 else list(reversed(kinds))) + ["serving_nopyc"]
+        for kind in kinds:
             spawned = time.time()
-            if kind == "serving":
+            if kind.startswith("serving"):
+                env = None
+                if kind == "serving_nopyc":
+                    env = child_env(PYTHONDONTWRITEBYTECODE="1")
+                    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])  # the copy before the venv's packages
                 result = run_child(SERVING_PYTHON, "bench.serving_child",
                                    ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image)],
-                                   args.work, f"cold-serving-{index}")
+                                   args.work, f"cold-{kind}-{index}", env=env)
                 if result.get("tensorflow_imported"):
                     raise ChildError("the serving process imported TensorFlow")
+                if kind == "serving_nopyc" and not all(str(site) in p for p in result["module_paths"].values()):
+                    raise ChildError(f"the no-bytecode run imported packages from elsewhere: {result['module_paths']}")
             else:
                 result = run_child(KERAS_PYTHON, "bench.keras_child",
                                    ["cold", "--keras-model", str(args.keras_model), "--threads", "1", "--image", str(image)],

@@ -290,6 +290,7 @@ def cold(args) -> dict:
                    "first answer": t_answer - t_init},
         "label": json.loads(response["body"])["label"], "peak_rss_mib": peak_rss_mib(),
         "tensorflow_imported": "tensorflow" in sys.modules,
+        "module_paths": {name: sys.modules[name].__file__ for name in ("numpy", "onnxruntime", "aws_lambda_powertools", "hematovision")},
     }
 
 

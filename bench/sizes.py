@@ -12,6 +12,7 @@ import json
 import re
 import sys
 from importlib import metadata
+from pathlib import Path
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
 
@@ -107,5 +108,22 @@ def requirement_names(path) -> list[str]:
     return names
 
 
+def files(requirements: list[str]) -> list[tuple[str, str]]:
+    """(site-packages root, path relative to it) of every file of the closure, bytecode excluded."""
+    found = []
+    for dist in closure(requirements).values():
+        base = Path(dist.locate_file("")).resolve()
+        for file in dist.files or []:
+            if "__pycache__" in file.parts or file.suffix == ".pyc":
+                continue
+            path = Path(file.locate()).resolve()
+            if path.is_file() and path.is_relative_to(base):
+                found.append((str(base), str(path.relative_to(base))))
+    return found
+
+
 if __name__ == "__main__":
-    print(json.dumps(measure(sys.argv[1:])))
+    if sys.argv[1:2] == ["--files"]:
+        print(json.dumps(files(sys.argv[2:])))
+    else:
+        print(json.dumps(measure(sys.argv[1:])))
