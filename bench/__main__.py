@@ -154,6 +154,23 @@ def prepare_site_without_bytecode(work: Path) -> Path:
     return site
 
 
+def import_profile(model_dir: Path) -> dict[str, float]:
+    """Milliseconds of import (self time, `python -X importtime`) per top-level package when the handler module
+    is imported in a fresh process; `hematovision` includes the model load done at import."""
+    import re
+
+    completed = subprocess.run([str(SERVING_PYTHON), "-X", "importtime", "-c", "import hematovision.handlers.api"], cwd=ROOT,
+                               env=child_env(HEMATOVISION_MODEL_DIR=str(model_dir), HEMATOVISION_INTRA_OP_THREADS="1"),
+                               capture_output=True, text=True, timeout=120)
+    totals: dict[str, float] = {}
+    for line in completed.stderr.splitlines():
+        found = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+        if found:
+            top = found.group(2).split(".")[0]
+            totals[top] = totals.get(top, 0.0) + int(found.group(1)) / 1000.0
+    return {k: round(v, 1) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
 def bench_cold(args, image: Path, with_keras: bool) -> dict:
     """`serving_nopyc`: the same as `serving` on a copy of its packages without bytecode (see
     prepare_site_without_bytecode)."""
@@ -196,6 +213,7 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
                          "walls_s": [round(w, 3) for w in walls],
                          "phases_median_s": {k: statistics.median(v) for k, v in phases.items()},
                          "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in items)}
+    summary["imports_ms"] = import_profile(args.model_dir)
     return summary
 
 

@@ -160,6 +160,12 @@ def render(results: dict) -> str:
                          ratio(c["peak_rss_mib"], _get(cold, "keras", "peak_rss_mib")) if key != "keras" else "1"])
         out += table(["process", "median", "min - max", "runs", "phases (median s)", "peak RSS MiB", "time ours/theirs",
                       "RSS ours/theirs"], rows)
+        imports = cold.get("imports_ms")
+        if imports:
+            top = list(imports.items())[:10]
+            out += ["", f"Serving imports by package (`python -X importtime`, self ms, one run; total {sum(imports.values()):.0f} ms; "
+                    "`hematovision` includes creating the onnxruntime session at import): "
+                    + ", ".join(f"{name} {ms:.0f}" for name, ms in top) + "."]
         rows = []
         for threads in cfg["threads"]:
             a, b = _get(results, "warm", str(threads), "peak_rss_mib"), _get(results, "keras", str(threads), "peak_rss_mib")
