@@ -223,13 +223,15 @@ def render(results: dict) -> str:
         for name, sets in int8.get("evaluation", {}).items():
             a, b = sets.get("fp32", {}), sets.get("int8", {})
             if "accuracy" not in a or "accuracy" not in b:
-                rows.append([name, "error", "", "", "", "", "", ""])
+                rows.append([name, "error", "", "", "", "", "", "", ""])
                 continue
-            rows.append([name, a["n"], fmt(a["accuracy"] * 100, 2), fmt(b["accuracy"] * 100, 2),
+            card = sets.get("card") or {}
+            card_acc = fmt(card["accuracy"] * 100, 2) if card.get("accuracy") is not None else "n/a"
+            rows.append([name, a["n"], card_acc, fmt(a["accuracy"] * 100, 2), fmt(b["accuracy"] * 100, 2),
                          fmt((b["accuracy"] - a["accuracy"]) * 100, 2), f"{a['macro_f1']:.4f} / {b['macro_f1']:.4f}",
                          f"{a['uncertain_fraction'] * 100:.1f} / {b['uncertain_fraction'] * 100:.1f}",
                          f"{a.get('agreement', float('nan')) * 100:.2f}" if "agreement" in a else "n/a"])
-        out += table(["set", "n", "fp32 acc %", "int8 acc %", "delta (points)", "macro-F1 fp32 / int8",
+        out += table(["set", "n", "card acc % (fp32)", "fp32 acc %", "int8 acc %", "delta (points)", "macro-F1 fp32 / int8",
                       "uncertain % fp32 / int8", "same label %"], rows)
         verdict = int8_verdict(results)
         if verdict:
