@@ -66,6 +66,20 @@ def contention() -> str | None:
     return "; ".join(found) or None
 
 
+def cpu_busy_seconds() -> float:
+    """Busy CPU time of the whole machine so far (all cores, /proc/stat), in seconds."""
+    fields = open("/proc/stat", encoding="ascii").readline().split()[1:]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    import resource
+
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def environment(model_dir: Path) -> dict:
     card = {}
     try:
@@ -349,6 +363,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    busy_at_start, own_at_start = cpu_busy_seconds(), own_cpu_seconds()
     if not (args.model_dir / "hematovision.onnx").is_file():
         print(f"bench: no model at {args.model_dir} (the trained model lands in functions/classifier/model; "
               f"for the smoke model: --model-dir build/smoke/model --keras-model build/smoke/classifier.keras)", file=sys.stderr)
@@ -408,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     results["serve"] = section("serve", bench_serve, args, images) or []
     results["int8"] = section("int8", bench_int8, args, images_file) or {}
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    # CPU used by other processes during the run (the machine's busy time minus this run's own processes;
+    # the throughput section's server is a child too). Worth a warning above a tenth of a core on average.
+    others = (cpu_busy_seconds() - busy_at_start) - (own_cpu_seconds() - own_at_start)
+    env["background_cores"] = round(max(0.0, others) / max(1e-9, results["elapsed_s"]), 2)
+    if env["background_cores"] > 0.1:
+        log(f"WARNING: other processes used {env['background_cores']:.2f} cores on average during the run")
     late = contention()
     if late and not env["contended"]:
         env["contended"] = late

@@ -91,6 +91,10 @@ def render(results: dict) -> str:
     if env.get("contended"):
         out += [f"> **WARNING**: another CPU-heavy process was running during this run ({env['contended']}); "
                 "absolute figures and ratios are unreliable.", ""]
+    background = env.get("background_cores")
+    if background is not None and background > 0.1:
+        out += [f"> **NOTE**: other processes used {background:.2f} cores on average during this run (of "
+                f"{env.get('cores', '?')}); figures are somewhat pessimistic for both sides.", ""]
     if cfg.get("label"):
         out += [f"> {cfg['label']}", ""]
     out += [
@@ -100,7 +104,8 @@ def render(results: dict) -> str:
         f"{_get(results, 'keras', str(cfg['threads'][0]), 'keras') or '?'}.",
         f"Model: `{cfg['model_dir']}` ({env.get('model', '?')}, sha256 `{str(env.get('model_sha256', '?'))[:16]}...`); "
         f"Keras model: `{cfg['keras_model']}`. Images: {cfg['images']} bccd TEST JPEGs (320x240), the same for every path.",
-        "Absolute numbers depend on the machine; the ratios (ours / theirs, speed-up in brackets) are the claim.",
+        "Absolute numbers depend on the machine; the ratios (ours / theirs, speed-up in brackets) are the claim. "
+        f"Background load from other processes during the run: {fmt(background, 2)} cores on average.",
         "",
         "## Acceptance",
         "",
