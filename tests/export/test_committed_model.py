@@ -1,0 +1,77 @@
+"""The committed model: its card matches the file, and its accuracy is re-measured through the serving code.
+
+Needs ../shared/data (skips locally without it, fails in CI). bccd TEST takes about a minute on 2 cores.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import MODEL_DIR, SHARED_DATA, require
+
+from export.data import all_splits
+from hematovision.logic.inference import sha256_file
+
+ONNX = MODEL_DIR / "hematovision.onnx"
+CARD = MODEL_DIR / "model_card.json"
+# The card's own figures must be reproduced exactly; on top, these floors stop a worse model from landing.
+# They are the 1.0.0 model's measured level rounded down, not issue 2's targets (bccd TEST and TEST_SIMPLE
+# >= 0.92, bccd TEST flagged <= 0.10), which 1.0.0 does not reach yet: see docs/model-card.md.
+MIN_ACCURACY = {"bccd_test": 0.82, "bccd_test_simple": 0.85, "pbc_test": 0.98}
+MIN_MACRO_F1 = {"bccd_test": 0.82}
+MAX_FLAGGED = {"bccd_test": 0.25}
+MIN_NON_BLOOD_FLAGGED = 0.90
+
+
+@pytest.fixture(scope="module")
+def card():
+    require(ONNX.is_file() and CARD.is_file(), f"no committed model in {MODEL_DIR}")
+    return json.loads(CARD.read_text())
+
+
+@pytest.fixture(scope="module")
+def classifier(card):
+    from hematovision.logic.classifier import Classifier
+    from hematovision.logic.inference import Model
+
+    return Classifier(Model(MODEL_DIR, intra_op_threads=2))
+
+
+@pytest.fixture(scope="module")
+def splits():
+    require((SHARED_DATA / "bccd" / "TEST").is_dir(), f"shared data not found at {SHARED_DATA}")
+    return all_splits(SHARED_DATA)
+
+
+def test_card_describes_the_committed_file(card):
+    assert card["sha256"] == sha256_file(ONNX)
+    assert ONNX.stat().st_size <= 10 * 1024 * 1024
+    assert card["classes"] == ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"]
+    assert card["parity"]["passed"] and card["parity"]["max_abs_probability_diff"] <= 1e-4
+    assert card["not_a_diagnosis"] is True and "not a diagnosis" in card["intended_use"]
+    assert card["training"]["batchnorm_check"]["max_moving_mean_drift"] == 0.0
+    assert set(card["uncertainty"]["chosen_on"]) == {"bccd_val", "pbc_val"}
+
+
+@pytest.mark.parametrize("split", ["bccd_test", "bccd_test_simple", "pbc_test"])
+def test_accuracy_is_reproduced_through_the_serving_code(card, classifier, splits, split):
+    from export.evaluate import serving_metrics
+
+    measured = serving_metrics(classifier, splits[split])
+    stated = card["metrics"][split]
+    assert measured["confusion_matrix"] == stated["confusion_matrix"]
+    assert measured["uncertain_fraction"] == pytest.approx(stated["uncertain_fraction"], abs=1e-12)
+    assert measured["accuracy"] >= MIN_ACCURACY[split], measured
+    if split in MIN_MACRO_F1:
+        assert measured["macro_f1"] >= MIN_MACRO_F1[split], measured
+    if split in MAX_FLAGGED:
+        assert measured["uncertain_fraction"] <= MAX_FLAGGED[split], measured
+
+
+def test_non_blood_images_are_flagged_uncertain(card, classifier):
+    from export.evaluate import non_blood_images
+
+    images = non_blood_images()
+    flags = [item.verdict.uncertain for item in classifier.classify([data for _, data in images]).items]
+    assert np.mean(flags) >= MIN_NON_BLOOD_FLAGGED
+    assert np.mean(flags) == pytest.approx(card["non_blood_images"]["flagged_uncertain_fraction"], abs=1e-12)
