@@ -5,7 +5,7 @@ EXPORT_VENV := .venv-export
 TOOLS_VENV := .venv-tools
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: serve test venv export-venv tools-venv train export-smoke bench build package-size clean
+.PHONY: serve test venv export-venv tools-venv train evaluate export-smoke bench build package-size clean
 
 $(VENV)/.installed: pyproject.toml functions/classifier/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test: venv export-venv tools-venv
 ## Full training + evaluation + ONNX export (about an hour on 2 cores; not part of CI).
 train: export-venv
 	$(EXPORT_VENV)/bin/python -m export all
+
+## Re-evaluate the committed model (export/artifacts + functions/classifier/model) and rewrite its card; ~6 min.
+evaluate: export-venv
+	$(EXPORT_VENV)/bin/python -m export evaluate
 
 export-smoke: export-venv
 	$(EXPORT_VENV)/bin/python -m export all --smoke

@@ -24,6 +24,8 @@ LIMITATIONS = [
     "hospital, one scanner); other stains, scanners and magnifications may degrade it.",
     "Only four classes: basophils, blasts, immature granulocytes and abnormal cells are not recognised and will be "
     "forced into one of the four (the uncertainty flag catches some, not all, of them).",
+    "Validation data (held-out original smears of bccd TRAIN, and pbc) overstates accuracy on new bccd cells: it "
+    "shares the TRAIN set's augmentation pipeline and acquisition; compare the val and TEST rows of the metrics.",
     "bccd TEST holds augmentations of only a few dozen original cells (its 620 monocytes come from 4 cells), so its "
     "per-class figures are noisy; TEST_SIMPLE holds the 71 un-augmented originals.",
 ]
@@ -97,7 +99,8 @@ def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thr
             "tensorflow": tf.__version__, "keras": train_report["versions"]["keras"], "tf2onnx": tf2onnx.__version__,
             "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
         },
-        "reproduce": "make train  (= python -m export all; then: hematovision evaluate <DIR> --json for any set)",
+        "reproduce": "make train (= python -m export all: train, convert, evaluate); make evaluate re-runs only the "
+                     "evaluation of the committed model; hematovision evaluate <DIR> --json re-measures one folder",
         "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "evaluation_seconds": seconds,
         "intended_use": INTENDED_USE,
@@ -138,7 +141,9 @@ def write_markdown(card: dict, docs: Path) -> None:
     lines += [
         "", f"Non-blood images ({nb['what']}): {nb['flagged_uncertain_fraction']:.1%} of {nb['n']} flagged uncertain"
         + (f"; not flagged: {', '.join(nb['not_flagged'])}." if nb["not_flagged"] else "."), "",
-        "Reproduce any row with the CLI, e.g. `hematovision evaluate ../shared/data/bccd/TEST --json`.", "",
+        "Re-measure the bccd rows with the CLI, e.g. `hematovision evaluate ../shared/data/bccd/TEST --json` "
+        "(TEST_SIMPLE likewise); every row, the pbc split and the parity check with `make evaluate` "
+        "(`python -m export evaluate`, about 6 minutes, no retraining).", "",
         "![confusion matrices](figures/confusion-matrices.png)", "",
         "## Uncertainty", "", u["rule"], "",
         f"- confidence_threshold = {u['confidence_threshold']}", f"- ood_similarity_threshold = {u['ood_similarity_threshold']}", "",

@@ -97,8 +97,8 @@ def choose_thresholds(validation: list[dict[str, np.ndarray]]) -> dict:
         "confidence_threshold": round(float(np.percentile(confidence, CONFIDENCE_PERCENTILE)), 4),
         "ood_similarity_threshold": round(float(np.percentile(similarity, OOD_PERCENTILE)), 4),
         "rule": (f"uncertain = max probability < confidence_threshold OR ood_similarity < ood_similarity_threshold. "
-                 f"confidence_threshold is the {CONFIDENCE_PERCENTILE:g}th percentile of the max probability and "
-                 f"ood_similarity_threshold the {OOD_PERCENTILE:g}th percentile of the similarity on the validation split "
+                 f"confidence_threshold is percentile {CONFIDENCE_PERCENTILE:g} of the max probability and "
+                 f"ood_similarity_threshold percentile {OOD_PERCENTILE:g} of the similarity on the validation split "
                  f"({' + '.join(THRESHOLD_SETS)}; n={len(confidence)}); ood_similarity is the cosine similarity of the "
                  f"pooled 1280-d features to the nearest class centroid of the training views."),
         "chosen_on": list(THRESHOLD_SETS),
