@@ -138,7 +138,7 @@ def record(outcome: Outcome, started: float) -> Timings:
 def classify(explain: Annotated[bool, Query(description="Add a class activation heatmap (base64 PNG).")] = False) -> ClassifyResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
-    upload = parse_single(app.current_event.headers, raw_body())
+    upload = parse_single(app.current_event.headers, raw_body(), bool(app.current_event.get("isBase64Encoded")))
     outcome = CLASSIFIER.classify([upload], explain=explain)
     item = outcome.items[0]
     if item.error is not None:

@@ -168,8 +168,12 @@ def _check_size(size: int, limit: int, what: str) -> None:
         raise RequestError("payload_too_large", f"{what} is {size} bytes; at most {limit} bytes are accepted.", 413)
 
 
-def parse_single(headers: Mapping[str, str] | None, body: bytes) -> Upload:
-    """POST /v1/classify: exactly one image from a raw, JSON or multipart body."""
+def parse_single(headers: Mapping[str, str] | None, body: bytes, base64_encoded: bool = True) -> Upload:
+    """POST /v1/classify: exactly one image from a raw, JSON or multipart body.
+
+    `base64_encoded`: the event's isBase64Encoded. A raw body that API Gateway passed as text (its
+    Content-Type is not one of the binary media types) has lost its non-UTF-8 bytes: 415, naming the types.
+    """
     content_type = header(headers, "content-type") or ""
     kind = media_type(content_type)
     _check_size(len(body), config.MAX_IMAGE_BYTES, "The request body")
@@ -187,6 +191,13 @@ def parse_single(headers: Mapping[str, str] | None, body: bytes) -> Upload:
             raise RequestError("too_many_images", "Send one 'image' field here, or use /v1/classify/batch.", 400)
         return Upload(data=parts[0].data, filename=parts[0].filename)
     if kind in RAW_IMAGE_TYPES or kind.startswith("image/") or not kind:
+        if not base64_encoded:
+            raise RequestError(
+                "unsupported_media_type",
+                f"Content-Type {kind or 'none'!r} does not reach the function as binary: send a raw image as image/jpeg, "
+                "image/png, image/webp, image/bmp, image/tiff or image/gif (or use JSON base64 or multipart/form-data).",
+                415,
+            )
         return Upload(data=body)
     raise RequestError(
         "unsupported_media_type",
