@@ -8,7 +8,7 @@ import platform
 from pathlib import Path
 
 from export.data import CLASSES, class_counts, split_digest
-from export.model import sha256_of
+from hematovision.logic.inference import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "hematovision-wbc"
@@ -48,7 +48,7 @@ def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thr
     card = {
         "name": NAME,
         "version": VERSION + ("-smoke" if smoke else ""),
-        "sha256": sha256_of(onnx_path),
+        "sha256": sha256_file(onnx_path),
         "onnx_file": onnx_path.name,
         "onnx_bytes": onnx_path.stat().st_size,
         "classes": list(CLASSES),
@@ -77,9 +77,9 @@ def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thr
             "seconds": train_report["seconds"],
         },
         "data": {
-            "bccd": {"manifest_sha256": sha256_of(Path(data_root) / "bccd" / "MANIFEST.csv"),
+            "bccd": {"manifest_sha256": sha256_file(Path(data_root) / "bccd" / "MANIFEST.csv"),
                      "source": "Kaggle 'Blood Cell Images' dataset2-master (github.com/dhruvp/wbc-classification @ 0b22eb2); smears from BCCD (MIT)"},
-            "pbc": {"manifest_sha256": sha256_of(Path(data_root) / "pbc" / "MANIFEST.csv"),
+            "pbc": {"manifest_sha256": sha256_file(Path(data_root) / "pbc" / "MANIFEST.csv"),
                     "source": "Acevedo et al. 2020, Data in Brief 30:105474 (CC BY 4.0), half of the 4-class images"},
             "splits": {
                 name: {"n": len(samples), "counts": class_counts(samples), "files_sha256": split_digest(samples, Path(data_root))}
@@ -93,7 +93,7 @@ def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thr
             "source": "Google TF2 MobileNetV2 1.0/224 ImageNet (int8 PTQ .tflite from github.com/google-coral/test_data, "
                       "Apache-2.0), dequantized to float32 and keyed by Keras layer name" if weights_path else "keras.applications 'imagenet'",
             "file": weights_path.name if weights_path else "imagenet",
-            "sha256": sha256_of(weights_path) if weights_path else None,
+            "sha256": sha256_file(weights_path) if weights_path else None,
         },
         "tools": {
             "tensorflow": tf.__version__, "keras": train_report["versions"]["keras"], "tf2onnx": tf2onnx.__version__,

@@ -106,24 +106,12 @@ def choose_thresholds(validation: list[dict[str, np.ndarray]]) -> dict:
 
 
 def serving_metrics(classifier, samples: list[Sample]) -> dict:
-    """Metrics through the CLI/handler path: file bytes -> Classifier.classify -> compute_metrics."""
-    from hematovision.logic.metrics import compute_metrics
+    """Metrics through the CLI's code path (hematovision.logic.evaluation); every image must decode."""
+    from hematovision.logic.evaluation import evaluate_files
 
-    y_true, y_pred, uncertain = [], [], []
-    for start in range(0, len(samples), BATCH):
-        chunk = samples[start : start + BATCH]
-        outcome = classifier.classify([s.path.read_bytes() for s in chunk])
-        for sample, item in zip(chunk, outcome.items):
-            if not item.ok:
-                raise RuntimeError(f"{sample.path}: {item.error.code} {item.error.message}")
-            y_true.append(sample.label)
-            y_pred.append(item.verdict.label_index)
-            uncertain.append(item.verdict.uncertain)
-    metrics = compute_metrics(np.array(y_true), np.array(y_pred), list(CLASSES), uncertain=np.array(uncertain))
-    correct = np.array(y_true) == np.array(y_pred)
-    flagged = np.array(uncertain, dtype=bool)
-    metrics["accuracy_when_certain"] = float(correct[~flagged].mean()) if (~flagged).any() else None
-    metrics["accuracy_when_uncertain"] = float(correct[flagged].mean()) if flagged.any() else None
+    metrics = evaluate_files(classifier, [s.path for s in samples], [s.label for s in samples])
+    if metrics.pop("errors"):
+        raise RuntimeError(f"evaluation images that could not be classified: {metrics}")
     return metrics
 
 

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-BATCH = 32
 
 
 def _image_files(paths: list[str]) -> list[Path]:
@@ -35,22 +34,6 @@ def _load_classifier(model_dir: str | None, threads: int | None):
     return Classifier(Model(directory, intra_op_threads=threads or min(2, os.cpu_count() or 1)))
 
 
-def _run(classifier, files: list[Path]):
-    """Yields (path, ItemOutcome) in order, classifying BATCH files per onnxruntime call."""
-    from hematovision.logic.parsing import RequestError, Upload
-
-    for start in range(0, len(files), BATCH):
-        chunk = files[start : start + BATCH]
-        uploads = []
-        for path in chunk:
-            try:
-                uploads.append(Upload(data=path.read_bytes(), filename=str(path)))
-            except OSError as error:
-                uploads.append(Upload(data=None, filename=str(path), error=RequestError("unreadable_file", str(error.strerror or error), 400)))
-        outcome = classifier.classify(uploads)
-        yield from zip(chunk, outcome.items)
-
-
 def cmd_classify(args) -> int:
     classifier = _load_classifier(args.model_dir, args.threads)
     files = _image_files(args.paths)
@@ -58,7 +41,9 @@ def cmd_classify(args) -> int:
         print("no images found", file=sys.stderr)
         return 2
     failures = 0
-    for path, item in _run(classifier, files):
+    from hematovision.logic.evaluation import classify_files
+
+    for path, item in classify_files(classifier, files):
         if item.ok:
             v = item.verdict
             record = {"path": str(path), "label": v.label, "confidence": v.confidence, "probabilities": v.probabilities,
@@ -78,9 +63,7 @@ def cmd_classify(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    import numpy as np
-
-    from hematovision.logic.metrics import compute_metrics
+    from hematovision.logic.evaluation import evaluate_files
 
     classifier = _load_classifier(args.model_dir, args.threads)
     classes = classifier.model.classes
@@ -95,18 +78,10 @@ def cmd_evaluate(args) -> int:
     if not files:
         print(f"no images under {root}/<CLASS>/ for classes {classes}", file=sys.stderr)
         return 2
-    y_true, y_pred, uncertain, errors = [], [], [], []
-    for (path, item), label in zip(_run(classifier, files), truth):
-        if item.ok:
-            y_true.append(label)
-            y_pred.append(item.verdict.label_index)
-            uncertain.append(item.verdict.uncertain)
-        else:
-            errors.append({"path": str(path), "code": item.error.code})
-    metrics = compute_metrics(np.array(y_true), np.array(y_pred), classes, uncertain=np.array(uncertain, dtype=bool))
+    metrics = evaluate_files(classifier, files, truth)
+    errors = metrics["errors"]
     metrics["classes"] = classes
     metrics["model"] = classifier.model.summary
-    metrics["errors"] = errors
     if args.json:
         print(json.dumps(metrics))
     else:
