@@ -13,6 +13,7 @@ for path in (HERE, HERE.parent, HERE.parent / "integration"):
         sys.path.insert(0, str(path))
 
 import fakes  # noqa: E402
+from serve_helpers import start_server, stop_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +52,11 @@ class LambdaContext:
 @pytest.fixture
 def context():
     return LambdaContext()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, fake_model_dir):
+    """`hematovision serve` with the fake model, 2 workers, its log (server + workers' stdout) in server.log_path."""
+    server = start_server(tmp_path_factory.mktemp("serve"), fake_model_dir, workers=2)
+    yield server
+    assert stop_server(server) == 0, server.log_path.read_text(errors="replace")[-3000:]

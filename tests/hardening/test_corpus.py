@@ -20,7 +20,7 @@ import corpus
 import fakes
 from hematovision.local.events import build_event
 from hematovision.local.template import default_template_path, load_api_config
-from serve_helpers import API_KEY, start_server, stop_server
+from serve_helpers import API_KEY
 
 CASES = corpus.build()
 TEMPLATE = load_api_config(default_template_path())
@@ -147,15 +147,7 @@ def post(server, case: corpus.Case) -> tuple[int, dict, bytes]:
         connection.close()
 
 
-@pytest.fixture(scope="module")
-def corpus_server(tmp_path_factory, fake_model_dir):
-    server = start_server(tmp_path_factory.mktemp("serve-corpus"), fake_model_dir, workers=2)
-    yield server
-    assert stop_server(server) == 0, server.log_path.read_text(errors="replace")[-3000:]
-
-
-def test_corpus_through_the_server(corpus_server):
-    server = corpus_server
+def test_corpus_through_the_server(server):
     workers = server.workers()
     assert len(workers) == 2
 
@@ -178,7 +170,7 @@ def test_corpus_through_the_server(corpus_server):
     print(f"\ncorpus through hematovision serve: {len(CASES)} cases, statuses {dict(sorted(distribution.items()))}")
 
 
-def test_every_classify_route_needs_a_key_locally(corpus_server):
+def test_every_classify_route_needs_a_key_locally(server):
     """Every /v1 route of the template answers 403 without a key or with a wrong one, before the function runs."""
     keyed = {(r.method, r.path) for r in TEMPLATE.routes if r.api_key_required}
     assert {("POST", "/v1/classify"), ("POST", "/v1/classify/batch"), ("GET", "/v1/model")} <= keyed
@@ -188,11 +180,28 @@ def test_every_classify_route_needs_a_key_locally(corpus_server):
         assert route.api_key_required, f"{route.method} {route.path} is open"
         for key in (None, "", "wrong-key", API_KEY.upper(), API_KEY[:-1]):
             headers = {"Content-Type": "image/jpeg"}
-            status, _, body = corpus_server.request(route.method, route.path, JPEG if route.method == "POST" else None, headers, key=key)
+            status, _, body = server.request(route.method, route.path, JPEG if route.method == "POST" else None, headers, key=key)
             assert status == 403, (route.path, key, status)
             assert json.loads(body)["error"]["code"] in ("INVALID_API_KEY", "MISSING_AUTHENTICATION_TOKEN")
-    status, spec = corpus_server.json("GET", "/openapi.json", key=None)
+    status, spec = server.json("GET", "/openapi.json", key=None)
     assert status == 200
     for path in ("/v1/classify", "/v1/classify/batch", "/v1/model"):
         for operation in spec["paths"][path].values():
             assert operation.get("security") == [{"apiKey": []}], path
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "FOO", "PATCH", "DELETE", "PUT"])
+def test_any_method_gets_the_gateway_answer(server, method):
+    """Regression: http.server answered unknown methods (TRACE, ...) with an HTML 501; API Gateway gives its JSON 404."""
+    for path in ("/v1/classify", "/health", "/nowhere"):
+        status, headers, body = server.request(method, path, b"x", {"Content-Type": "image/jpeg"})
+        assert status == 404, (method, path, status, body[:200])
+        assert json.loads(body)["error"]["code"] == "NOT_FOUND" and headers.get("x-amzn-requestid")
+    assert server.request("GET", "/health", key=None)[0] == 200
+
+
+def test_openapi_documents_the_key_refusal(server):
+    status, spec = server.json("GET", "/openapi.json", key=None)
+    for path in ("/v1/classify", "/v1/classify/batch", "/v1/model"):
+        for operation in spec["paths"][path].values():
+            assert "403" in operation["responses"], path

@@ -190,7 +190,7 @@ def classify_batch(explain: Annotated[bool, Query(description="Add class activat
 
 
 @app.get("/v1/model", summary="The model card", tags=["model"], security=KEY_SECURITY,
-         responses={200: {"description": "model_card.json as shipped with the function"}})
+         responses={200: {"description": "model_card.json as shipped with the function"}, 403: ERROR_RESPONSES[403]})
 def model_card():
     return Response(status_code=200, content_type="application/json", body=json.dumps(MODEL.card))
 

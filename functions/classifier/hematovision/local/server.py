@@ -274,6 +274,13 @@ class _HttpHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
 
+    def __getattr__(self, name: str):
+        """Any other method (TRACE, CONNECT, made-up ones) goes to the gateway too: API Gateway's "no such
+        route" answer, not http.server's HTML 501."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
 
 class LocalServer:
     def __init__(self, host: str, port: int, workers: int, api_keys: set[str], template: Path | None = None,
