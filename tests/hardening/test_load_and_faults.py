@@ -7,13 +7,14 @@ always stops by itself). Asserts zero errors, and RSS of the server + workers fl
 Writes the figures (requests, throughput, p50/p90/p99/max latency, RSS) to test-artifacts/load-test.json and
 prints them. The real model is used so the latency is the product's, not the 16-feature stand-in's.
 
-Fault: a worker is SIGKILLed while it decodes a large (49 MP) image. The client gets what API Gateway answers
+Fault: a worker is SIGKILLed while it decodes a batch of large (49 MP) images. The client gets what API Gateway answers
 when the Lambda environment dies: 502 {"message": "Internal server error"} (retryable, never a hang); the
 worker is replaced and the next request succeeds.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -162,15 +163,18 @@ def test_worker_killed_mid_request_is_replaced(tmp_path, fake_model_dir):
         before = busy(victim)
         answer: dict = {}
 
+        # five 49 MP images in one batch: about 3 s of decoding, so the kill lands mid-request
+        batch = json.dumps({"images": [base64.b64encode(big).decode()] * 5}).encode()
+
         def slow_request():
-            answer["reply"] = server.request("POST", "/v1/classify", big, {"Content-Type": "image/png"}, timeout=60)
+            answer["reply"] = server.request("POST", "/v1/classify/batch", batch, {"Content-Type": "application/json"}, timeout=60)
 
         thread = threading.Thread(target=slow_request)
         thread.start()
         deadline = time.time() + 20
-        while busy(victim) - before < 0.3 and time.time() < deadline:  # the worker is decoding the image
+        while busy(victim) - before < 0.5 and time.time() < deadline:  # the worker is decoding the images
             time.sleep(0.02)
-        assert busy(victim) - before >= 0.3, "the worker never got busy with the request"
+        assert busy(victim) - before >= 0.5, "the worker never got busy with the request"
         os.kill(victim, signal.SIGKILL)
         thread.join(60)
         status, headers, body = answer["reply"]
