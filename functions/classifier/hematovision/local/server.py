@@ -208,6 +208,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
                 if not size_line:
                     return None
                 size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size < 0:  # read(-1) would wait for the client to close the connection
+                    raise ValueError("negative chunk size")
                 if size == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                         pass
@@ -257,7 +259,14 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         try:
             body = self._read_body()
-        except (ValueError, OSError):
+        except ValueError:  # malformed chunked framing: answer, as API Gateway would, rather than hang up
+            self.close_connection = True
+            try:
+                self._send(GatewayReply(400, [("Content-Type", "application/json")], b'{"message": "Bad Request"}'))
+            except OSError:
+                pass
+            return
+        except OSError:
             self.close_connection = True
             return
         if body is None:
