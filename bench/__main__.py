@@ -4,7 +4,7 @@
 
 Runs every measurement in child processes with the right interpreter (serving: .venv, never importing
 TensorFlow; Keras: .venv-export), prints a markdown table to stdout and writes it to docs/benchmarks.md
-(a --quick run writes build/bench/benchmarks-quick.md instead). Progress goes to stderr. Raw results:
+(a --quick run writes build/bench/quick/benchmarks-quick.md instead). Progress goes to stderr. Raw results:
 build/bench/results.json. Sections: warm, keras, cold, size, serve, int8, profile.
 """
 
@@ -104,7 +104,8 @@ def environment(model_dir: Path) -> dict:
 
 
 # ---------------------------------------------------------------- sections
-def bench_warm(args, images_file: Path, model_dir: Path, label: str, profile: bool) -> tuple[dict, dict | None]:
+def bench_warm(args, images_file: Path, model_dir: Path, label: str, profile: bool,
+               batches: list[int] | None = None) -> tuple[dict, dict | None]:
     results, profile_result = {}, None
     for threads in args.threads:
         extra = []
@@ -113,7 +114,7 @@ def bench_warm(args, images_file: Path, model_dir: Path, label: str, profile: bo
         log(f"warm {label}: {threads} thread(s) ...")
         result = run_child(SERVING_PYTHON, "bench.serving_child",
                            ["warm", "--model-dir", str(model_dir), "--threads", str(threads), "--images-file", str(images_file),
-                            "--batches", ",".join(map(str, args.batches)), "--warmup", str(args.warmup), *extra],
+                            "--batches", ",".join(map(str, batches or args.batches)), "--warmup", str(args.warmup), *extra],
                            args.work, f"warm-{label}-{threads}t")
         if result.get("tensorflow_imported"):
             raise ChildError("the serving process imported TensorFlow")
@@ -192,7 +193,7 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
     site = prepare_site_without_bytecode(args.work)
     for index in range(args.cold_runs):
         kinds = ["serving", "keras"] if with_keras else ["serving"]
-        kinds = (kinds if index % 2 == 0 else list(reversed(kinds))) + ["serving_nopyc"]
+        kinds = (kinds if index % 2 == 0 else list(reversed(kinds))) + (["serving_nopyc"] if index < 3 else [])
         for kind in kinds:
             spawned = time.time()
             if kind.startswith("serving"):
@@ -281,11 +282,12 @@ def bench_int8(args, images_file: Path) -> dict:
     recipe = run_child(SERVING_PYTHON, "bench.quantize",
                        ["--model-dir", str(args.model_dir), "--out", str(out), "--data", str(args.data),
                         "--calibration", str(args.calibration)], args.work, "int8-quantize")
-    warm, _ = bench_warm(args, images_file, out, "int8", profile=False)
-    log("int8: evaluating fp32 and int8 on bccd TEST, TEST_SIMPLE, pbc test ...")
+    warm, _ = bench_warm(args, images_file, out, "int8", profile=False, batches=[1])
+    log("int8: evaluating on bccd TEST, TEST_SIMPLE, pbc test ...")
     evaluation = run_child(SERVING_PYTHON, "bench.evaluate_child",
                            ["--fp32", str(args.model_dir), "--int8", str(out), "--data", str(args.data),
-                            "--limit", str(args.eval_limit)], args.work, "int8-evaluate", timeout=900)
+                            "--limit", str(args.eval_limit)] + ([] if args.reevaluate_fp32 else ["--fp32-from-card"]),
+                           args.work, "int8-evaluate", timeout=900)
     return {"dir": str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out), "recipe": recipe, "warm": warm,
             "evaluation": evaluation}
 
@@ -327,9 +329,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, default=Path(env("BENCH_MODEL_DIR") or DEFAULT_MODEL_DIR))
     parser.add_argument("--keras-model", type=Path, default=Path(env("BENCH_KERAS_MODEL") or DEFAULT_KERAS_MODEL))
     parser.add_argument("--data", type=Path, default=Path(env("BENCH_DATA") or DEFAULT_DATA))
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch and results (--quick: build/bench/quick)")
     parser.add_argument("--out", type=Path, default=Path(env("BENCH_OUT")) if env("BENCH_OUT") else None,
-                        help=f"markdown file (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick build/bench/benchmarks-quick.md)")
+                        help=f"markdown file (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick build/bench/quick/benchmarks-quick.md)")
     parser.add_argument("--built-package", type=Path, default=ROOT / ".aws-sam" / "build" / "ClassifierFunction")
     parser.add_argument("--images", type=int, default=200, help="bccd TEST images per warm measurement (>= 200 for the claim)")
     parser.add_argument("--threads", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
@@ -341,6 +343,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve-seconds", type=float, default=20.0)
     parser.add_argument("--calibration", type=int, default=200, help="training images for the int8 calibration")
     parser.add_argument("--eval-limit", type=int, default=0, help="at most this many images per evaluation set (0: all)")
+    parser.add_argument("--reevaluate-fp32", action="store_true",
+                        help="re-measure the fp32 accuracy too (default: the model card's, same code and files)")
     parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
     parser.add_argument("--label", default=env("BENCH_LABEL", ""), help="a line printed at the top of the report")
     parser.add_argument("--quick", action="store_true", help="tiny iteration counts: checks the code, measures nothing")
@@ -349,6 +353,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.images, args.cold_runs, args.warmup = min(args.images, 16), min(args.cold_runs, 1), 2
         args.serve_requests, args.serve_seconds = min(args.serve_requests, 12), min(args.serve_seconds, 5.0)
         args.calibration, args.eval_limit = min(args.calibration, 8), args.eval_limit or 16
+        if args.work == DEFAULT_WORK:
+            args.work = DEFAULT_WORK / "quick"  # never overwrite a real run's int8 model or results
     if args.out is None:
         args.out = args.work / "benchmarks-quick.md" if args.quick else DEFAULT_OUT
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}

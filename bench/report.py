@@ -222,21 +222,22 @@ def render(results: dict) -> str:
                 f"{recipe.get('activations')}, weights {recipe.get('weights')}; calibrated on "
                 f"{_get(recipe, 'calibration', 'images')} training images ({', '.join(_get(recipe, 'calibration', 'splits') or [])}; "
                 f"never a test split). Size {fmt((recipe.get('bytes') or 0) / 1e6, 2)} MB vs {fmt((recipe.get('source_bytes') or 0) / 1e6, 2)} MB. "
-                "Both evaluated with `hematovision evaluate DIR --json --model-dir ...` (the serving Classifier). "
+                "int8 evaluated through the serving Classifier with the code of `hematovision evaluate` "
+                "(`hematovision.logic.evaluation`); fp32 figures are the model card's, computed by that same code on the "
+                "same files, unless the row says re-measured (`--reevaluate-fp32`). "
                 f"Stored under `{int8.get('dir')}` only.", ""]
         rows = []
         for name, sets in int8.get("evaluation", {}).items():
             a, b = sets.get("fp32", {}), sets.get("int8", {})
             if "accuracy" not in a or "accuracy" not in b:
-                rows.append([name, "error", "", "", "", "", "", "", ""])
+                rows.append([name, "error", "", "", "", "", "", ""])
                 continue
-            card = sets.get("card") or {}
-            card_acc = fmt(card["accuracy"] * 100, 2) if card.get("accuracy") is not None else "n/a"
-            rows.append([name, a["n"], card_acc, fmt(a["accuracy"] * 100, 2), fmt(b["accuracy"] * 100, 2),
+            source = "card" if a.get("source") == "model card" else "re-measured"
+            rows.append([name, b["n"], f"{fmt(a['accuracy'] * 100, 2)} ({source})", fmt(b["accuracy"] * 100, 2),
                          fmt((b["accuracy"] - a["accuracy"]) * 100, 2), f"{a['macro_f1']:.4f} / {b['macro_f1']:.4f}",
                          f"{a['uncertain_fraction'] * 100:.1f} / {b['uncertain_fraction'] * 100:.1f}",
                          f"{a.get('agreement', float('nan')) * 100:.2f}" if "agreement" in a else "n/a"])
-        out += table(["set", "n", "card acc % (fp32)", "fp32 acc %", "int8 acc %", "delta (points)", "macro-F1 fp32 / int8",
+        out += table(["set", "n", "fp32 acc %", "int8 acc %", "delta (points)", "macro-F1 fp32 / int8",
                       "uncertain % fp32 / int8", "same label %"], rows)
         verdict = int8_verdict(results)
         if verdict:
