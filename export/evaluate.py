@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -119,22 +121,22 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
     from export.card import write_card
     from export.convert import ONNX_NAME, build_export_model
     from hematovision.logic.classifier import Classifier
-    from hematovision.logic.inference import Model, sha256_file
+    from hematovision.logic.inference import Model
+    from hematovision.logic.preprocessing import preprocess
 
     started = time.time()
     named = all_splits(data_root)
     if smoke:
         named = {k: smoke_subset(v, 3) for k, v in named.items()}
-    onnx_path = out / ONNX_NAME
-    card_path = out / "model_card.json"
-    card_path.write_text(json.dumps({"name": "hematovision-wbc", "classes": list(CLASSES), "sha256": sha256_file(onnx_path)}))
-    model = Model(out, intra_op_threads=2)
+    # Work on a staging copy: the served model directory only ever holds a complete card.
+    staging = Path(tempfile.mkdtemp(prefix="hematovision-evaluate-"))
+    shutil.copy(out / ONNX_NAME, staging / ONNX_NAME)
+    (staging / "model_card.json").write_text(json.dumps({"name": "hematovision-wbc", "classes": list(CLASSES)}))
+    model = Model(staging, intra_op_threads=2)
 
     log("decoding evaluation images with the serving preprocessing")
     arrays = {name: load_arrays(named[name]) for name in REPORTED_SETS}
     others = non_blood_images()
-    from hematovision.logic.preprocessing import preprocess
-
     arrays["non_blood"] = np.stack([preprocess(data) for _, data in others])
 
     log("running the ONNX model")
@@ -158,9 +160,9 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
     parity["passed"] = parity["max_abs_probability_diff"] <= PARITY_TOLERANCE and parity["argmax_identical"]
     log(f"parity: max |diff| {parity['max_abs_probability_diff']:.2e}, argmax identical {parity['argmax_identical']}")
 
-    card = write_card(out, work, data_root, weights, named, thresholds, parity, metrics={}, non_blood={}, smoke=smoke)
-    log("metrics through the serving code path with the final card")
-    classifier = Classifier(Model(out, intra_op_threads=2))
+    write_card(staging, work, data_root, weights, named, thresholds, parity, metrics={}, non_blood={}, smoke=smoke)
+    log("metrics through the serving code path with the final thresholds")
+    classifier = Classifier(Model(staging, intra_op_threads=2))
     metrics = {name: serving_metrics(classifier, named[name]) for name in REPORTED_SETS}
     outcome = classifier.classify([data for _, data in others])
     flags = [item.verdict.uncertain for item in outcome.items]
@@ -174,5 +176,6 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
     log(f"non-blood: {non_blood['flagged_uncertain_fraction']:.3f} flagged uncertain of {non_blood['n']}")
     card = write_card(out, work, data_root, weights, named, thresholds, parity, metrics, non_blood, smoke=smoke,
                       seconds=round(time.time() - started, 1))
-    log(f"wrote {card_path}")
+    shutil.rmtree(staging, ignore_errors=True)
+    log(f"wrote {out / 'model_card.json'}")
     return card
