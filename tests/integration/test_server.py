@@ -122,6 +122,11 @@ def test_killed_worker_is_replaced(server):
     assert len(workers) == 2
     victim = sorted(workers)[0]
     os.kill(victim, signal.SIGKILL)
+    # SIGKILL is asynchronous: wait until the process is gone (reaped by the pool), else a request handed
+    # to it in the meantime is, rightly, one whose environment died mid-way (502)
+    deadline = time.time() + 10
+    while time.time() < deadline and os.path.exists(f"/proc/{victim}"):
+        time.sleep(0.005)
     for _ in range(6):
         assert_alive(server)
     deadline = time.time() + 20

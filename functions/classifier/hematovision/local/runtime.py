@@ -15,7 +15,9 @@ import collections
 import json
 import logging
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -109,6 +111,14 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
+    def _peer_closed(self) -> bool:
+        """True when the awslambdaric process has gone: its end of the long-poll connection is closed."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
@@ -118,6 +128,10 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
             invocation = self.worker.next_invocation()
             if invocation is None:  # worker gone or server stopping: drop the connection
                 self.close_connection = True
+                return
+            if self._peer_closed():  # the process died while waiting (killed while idle): give the work to another
+                self.close_connection = True
+                self.worker.invocation_lost(invocation)
                 return
             deadline_ms = int((invocation.started + self.worker.pool.function_timeout) * 1000)
             try:
