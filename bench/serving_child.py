@@ -253,12 +253,12 @@ def warm(args) -> dict:
             model.session.run(names, {"image": x})
         result["bare"][str(batch)] = summary_ms(timed_loop(lambda x: model.session.run(names, {"image": x}), stacked), per=batch)
 
+    result["peak_rss_mib"] = peak_rss_mib()  # before the breakdown, whose 12 MP photo would inflate it
     if args.breakdown:
         result["stages"] = stage_breakdown(api, datas, events, context)
         result["large_photo"] = large_photo_decode(datas[0])
     if args.profile:
         result["profile"] = profile_handler(api, events, context, args.profile)
-    result["peak_rss_mib"] = peak_rss_mib()
     result["tensorflow_imported"] = "tensorflow" in sys.modules
     return result
 
