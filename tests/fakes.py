@@ -8,8 +8,11 @@ labels this model predicts: its weights are random.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +133,16 @@ def encode_multipart(fields: list[tuple[str, str | None, str, bytes]], boundary:
         body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n"
     body += f"--{boundary}--\r\n".encode()
     return f"multipart/form-data; boundary={boundary}", body
+
+
+def load_handler_module(model_dir: Path):
+    """hematovision.handlers.api (re)loaded with `model_dir`, as in a Lambda init; restores the environment after."""
+    previous = os.environ.get("HEMATOVISION_MODEL_DIR")
+    os.environ["HEMATOVISION_MODEL_DIR"] = str(model_dir)
+    module = sys.modules.get("hematovision.handlers.api")
+    module = importlib.reload(module) if module else importlib.import_module("hematovision.handlers.api")
+    yield module
+    if previous is None:
+        os.environ.pop("HEMATOVISION_MODEL_DIR", None)
+    else:
+        os.environ["HEMATOVISION_MODEL_DIR"] = previous

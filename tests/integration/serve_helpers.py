@@ -116,3 +116,10 @@ def stop_server(server: Server, sig=signal.SIGINT) -> int:
     leftover = {pid for pid in workers if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()}
     assert not leftover, f"worker processes survived the server: {leftover}"
     return server.process.returncode
+
+
+def serving(tmp_path_factory, model_dir, **options):
+    """Fixture body: a server for the module, stopped (cleanly, or the test fails) afterwards."""
+    server = start_server(tmp_path_factory.mktemp("serve"), model_dir, **options)
+    yield server
+    assert stop_server(server) == 0, server.log_path.read_text(errors="replace")[-3000:]
