@@ -229,29 +229,28 @@ def warm(args) -> dict:
     # warm-up: first runs allocate arenas and page in the weights
     for event in events[: args.warmup]:
         check(invoke(api.lambda_handler, event, context), 1)
+    # The handler call and the bare run of the same images alternate, so that any background load weighs on
+    # both alike and their ratio (the overhead budget) stays meaningful on a shared machine.
     for batch in args.batches:
         if batch == 1:
-            durations = []
-            for event in events:
-                start = time.perf_counter()
-                response = invoke(api.lambda_handler, event, context)
-                durations.append(time.perf_counter() - start)
-                check(response, 1)
+            handler_events = events
         else:
-            batch_events = [batch_event(g, f"bench-batch-{i}") for i, g in enumerate(groups(datas, batch))]
-            check(invoke(api.lambda_handler, batch_events[0], context), batch)
-            durations = []
-            for event in batch_events:
-                start = time.perf_counter()
-                response = invoke(api.lambda_handler, event, context)
-                durations.append(time.perf_counter() - start)
-                check(response, batch)
-        result["handler"][str(batch)] = summary_ms(durations, per=batch)
-
+            handler_events = [batch_event(g, f"bench-batch-{i}") for i, g in enumerate(groups(datas, batch))]
         stacked = [np.stack(g) for g in groups(arrays, batch)]
+        check(invoke(api.lambda_handler, handler_events[0], context), batch)
         for x in stacked[: max(1, args.warmup // batch)]:
             model.session.run(names, {"image": x})
-        result["bare"][str(batch)] = summary_ms(timed_loop(lambda x: model.session.run(names, {"image": x}), stacked), per=batch)
+        handler_times, bare_times = [], []
+        for event, x in zip(handler_events, stacked):
+            start = time.perf_counter()
+            response = invoke(api.lambda_handler, event, context)
+            handler_times.append(time.perf_counter() - start)
+            check(response, batch)
+            start = time.perf_counter()
+            model.session.run(names, {"image": x})
+            bare_times.append(time.perf_counter() - start)
+        result["handler"][str(batch)] = summary_ms(handler_times, per=batch)
+        result["bare"][str(batch)] = summary_ms(bare_times, per=batch)
 
     result["peak_rss_mib"] = peak_rss_mib()  # before the breakdown, whose 12 MP photo would inflate it
     if args.breakdown:
