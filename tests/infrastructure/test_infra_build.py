@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -12,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from hematovision.logic.inference import sha256_file
 
 from infra_helpers import (
     FUNCTION_DIR,
@@ -32,14 +33,6 @@ SYSTEM_LIBS = {
     "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1",
     "libstdc++.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "libz.so.1", "libcrypt.so.2",
 }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def test_build_layout(sam_build: Path, built_function: Path):
@@ -122,7 +115,7 @@ def test_model_in_package_matches_card(built_function: Path):
     onnx = built_function / "model" / "hematovision.onnx"
     assert onnx.is_file(), "the model must travel inside the Lambda package"
     assert re.fullmatch(r"[0-9a-f]{64}", card["sha256"]), card.get("sha256")
-    assert _sha256(onnx) == card["sha256"], "packaged model differs from the sha256 its card states"
+    assert sha256_file(onnx) == card["sha256"], "packaged model differs from the sha256 its card states"
     assert json.loads((built_function / "model" / "model_card.json").read_text()) == card
 
 
