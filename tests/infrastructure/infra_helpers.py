@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -35,29 +34,8 @@ SIZE_REPORTS: list[str] = []  # printed at the end of the session by conftest.py
 
 
 # ---------------------------------------------------------------- CloudFormation YAML
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns short-form intrinsics (!Ref, !Sub, !GetAtt, ...) into their long form."""
-
-
-def _intrinsic(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
-def load_cfn(path: Path) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+# The local server's loader (short-form intrinsics such as !Ref become their long form): one parser for both.
+from hematovision.local.template import load_yaml as load_cfn  # noqa: E402
 
 
 def all_template_paths() -> list[Path]:
