@@ -1,4 +1,6 @@
-"""MobileNetV2 transfer-learning model: build, load offline ImageNet weights, freeze BatchNorm."""
+"""The MobileNetV2 backbone: build it, load the offline ImageNet weights by layer name, freeze BatchNorm.
+
+The classifier around it (cached-feature training, head) is assembled in export/train.py."""
 
 from __future__ import annotations
 
@@ -6,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")
 INPUT_SIZE = 224
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "mobilenet_v2_1.0_224_from_coral_ptq.npz"
-FEATURE_LAYER = "Conv_1_relu"  # last 7x7x1280 feature map; GAP of it feeds the classifier head
 
 
 def load_npz_weights(model, npz_path: Path) -> int:
@@ -53,29 +53,3 @@ def freeze_batchnorm(backbone) -> None:
     for layer in backbone.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
-
-
-def set_trainable_from(backbone, first_trainable_block: int) -> None:
-    """Freeze the stem and blocks below `first_trainable_block` (1..16); train the rest (BN stays frozen)."""
-    import keras
-
-    trainable = False
-    for layer in backbone.layers:
-        if layer.name.startswith(f"block_{first_trainable_block}_"):
-            trainable = True
-        layer.trainable = trainable and not isinstance(layer, keras.layers.BatchNormalization)
-
-
-def build_classifier(weights, dropout: float = 0.2, first_trainable_block: int = 1):
-    """Float input in [0, 255] -> softmax over CLASSES. Returns (model, backbone)."""
-    import keras
-
-    backbone = build_backbone(weights)
-    set_trainable_from(backbone, first_trainable_block)
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="float32", name="pixels")
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_mobilenet")(inputs)
-    features = backbone(x, training=False)
-    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
-    pooled = keras.layers.Dropout(dropout, name="dropout")(pooled)
-    outputs = keras.layers.Dense(len(CLASSES), activation="softmax", name="classifier")(pooled)
-    return keras.Model(inputs, outputs, name="hematovision"), backbone

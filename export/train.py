@@ -99,7 +99,6 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
         f"validation images: {len(val_samples)}")
 
     backbone = build_backbone(weights)
-    freeze_batchnorm(backbone)
     pixels = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="float32", name="pixels")
     scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_mobilenet")(pixels)
     bottom_part = keras.Model(backbone.input, backbone.get_layer(CUT_LAYER).output, name="frozen_bottom")
@@ -109,7 +108,8 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     trainable = False
     for layer in backbone.layers:
         trainable = trainable or layer.name.startswith(FIRST_TRAINED_LAYER_PREFIX)
-        layer.trainable = trainable and not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = trainable
+    freeze_batchnorm(backbone)
 
     pool = keras.layers.GlobalAveragePooling2D(name="pool")
     dropout = keras.layers.Dropout(0.3, name="dropout")
