@@ -6,6 +6,7 @@ Standard library only (plus numpy where noted): both the serving venv (.venv) an
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -107,3 +108,17 @@ class LambdaContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 30_000
+
+
+def child_parser(description: str, model_option: str) -> argparse.ArgumentParser:
+    """The options both measuring children take (one runs in .venv, the other in .venv-export)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("mode", choices=["warm", "cold"])
+    parser.add_argument(model_option, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--images-file")
+    parser.add_argument("--image")
+    parser.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--result")
+    return parser

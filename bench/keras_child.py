@@ -12,13 +12,12 @@ cold: import TensorFlow, load the Keras model, decode + preprocess one image, pr
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 T_PROCESS = time.time()
 
-from bench.common import peak_rss_mib, summary_ms, write_result  # noqa: E402
+from bench.common import child_parser, peak_rss_mib, summary_ms, write_result  # noqa: E402
 
 
 def init_tensorflow(threads: int):
@@ -94,15 +93,7 @@ def cold(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["warm", "cold"])
-    parser.add_argument("--keras-model", required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--images-file")
-    parser.add_argument("--image")
-    parser.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--result")
+    parser = child_parser(__doc__.splitlines()[0], "--keras-model")
     args = parser.parse_args(argv)
     result = warm(args) if args.mode == "warm" else cold(args)
     write_result(args.result, result)

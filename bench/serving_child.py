@@ -13,7 +13,6 @@ cold: import the handler module (model load at init) and answer one request; wal
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -22,7 +21,7 @@ import time
 
 T_PROCESS = time.time()  # as early as possible: the orchestrator compares it with its spawn time
 
-from bench.common import LambdaContext, peak_rss_mib, summary_ms, write_result  # noqa: E402
+from bench.common import LambdaContext, child_parser, peak_rss_mib, summary_ms, write_result  # noqa: E402
 
 API_KEY = "bench-key"
 
@@ -294,17 +293,9 @@ def cold(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["warm", "cold"])
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--images-file")
-    parser.add_argument("--image")
-    parser.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
-    parser.add_argument("--warmup", type=int, default=10)
+    parser = child_parser(__doc__.splitlines()[0], "--model-dir")
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--profile", help="write a pyinstrument profile of the batch-1 handler loop here")
-    parser.add_argument("--result")
     args = parser.parse_args(argv)
     # The Lambda runtime's own stdout is the log stream: keep the handler's JSON logs out of the result.
     result = warm(args) if args.mode == "warm" else cold(args)
