@@ -34,14 +34,14 @@ class ChildError(RuntimeError):
 
 
 def run_child(python: Path, module: str, args: list[str], work: Path, name: str, env: dict | None = None,
-              timeout: float = 600) -> dict:
+              timeout: float = 600, python_flags: list[str] | None = None) -> dict:
     """Run `python -m module args --result FILE`; its stdout/stderr go to work/logs/name.log. Returns the result."""
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     result_path = work / "results" / f"{name}.json"
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.unlink(missing_ok=True)
-    command = [str(python), "-m", module, *args, "--result", str(result_path)]
+    command = [str(python), *(python_flags or []), "-m", module, *args, "--result", str(result_path)]
     with open(logs / f"{name}.log", "wb") as output:
         completed = subprocess.run(command, cwd=ROOT, env=env or child_env(), stdout=output, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, timeout=timeout)
@@ -139,34 +139,17 @@ def bench_keras(args, images_file: Path) -> dict:
     return results
 
 
-RUNTIME_PROVIDED = ("botocore", "urllib3", "dateutil", "six.py", "jmespath", "s3transfer", "boto3")
+def built_package_python(package: Path) -> tuple[Path, str] | tuple[None, str]:
+    """The built Lambda package (`make build`) and a Python 3.12 to run it, or None and the reason."""
+    sys.path.insert(0, str(ROOT / "infra"))
+    from python312 import find_python312
 
-
-def prepare_site_without_bytecode(work: Path) -> Path:
-    """A copy of the serving dependency set and of the hematovision package with no bytecode at all, as the
-    trimmed Lambda package ships (functions/classifier/Makefile deletes *.pyc; /var/task is read-only, so
-    Python compiles every module from source at each cold start). The packages the Lambda runtime provides
-    (botocore & co.) are compiled here, as they are in the runtime image. The stdlib keeps its bytecode."""
-    import shutil
-
-    from bench.sizes import requirement_names
-
-    site = work / "site-without-bytecode"
-    shutil.rmtree(site, ignore_errors=True)
-    site.mkdir(parents=True)
-    listing = subprocess.run([str(SERVING_PYTHON), "-m", "bench.sizes", "--files",
-                              *requirement_names(ROOT / "functions" / "classifier" / "requirements.txt")],
-                             cwd=ROOT, env=child_env(), capture_output=True, text=True, check=True, timeout=120)
-    for base, relative in json.loads(listing.stdout):
-        target = site / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(Path(base) / relative, target)
-    shutil.copytree(ROOT / "functions" / "classifier" / "hematovision", site / "hematovision",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    provided = [str(site / name) for name in RUNTIME_PROVIDED if (site / name).exists()]
-    subprocess.run([str(SERVING_PYTHON), "-m", "compileall", "-q", "-j", "0", *provided], check=True, timeout=300,
-                   stdout=subprocess.DEVNULL)
-    return site
+    if not (package / "hematovision" / "handlers" / "api.py").is_file():
+        return None, f"no built package at {_rel(package)} (run `make build`)"
+    python312 = find_python312()
+    if python312 is None:
+        return None, "no Python 3.12 here (Lambda's runtime version; see infra/python312.py)"
+    return package, python312
 
 
 def import_profile(model_dir: Path) -> dict[str, float]:
@@ -187,31 +170,43 @@ def import_profile(model_dir: Path) -> dict[str, float]:
 
 
 def bench_cold(args, image: Path, with_keras: bool) -> dict:
-    """`serving_nopyc`: the same as `serving` on a copy of its packages without bytecode (see
-    prepare_site_without_bytecode)."""
-    runs: dict[str, list[dict]] = {"serving": [], "keras": [], "serving_nopyc": []}
-    site = prepare_site_without_bytecode(args.work)
+    """`lambda_package`: the package `make build` produced (trimmed, with the bytecode it ships), run by
+    Python 3.12 with no site-packages and no bytecode writing, as on Lambda's read-only /var/task; the
+    acceptance row when it is available. `serving`: the same code from the venv (Python of .venv)."""
+    runs: dict[str, list[dict]] = {"serving": [], "keras": [], "lambda_package": []}
+    package, python312 = built_package_python(args.built_package)
+    if package is None:
+        log(f"cold start of the built Lambda package skipped: {python312}")
+    else:
+        from bench.serving_child import raw_event  # the built package has no hematovision.local to build it
+
+        event_file = args.work / "cold-event.json"
+        event_file.write_text(json.dumps(raw_event(image.read_bytes(), "bench-cold")), encoding="utf-8")
     for index in range(args.cold_runs):
         kinds = ["serving", "keras"] if with_keras else ["serving"]
-        kinds = (kinds if index % 2 == 0 else list(reversed(kinds))) + (["serving_nopyc"] if index < 3 else [])
+        kinds = (kinds if index % 2 == 0 else list(reversed(kinds))) + (["lambda_package"] if package else [])
         for kind in kinds:
             spawned = time.time()
-            if kind.startswith("serving"):
-                env = None
-                if kind == "serving_nopyc":
-                    env = child_env(PYTHONDONTWRITEBYTECODE="1")
-                    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])  # the copy before the venv's packages
+            if kind == "serving":
                 result = run_child(SERVING_PYTHON, "bench.serving_child",
                                    ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image)],
-                                   args.work, f"cold-{kind}-{index}", env=env)
-                if result.get("tensorflow_imported"):
-                    raise ChildError("the serving process imported TensorFlow")
-                if kind == "serving_nopyc" and not all(str(site) in p for p in result["module_paths"].values()):
-                    raise ChildError(f"the no-bytecode run imported packages from elsewhere: {result['module_paths']}")
+                                   args.work, f"cold-{kind}-{index}")
+            elif kind == "lambda_package":
+                env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                       "PYTHONPATH": os.pathsep.join([str(package), str(ROOT)]), "LAMBDA_TASK_ROOT": str(package),
+                       "AWS_DEFAULT_REGION": "eu-west-1", "POWERTOOLS_SERVICE_NAME": "hematovision-bench"}
+                result = run_child(Path(python312), "bench.serving_child",
+                                   ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image),
+                                    "--event", str(event_file)],
+                                   args.work, f"cold-{kind}-{index}", env=env, python_flags=["-S"])
+                if not all(p.startswith(str(package)) for p in result["module_paths"].values()):
+                    raise ChildError(f"the built-package run imported code from elsewhere: {result['module_paths']}")
             else:
                 result = run_child(KERAS_PYTHON, "bench.keras_child",
                                    ["cold", "--keras-model", str(args.keras_model), "--threads", "1", "--image", str(image)],
                                    args.work, f"cold-keras-{index}")
+            if kind != "keras" and result.get("tensorflow_imported"):
+                raise ChildError(f"the {kind} process imported TensorFlow")
             result["wall_s"] = result["answered_at"] - spawned
             result["startup_s"] = result["process_start"] - spawned
             runs[kind].append(result)
@@ -301,7 +296,7 @@ def profile_findings(profile: dict) -> list[str]:
 
     whole, run = median("lambda_handler + JSON encode (whole path)"), median("onnxruntime session.run")
     classify = median("Classifier.classify (decode .. verdict)")
-    decode, resize = median("decode_image (open, load, EXIF, RGB, checks)"), median("resize to 224x224 + to array")
+    decode, resize = median("decode_for_model (open, load, EXIF, RGB, checks)"), median("resize to 224x224 + to array")
     if not whole or not run:
         return []
     lines = [f"Inference (`session.run`) is {100 * run / whole:.0f}% of the whole path ({run:.2f} of {whole:.2f} ms); "
@@ -313,12 +308,12 @@ def profile_findings(profile: dict) -> list[str]:
                      f"metrics (whole path minus `Classifier.classify`): {whole - classify:.2f} ms ({100 * (whole - classify) / whole:.0f}%).")
     large = profile.get("large_photo")
     if large:
-        served, draft = large["served"]["median_ms"], large["draft"]["median_ms"]
+        served, full = large["served"]["median_ms"], large["full_decode"]["median_ms"]
         lines.append(f"A phone-size photo (4032x3024 JPEG, {large['bytes'] / 1e6:.1f} MB) costs {served:.0f} ms to decode and "
-                     f"resize as served; letting libjpeg downscale while decoding (`Image.draft` to >= 448 px, then the same "
-                     f"bilinear resize) takes {draft:.0f} ms, but changes the model input by {large['mean_abs_diff']:.2f} "
-                     "grey levels on average, so it is not applied: it would need the model re-evaluated (and the export's "
-                     "evaluation to use the same preprocessing).")
+                     f"resize as served, where libjpeg downscales while decoding (`Image.draft` to >= 448 px, then the "
+                     f"bilinear resize), against {full:.0f} ms with a full decode; the model input differs by "
+                     f"{large['mean_abs_diff']:.2f} grey levels on average. Images under 896 px (all training and test "
+                     "data) are decoded in full.")
     return lines
 
 

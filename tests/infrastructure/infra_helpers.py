@@ -7,10 +7,8 @@ missing tool venv or model fails them instead.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +27,7 @@ IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 sys.path.insert(0, str(INFRA))
 import package_size  # noqa: E402  (infra/package_size.py, standard library only)
+from python312 import find_python312  # noqa: E402,F401  (infra/python312.py)
 
 SIZE_REPORTS: list[str] = []  # printed at the end of the session by conftest.py
 
@@ -74,33 +73,6 @@ def run_tool(args: list[str], timeout: float = 300, cwd: Path = ROOT) -> subproc
     return subprocess.run(
         [str(a) for a in args], cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout
     )
-
-
-def find_python312() -> str | None:
-    """A working CPython 3.12 (Lambda's runtime version): $HEMATOVISION_PYTHON312, PATH, pyenv, uv."""
-    candidates = [os.environ.get("HEMATOVISION_PYTHON312", "")]
-    candidates.append(shutil.which("python3.12") or "")
-    home = Path.home()
-    for pattern in (
-        str(home / ".pyenv/versions/3.12*/bin/python3.12"),
-        str(home / ".local/share/uv/python/cpython-3.12*/bin/python3.12"),
-        "/usr/bin/python3.12",
-        "/usr/local/bin/python3.12",
-    ):
-        candidates.extend(sorted(glob.glob(pattern), reverse=True))
-    for candidate in candidates:
-        if not candidate:
-            continue
-        try:
-            out = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-                capture_output=True, text=True, timeout=30,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0 and out.stdout.strip() == "True":
-            return candidate
-    return None
 
 
 def model_card() -> dict | None:

@@ -81,13 +81,11 @@ def main(argv: list[str]) -> int:
         "aws_lambda_powertools.event_handler",
         "aws_lambda_powertools.logging",
         "aws_lambda_powertools.metrics",
-        "aws_lambda_powertools.tracing",
     ):
         importlib.import_module(mod)
-    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools import Logger, Metrics
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-    Tracer()
     Logger()
     Metrics()
     APIGatewayRestResolver(enable_validation=True)

@@ -49,11 +49,25 @@ def test_build_layout(sam_build: Path, built_function: Path):
     for junk in ("bin", "botocore", "pip", "setuptools"):
         assert not (built_function / junk).exists(), junk
     names = {p.name for p in built_function.rglob("*")}
-    assert "__pycache__" not in names and "tests" not in names and "RECORD" not in names
+    assert "tests" not in names and "RECORD" not in names
     assert not list(built_function.glob("*.dist-info/RECORD"))
     # every wheel is for CPython 3.12 on x86_64 Linux
     extensions = [p.name for p in built_function.rglob("*.so") if ".cpython-" in p.name]
     assert extensions and all("cpython-312-x86_64-linux-gnu" in n for n in extensions), extensions
+
+
+def test_bytecode_for_the_cold_start(built_function: Path):
+    """functions/classifier/cold_start_bytecode.py: unchecked-hash .pyc (the zip keeps no mtimes) for CPython
+    3.12, for the modules a cold start imports - the handler, numpy's core - and not for the rest."""
+    pycs = list(built_function.rglob("*.pyc"))
+    assert pycs and all(p.name.endswith(".cpython-312.pyc") for p in pycs), [p.name for p in pycs[:5]]
+    for pyc in pycs:
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{pyc}: not an unchecked-hash pyc (flags {flags:#b})"
+    compiled = {p.relative_to(built_function).as_posix() for p in pycs}
+    assert "hematovision/handlers/__pycache__/api.cpython-312.pyc" in compiled
+    assert "numpy/_core/__pycache__/numeric.cpython-312.pyc" in compiled
+    assert not any(name.startswith("numpy/polynomial/") for name in compiled)  # imported by no request
 
 
 def test_package_size_budget(built_function: Path):

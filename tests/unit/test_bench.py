@@ -56,6 +56,14 @@ def test_report_acceptance():
     assert failing.count("FAIL") == 3
 
 
+def test_cold_start_claim_uses_the_built_package_when_measured():
+    results = _results(handler_ms=10.0, bare_ms=8.0, keras_ms=300.0, cold=(1.0, 12.0))
+    results["cold"]["lambda_package"] = {"median_s": 2.0, "min_s": 2.0, "max_s": 2.0, "runs": 5, "peak_rss_mib": 140}
+    claim = [c for c in report.acceptance(results) if c["claim"].startswith("cold start")][0]
+    assert claim["ours"] == 2.0 and claim["ok"] is False and "built Lambda package" in claim["claim"]
+    assert "the built Lambda package (Python 3.12)" in report.render(results)
+
+
 def test_serving_child_warm_on_the_test_model(tmp_path):
     model_dir = fakes.build_fake_model(tmp_path / "model")
     images = []

@@ -105,3 +105,39 @@ def test_classifier_matches_direct_inference(model):
     item = Classifier(model).classify([data]).items[0]
     direct = model.predict(preprocess(data)[None]).probabilities[0]
     assert np.allclose([item.verdict.probabilities[c] for c in CLASSES], direct, atol=1e-6)
+
+
+def _jpeg(pixels: np.ndarray, orientation: int | None = None) -> bytes:
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=92, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def _smooth_picture(height: int, width: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([(x * 255 // width), (y * 255 // height), ((x + y) * 127 // (width + height))], axis=-1).astype(np.uint8)
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale_with_its_upright_size_reported():
+    from hematovision.logic.preprocessing import DRAFT_MIN_SIDE, decode_for_model, decode_image, to_model_input
+
+    data = _jpeg(_smooth_picture(1800, 2400), orientation=6)  # stored landscape, upright portrait
+    decoded = decode_for_model(data)
+    assert (decoded.width, decoded.height) == (1800, 2400)
+    assert DRAFT_MIN_SIDE <= min(decoded.image.size) < 1800 and decoded.image.size[0] < decoded.image.size[1]
+    full = decode_image(data)
+    assert full.size == (1800, 2400)
+    difference = np.abs(to_model_input(decoded.image).astype(int) - to_model_input(full).astype(int))
+    assert difference.max() <= 4 and difference.mean() < 0.5
+
+
+def test_small_jpeg_is_decoded_in_full():
+    from hematovision.logic.preprocessing import decode_for_model, decode_image
+
+    data = _jpeg(_smooth_picture(240, 320))
+    decoded = decode_for_model(data)
+    assert (decoded.width, decoded.height) == (320, 240)
+    np.testing.assert_array_equal(np.asarray(decoded.image), np.asarray(decode_image(data)))

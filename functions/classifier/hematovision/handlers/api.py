@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import hematovision
 from hematovision import web
-from hematovision.handlers.utils.observability import logger, metrics, tracer
+from hematovision.handlers.utils.observability import logger, metrics
 from hematovision.logic import config
 from hematovision.logic.classifier import Classifier, ItemOutcome, Outcome
 from hematovision.logic.inference import Model
@@ -134,7 +134,6 @@ def record(outcome: Outcome, started: float) -> Timings:
     security=KEY_SECURITY,
     responses={200: {"description": "The prediction", "content": {"application/json": {"model": ClassifyResponse}}}, **ERROR_RESPONSES},
 )
-@tracer.capture_method
 def classify(explain: Annotated[bool, Query(description="Add a class activation heatmap (base64 PNG).")] = False) -> ClassifyResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
@@ -145,7 +144,6 @@ def classify(explain: Annotated[bool, Query(description="Add a class activation 
         raise ImageError(item.error.code, item.error.message, item.error.status)
     timings = record(outcome, started)
     prediction = to_prediction(item)
-    tracer.put_annotation(key="label", value=prediction.label)
     logger.info(
         "classified",
         extra={"label": prediction.label, "confidence": prediction.confidence, "uncertain": prediction.uncertain,
@@ -168,7 +166,6 @@ def classify(explain: Annotated[bool, Query(description="Add a class activation 
     security=KEY_SECURITY,
     responses={200: {"description": "Per-item results", "content": {"application/json": {"model": BatchResponse}}}, **ERROR_RESPONSES},
 )
-@tracer.capture_method
 def classify_batch(explain: Annotated[bool, Query(description="Add class activation heatmaps.")] = False) -> BatchResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
@@ -310,7 +307,6 @@ def handle_unexpected(error: Exception) -> Response:
 
 # ---------------------------------------------------------------- entry point
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)

@@ -16,7 +16,7 @@ from hematovision.logic.classification import Verdict, verdict
 from hematovision.logic.heatmap import heatmap_png_base64
 from hematovision.logic.inference import Model
 from hematovision.logic.parsing import RequestError, Upload
-from hematovision.logic.preprocessing import INPUT_SIZE, ImageError, decode_image, to_model_input
+from hematovision.logic.preprocessing import INPUT_SIZE, ImageError, decode_for_model, to_model_input
 
 # Inference runs in chunks so a large CLI run never builds one huge tensor.
 CHUNK = 32
@@ -70,9 +70,9 @@ class Classifier:
             item.error = ItemError("payload_too_large", f"The image is {len(data)} bytes; at most {config.MAX_IMAGE_BYTES} are accepted.", 413)
             return item, None
         try:
-            image = decode_image(data)
-            item.width, item.height = image.size
-            return item, to_model_input(image)
+            decoded = decode_for_model(data)
+            item.width, item.height = decoded.width, decoded.height
+            return item, to_model_input(decoded.image)
         except (ImageError, RequestError) as error:
             item.error = ItemError(error.code, error.message, error.status)
         except MemoryError:
