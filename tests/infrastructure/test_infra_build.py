@@ -56,7 +56,7 @@ def test_build_layout(sam_build: Path, built_function: Path):
     assert extensions and all("cpython-312-x86_64-linux-gnu" in n for n in extensions), extensions
 
 
-def test_bytecode_for_the_cold_start(built_function: Path):
+def test_bytecode_for_the_cold_start(python312: str, built_function: Path):
     """functions/classifier/cold_start_bytecode.py: unchecked-hash .pyc (the zip keeps no mtimes) for CPython
     3.12, for the modules a cold start imports - the handler, numpy's core - and not for the rest."""
     pycs = list(built_function.rglob("*.pyc"))
