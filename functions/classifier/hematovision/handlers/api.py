@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -230,6 +229,10 @@ def openapi_document() -> str:
     """The spec generated from the routes, plus request bodies the routes parse themselves."""
     global _OPENAPI
     if _OPENAPI is None:
+        # Imported here, not at module level: building Powertools' OpenAPI pydantic models is about 0.3 s, a
+        # quarter of a cold start, and only this route needs them.
+        from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
         document: dict[str, Any] = json.loads(app.get_openapi_json_schema(
             title="HematoVision API",
             version=hematovision.__version__,
