@@ -136,8 +136,6 @@ CATEGORIES = (  # (path fragment, component); the innermost classified frame of 
     ("aws_lambda_powertools/logging", "logging (Powertools Logger, JSON)"),
     ("logging/", "logging (Powertools Logger, JSON)"),
     ("aws_lambda_powertools/metrics", "EMF metrics"),
-    ("aws_lambda_powertools/tracing", "tracing (Tracer, X-Ray SDK)"),
-    ("aws_xray_sdk", "tracing (Tracer, X-Ray SDK)"),
     ("aws_lambda_powertools/event_handler", "routing + OpenAPI validation (Powertools)"),
     ("pydantic", "pydantic models"),
     ("json/", "JSON encode/decode"),
