@@ -2,6 +2,7 @@
 
 import base64
 import json
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 import fakes
 from hematovision.logic import config
 from hematovision.logic.parsing import (
+    MAX_PART_HEADER_LINE,
     RequestError,
     body_bytes,
     decode_base64_image,
@@ -68,6 +70,45 @@ def test_multipart_truncated_or_without_boundary():
     assert error.value.status == 400
     with pytest.raises(RequestError):
         parse_multipart("multipart/form-data", body)
+
+
+def test_multipart_large_part_round_trips_byte_exact():
+    data = random.Random(4).randbytes(4_000_000)  # every byte value, CRs, LFs and '\r\n--' runs included
+    content_type, body = fakes.encode_multipart(
+        [("note", None, "text/plain", b"hi"), ("image", "big.bin", "application/octet-stream", data)]
+    )
+    parts = parse_multipart(content_type, body)
+    assert [(p.name, p.filename) for p in parts] == [("note", None), ("image", "big.bin")]
+    assert len(parts[1].data) == len(data) and parts[1].data == data
+
+
+BOUNDARY = "hvTestBoundary"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"--" + BOUNDARY.encode() + b"\r\nat the very start of the data",
+        b"x--" + BOUNDARY.encode() + b"--\r\nin the middle of a line",
+        b"line\n--" + BOUNDARY.encode() + b"\r\nafter a bare LF",
+        b"line\r--" + BOUNDARY.encode() + b"--",
+    ],
+    ids=["start", "mid-line", "after-lf", "after-cr-at-end"],
+)
+def test_multipart_boundary_without_crlf_in_front_is_data(data):
+    """Only CRLF + '--' + boundary delimits a part (RFC 2046); the same bytes anywhere else are data."""
+    content_type, body = fakes.encode_multipart(
+        [("image", "a.bin", "application/octet-stream", data), ("note", None, "text/plain", b"n")], boundary=BOUNDARY
+    )
+    parts = parse_multipart(content_type, body)
+    assert [(p.name, p.data) for p in parts] == [("image", data), ("note", b"n")]
+
+
+def test_multipart_part_header_line_over_the_limit():
+    content_type, body = fakes.encode_multipart([("image", "a" * (MAX_PART_HEADER_LINE + 1), "image/jpeg", JPEG)])
+    with pytest.raises(RequestError) as error:
+        parse_multipart(content_type, body)
+    assert (error.value.status, error.value.code) == (400, "malformed_multipart")
 
 
 @pytest.mark.parametrize(

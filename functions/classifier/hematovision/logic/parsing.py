@@ -1,7 +1,8 @@
 """Turning an API Gateway request body into image bytes: raw binary, JSON base64, or multipart.
 
 Pure functions over (headers, body bytes); every failure is a RequestError with the API's status and
-error code. Multipart is parsed with the standard library's `email` parser.
+error code. Multipart bodies are parsed in memory by the `multipart` package (PushMultipartParser); only the
+Content-Type's boundary parameter is still read with the standard library's `email` header parser.
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass
 from email import policy
-from email.errors import CloseBoundaryNotFoundDefect, MultipartInvariantViolationDefect, StartBoundaryNotFoundDefect
-from email.message import Message
 from email.parser import BytesParser
 from typing import Mapping
 
+# `multipart` (defnull) rather than python-multipart: pure Python, no dependencies, one module; its
+# PushMultipartParser takes the whole in-memory body in one call, yields the parts as a generator, never touches
+# the disk (nothing to spool on Lambda) and reports an unterminated body on close(). python-multipart's low-level
+# parser needs eight callbacks and does not detect truncation (its finalize() checks nothing).
+from multipart import MultipartError, MultipartSegment, PushMultipartParser
 from pydantic import ValidationError
 
 from hematovision.logic import config
@@ -125,34 +130,82 @@ class Part:
     data: bytes
 
 
-def parse_multipart(content_type: str, body: bytes) -> list[Part]:
-    """multipart/form-data -> parts, via email.parser. Missing boundary or unterminated body -> 400."""
-    if "boundary=" not in content_type.lower():
-        raise RequestError("malformed_multipart", "The multipart Content-Type has no boundary.", 400)
+_MALFORMED_MULTIPART = "The multipart body is malformed or truncated."
+_UNPARSABLE_MULTIPART = "The multipart body could not be parsed."
+# Longest part header line (after unfolding). The email parser had no limit; this one also bounds the cost of
+# folded (continuation) lines, which the library joins one at a time. Browsers send a few hundred bytes at most.
+MAX_PART_HEADER_LINE = 16 * 1024
+
+
+class _FormDataParser(PushMultipartParser):
+    """Keeps a part without a Content-Disposition header (no name: not an 'image' field, as with the email
+    parser) instead of rejecting the whole body, which the library's form-data check would do. _create_segment is
+    the override point the library documents for this (the pin in requirements.txt is exact)."""
+
+    def _create_segment(self, headerlist: list[tuple[str, str]]) -> MultipartSegment:
+        return MultipartSegment(headerlist)
+
+
+def _header_text(value: str | None) -> str | None:
+    """Part headers are read as latin-1 (never fails); their values as UTF-8 with U+FFFD, as the email parser did."""
+    return None if value is None else value.encode("latin-1").decode("utf-8", errors="replace")
+
+
+def _boundary(content_type: str) -> bytes:
+    """The boundary parameter as the email header parser reads it (quoting, RFC 2231), as the body's bytes."""
     header_block = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", errors="replace")
     try:
-        message = BytesParser(policy=policy.HTTP).parsebytes(header_block + body)
-    except Exception:  # the email package raises a variety of errors on hostile input
-        raise RequestError("malformed_multipart", "The multipart body could not be parsed.", 400) from None
-    bad = (CloseBoundaryNotFoundDefect, StartBoundaryNotFoundDefect, MultipartInvariantViolationDefect)
-    if not message.is_multipart() or any(isinstance(d, bad) for d in message.defects):
-        raise RequestError("malformed_multipart", "The multipart body is malformed or truncated.", 400)
-    parts = []
-    for part in message.iter_parts():
-        if not isinstance(part, Message):
-            continue
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, str):
-            payload = payload.encode("utf-8", errors="surrogateescape")
-        parts.append(
-            Part(
-                name=str(name) if name is not None else None,
-                filename=part.get_filename(),
-                content_type=part.get_content_type(),
-                data=payload or b"",
-            )
+        header = BytesParser(policy=policy.HTTP).parsebytes(header_block, headersonly=True)
+        boundary = header.get_boundary() if header.get_content_maintype() == "multipart" else None
+    except Exception:  # the email header parser raises a variety of errors on hostile parameters
+        raise RequestError("malformed_multipart", _UNPARSABLE_MULTIPART, 400) from None
+    try:
+        if boundary:
+            return boundary.encode("ascii", errors="surrogateescape")  # bytes >= 0x80 come back as they were sent
+    except UnicodeEncodeError:
+        pass
+    raise RequestError("malformed_multipart", _MALFORMED_MULTIPART, 400)
+
+
+def _part(segment: MultipartSegment, chunks: list[bytes]) -> Part:
+    content_type = _header_text(segment.content_type)
+    return Part(
+        name=_header_text(segment.name),
+        filename=_header_text(segment.filename),
+        content_type=content_type if content_type and content_type.count("/") == 1 else "text/plain",
+        data=b"".join(chunks),
+    )
+
+
+def parse_multipart(content_type: str, body: bytes) -> list[Part]:
+    """multipart/form-data -> parts, in memory. Missing boundary, unterminated, malformed or empty body -> 400.
+
+    Part and body sizes are not limited here: the callers cap the whole body first (config.MAX_*_BYTES).
+    """
+    if "boundary=" not in content_type.lower():
+        raise RequestError("malformed_multipart", "The multipart Content-Type has no boundary.", 400)
+    boundary = _boundary(content_type)
+    parts: list[Part] = []
+    segment: MultipartSegment | None = None
+    chunks: list[bytes] = []
+    try:
+        parser = _FormDataParser(
+            boundary, max_header_size=MAX_PART_HEADER_LINE, max_header_count=math.inf, header_charset="latin-1"
         )
+        with parser:  # leaving the block checks that the closing boundary was seen
+            for event in parser.parse(body):
+                if isinstance(event, MultipartSegment):
+                    segment, chunks = event, []
+                elif event is None:
+                    parts.append(_part(segment, chunks))
+                else:
+                    chunks.append(event)
+    except MultipartError:
+        raise RequestError("malformed_multipart", _MALFORMED_MULTIPART, 400) from None
+    except Exception:  # never a 500 for a hostile body, whatever the parser trips over
+        raise RequestError("malformed_multipart", _UNPARSABLE_MULTIPART, 400) from None
+    if not parts:  # only a closing boundary: the email parser found this malformed too
+        raise RequestError("malformed_multipart", _MALFORMED_MULTIPART, 400)
     return parts
 
 
