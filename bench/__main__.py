@@ -287,6 +287,37 @@ def bench_int8(args, images_file: Path) -> dict:
             "evaluation": evaluation}
 
 
+def record_int8_in_model_card(results: dict, model_dir: Path) -> Path | None:
+    """The committed model's card reports its int8 variant: export/artifacts/int8_report.json, then
+    docs/model-card.md re-rendered from the unchanged model_card.json (export/card.py adds the section)."""
+    from bench.report import int8_verdict
+    from export import card as model_card
+
+    int8, verdict = results.get("int8") or {}, int8_verdict(results)
+    if not int8.get("evaluation") or verdict is None:
+        return None
+    card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
+    recipe = int8["recipe"]
+    report = {
+        "date": results["environment"]["date"], "command": "make bench",
+        "fp32_sha256": recipe["source_sha256"], "int8_bytes": recipe["bytes"],
+        "recipe": f"{recipe['format']}, {', '.join(recipe['op_types'])}, per-channel {recipe['per_channel']}, "
+                  f"activations {recipe['activations']}, weights {recipe['weights']}",
+        "calibration_images": recipe["calibration"]["images"],
+        "sets": {name: {"n": sets["int8"]["n"], "fp32_accuracy": sets["fp32"]["accuracy"], "int8_accuracy": sets["int8"]["accuracy"],
+                        "fp32_uncertain": sets["fp32"]["uncertain_fraction"], "int8_uncertain": sets["int8"]["uncertain_fraction"]}
+                 for name, sets in int8["evaluation"].items()},
+        "handler_speedup": {str(k): v for k, v in verdict["speedup"].items()},
+        "verdict": "Shipped as the default." if verdict["ship"] else
+                   "Not shipped: the default stays fp32 (int8 must be faster and within 0.5 point on every set).",
+    }
+    if report["fp32_sha256"] != card["sha256"]:
+        return None
+    model_card.INT8_REPORT.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (ROOT / "docs" / "model-card.md").write_text(model_card.markdown(card), encoding="utf-8")
+    return model_card.INT8_REPORT
+
+
 def profile_findings(profile: dict) -> list[str]:
     """Plain-language reading of the stage table: where the time that is not inference goes."""
     stages = profile.get("stages") or {}
@@ -438,6 +469,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)
+    if not args.quick and args.model_dir.resolve() == DEFAULT_MODEL_DIR.resolve():
+        recorded = record_int8_in_model_card(results, args.model_dir)
+        if recorded:
+            log(f"wrote {_rel(recorded)} and the int8 section of docs/model-card.md")
     log(f"wrote {args.out} in {results['elapsed_s']:.0f} s" + (f"; failed sections: {', '.join(failures)}" if failures else ""))
     return 1 if failures else 0
 

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="training outputs (default export/artifacts, or build/smoke)")
     parser.add_argument("--out", type=Path, default=None, help="where hematovision.onnx + model_card.json go "
                         "(default functions/classifier/model; with --smoke, build/smoke/model)")
-    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args(argv)
 
     # Full runs keep their Keras model, centroids and reports in export/artifacts (committed), so convert and

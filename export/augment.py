@@ -1,12 +1,22 @@
-"""Pixel augmentations for training views, on the uint8 [224, 224, 3] model input (numpy only).
+"""Pixel augmentations for training views, on the uint8 [224, 224, 3] model input (numpy + Pillow).
 
 White-blood cells have no orientation, so any of the 8 flips/quarter-turns is a legitimate view; a mild
 colour jitter stands in for stain and scanner differences between labs.
+
+pbc frames are square and centred on a large cell, while in a bccd frame (320x240, squeezed to 224x224
+horizontally by 0.7) the cell is about 0.6x as big, off-centre and squeezed. `zoom_out` makes pbc views
+look like that: shrink (anisotropically), then place at a random offset on the frame's background colour
+(mirrored borders would copy the cell), so the bccd-like geometry is learned from pbc's many cells and not
+only from bccd's few (16 monocytes).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
+
+ZOOM_OUT_SCALE = (0.5, 0.85)  # cell size relative to the pbc frame
+ZOOM_OUT_SQUEEZE = (0.7, 1.0)  # extra horizontal factor (bccd's 320 -> 224 squeeze is 0.7)
 
 
 def dihedral(image: np.ndarray, k: int) -> np.ndarray:
@@ -31,5 +41,23 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, strength: float =
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def random_view(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def zoom_out(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Shrink the frame (height by s, width by s * squeeze) and put it at a random place on its border colour."""
+    size_y, size_x = image.shape[:2]
+    scale = rng.uniform(*ZOOM_OUT_SCALE)
+    new_y = max(1, round(size_y * scale))
+    new_x = max(1, round(size_x * scale * rng.uniform(*ZOOM_OUT_SQUEEZE)))
+    small = np.asarray(Image.fromarray(image).resize((new_x, new_y), Image.BILINEAR))
+    top = int(rng.integers(size_y - new_y + 1))
+    left = int(rng.integers(size_x - new_x + 1))
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    canvas = np.empty_like(image)
+    canvas[...] = np.median(border, axis=0).astype(np.uint8)
+    canvas[top : top + new_y, left : left + new_x] = small
+    return canvas
+
+
+def random_view(image: np.ndarray, rng: np.random.Generator, zoom_out_probability: float = 0.0) -> np.ndarray:
+    if rng.random() < zoom_out_probability:
+        image = zoom_out(image, rng)
     return colour_jitter(dihedral(image, int(rng.integers(8))), rng)

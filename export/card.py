@@ -11,8 +11,10 @@ from export.data import CLASSES, class_counts, split_digest
 from hematovision.logic.inference import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
+# Written by `make bench` (bench/__main__.py): the int8 variant measured against this model.
+INT8_REPORT = REPO / "export" / "artifacts" / "int8_report.json"
 NAME = "hematovision-wbc"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 INTENDED_USE = (
     "Decision support for trained laboratory staff: suggests which of four white-blood-cell types "
     "(eosinophil, lymphocyte, monocyte, neutrophil) a single-cell microscope photo of a stained peripheral "
@@ -119,6 +121,30 @@ def write_markdown(card: dict, docs: Path) -> None:
     figures.mkdir(parents=True, exist_ok=True)
     plot_confusion_matrices(card, figures / "confusion-matrices.png")
     plot_training_curve(card, figures / "training-curve.png")
+    (docs / "model-card.md").write_text(markdown(card))
+
+
+def int8_section(card: dict, report_path: Path = INT8_REPORT) -> list[str]:
+    """The int8 variant's figures from `make bench`, when they were measured on this very model."""
+    if not report_path.is_file():
+        return []
+    report = json.loads(report_path.read_text())
+    if report.get("fp32_sha256") != card["sha256"]:
+        return []
+    lines = ["## Int8 variant (not shipped)", "",
+             f"Static quantization ({report['recipe']}), calibrated on {report['calibration_images']} training images; "
+             f"{report['int8_bytes'] / 1e6:.2f} MB. Measured by `make bench` on {report['date']} "
+             "([docs/benchmarks.md](benchmarks.md), section Int8).", "",
+             "| set | n | fp32 accuracy | int8 accuracy | fp32 flagged | int8 flagged |", "|---|---|---|---|---|---|"]
+    for name, row in report["sets"].items():
+        lines.append(f"| {name} | {row['n']} | {row['fp32_accuracy']:.4f} | {row['int8_accuracy']:.4f} | "
+                     f"{row['fp32_uncertain']:.3f} | {row['int8_uncertain']:.3f} |")
+    speed = ", ".join(f"{threads} thread(s) {value:.2f}x" for threads, value in report["handler_speedup"].items())
+    lines += ["", f"Handler speed of int8 relative to fp32 (batch 1): {speed}. {report['verdict']}", ""]
+    return lines
+
+
+def markdown(card: dict) -> str:
     m = card["metrics"]
     u = card["uncertainty"]
     names = {"bccd_test": "bccd TEST", "bccd_test_simple": "bccd TEST_SIMPLE", "pbc_test": "pbc test (own split)",
@@ -168,6 +194,7 @@ def write_markdown(card: dict, docs: Path) -> None:
         f"ONNX opset via tf2onnx {card['tools']['tf2onnx']}; {card['onnx_bytes'] / 1e6:.2f} MB; sha256 `{card['sha256']}`.",
         f"Parity ONNX vs Keras on every evaluation image: max |Δprobability| = {p['max_abs_probability_diff']:.2e} "
         f"(tolerance {p['tolerance']:g}), identical argmax: {p['argmax_identical']}.", "",
+        *int8_section(card),
         "## Limitations", "", *[f"- {x}" for x in card["limitations"]], "",
         "## Provenance", "",
         f"- base weights: {card['base_weights']['source']} (`{card['base_weights']['file']}`, sha256 `{card['base_weights']['sha256']}`)",
@@ -175,7 +202,7 @@ def write_markdown(card: dict, docs: Path) -> None:
         "- tools: " + ", ".join(f"{k} {v}" for k, v in card["tools"].items()),
         f"- created {card['created_at']}", "", card["citation"], "",
     ]
-    (docs / "model-card.md").write_text("\n".join(lines))
+    return "\n".join(lines)
 
 
 def plot_confusion_matrices(card: dict, path: Path) -> None:

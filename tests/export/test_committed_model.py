@@ -15,11 +15,11 @@ from hematovision.logic.inference import sha256_file
 ONNX = MODEL_DIR / "hematovision.onnx"
 CARD = MODEL_DIR / "model_card.json"
 # The card's own figures must be reproduced exactly; on top, these floors stop a worse model from landing.
-# They are the 1.0.0 model's measured level rounded down, not issue 2's targets (bccd TEST and TEST_SIMPLE
-# >= 0.92, bccd TEST flagged <= 0.10), which 1.0.0 does not reach yet: see docs/model-card.md.
-MIN_ACCURACY = {"bccd_test": 0.82, "bccd_test_simple": 0.85, "pbc_test": 0.98}
-MIN_MACRO_F1 = {"bccd_test": 0.82}
-MAX_FLAGGED = {"bccd_test": 0.25}
+# They are the 1.1.0 model's measured level rounded down. Issue 2's accuracy targets (bccd TEST and
+# TEST_SIMPLE >= 0.92) are not reached yet (see docs/model-card.md); its flagged target (bccd TEST <= 0.10) is.
+MIN_ACCURACY = {"bccd_test": 0.87, "bccd_test_simple": 0.88, "pbc_test": 0.99}
+MIN_MACRO_F1 = {"bccd_test": 0.87}
+MAX_FLAGGED = {"bccd_test": 0.10}
 MIN_NON_BLOOD_FLAGGED = 0.90
 
 

@@ -107,3 +107,18 @@ def fakes_batch():
     from hematovision.logic.preprocessing import preprocess
 
     return preprocess(fakes.synthetic_cell(seed=5))[None]
+
+
+def test_model_card_int8_section_only_for_the_measured_model(tmp_path):
+    from export.card import int8_section
+
+    report = {"date": "today", "fp32_sha256": "abc", "int8_bytes": 2_700_000, "recipe": "QDQ", "calibration_images": 200,
+              "sets": {"bccd_test": {"n": 10, "fp32_accuracy": 0.9, "int8_accuracy": 0.8, "fp32_uncertain": 0.1,
+                                     "int8_uncertain": 0.2}},
+              "handler_speedup": {"1": 0.91}, "verdict": "Not shipped."}
+    path = tmp_path / "int8_report.json"
+    assert int8_section({"sha256": "abc"}, path) == []  # no report yet
+    path.write_text(json.dumps(report))
+    text = "\n".join(int8_section({"sha256": "abc"}, path))
+    assert "| bccd_test | 10 | 0.9000 | 0.8000 | 0.100 | 0.200 |" in text and "0.91x" in text and "Not shipped." in text
+    assert int8_section({"sha256": "another model"}, path) == []  # a stale report is not shown
