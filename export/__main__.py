@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="where hematovision.onnx + model_card.json go "
                         "(default functions/classifier/model; with --smoke, build/smoke/model)")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=20261126, help="training seed (initialisation, shuffling, augmentation)")
     args = parser.parse_args(argv)
 
     # Full runs keep their Keras model, centroids and reports in export/artifacts (committed), so convert and
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.step in ("train", "all"):
         from export.train import train
 
-        train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs)
+        train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs, seed=args.seed)
     if args.step in ("convert", "all"):
         from export.convert import convert
 
