@@ -13,6 +13,7 @@ from hematovision.logic.inference import sha256_file
 REPO = Path(__file__).resolve().parents[1]
 # Written by `make bench` (bench/__main__.py): the int8 variant measured against this model.
 INT8_REPORT = REPO / "export" / "artifacts" / "int8_report.json"
+COMMITTED_MODEL_DIR = REPO / "functions" / "classifier" / "model"
 NAME = "hematovision-wbc"
 VERSION = "1.1.0"
 INTENDED_USE = (
@@ -112,7 +113,9 @@ def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thr
     }
     (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     if metrics and not smoke:
-        write_markdown(card, REPO / "docs")
+        # The repo's docs describe the committed model only; a run written elsewhere keeps its card beside it.
+        committed = out.resolve() == COMMITTED_MODEL_DIR.resolve()
+        write_markdown(card, REPO / "docs" if committed else out / "docs")
     return card
 
 
