@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import MODEL_DIR, SHARED_DATA, require
+from export_helpers import MODEL_DIR, SHARED_DATA, require
 
 from export.data import all_splits
 from hematovision.logic.inference import sha256_file

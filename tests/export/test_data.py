@@ -3,7 +3,7 @@
 from collections import Counter
 
 import pytest
-from conftest import SHARED_DATA, require
+from export_helpers import SHARED_DATA, require
 
 from export.data import CLASSES, all_splits, bccd_original_id, bccd_splits, list_class_folders, pbc_splits
 

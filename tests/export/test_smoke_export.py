@@ -8,7 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import EXPORT_PYTHON, ROOT, SHARED_DATA, require
+from export_helpers import EXPORT_PYTHON, ROOT, SHARED_DATA, require
 
 
 @pytest.fixture(scope="module")
