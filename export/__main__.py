@@ -1,4 +1,4 @@
-"""python -m export train|convert|evaluate|all [--smoke] [--out DIR] — see README "Model"."""
+"""python -m export groups|train|convert|evaluate|all [--smoke] [--out DIR] — see README "Model"."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ MODEL_DIR = REPO / "functions" / "classifier" / "model"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
-    parser.add_argument("step", choices=["train", "convert", "evaluate", "all"])
+    parser.add_argument("step", choices=["groups", "train", "convert", "evaluate", "all"],
+                        help="groups: rebuild export/bccd_train_groups.csv (which TRAIN images share an original smear)")
     parser.add_argument("--smoke", action="store_true", help="a few dozen images, one epoch: checks the pipeline end to end")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding bccd/ and pbc/")
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help='offline .npz, or "imagenet" to download (needs internet)')
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     # evaluate can be re-run, and the benchmarks can load the Keras model, without retraining.
     work = args.work or (REPO / "build" / "smoke" if args.smoke else REPO / "export" / "artifacts")
     out = args.out or (work / "model" if args.smoke else MODEL_DIR)
+    if args.step == "groups":
+        from export.groups import train_groups, write_groups
+
+        write_groups(train_groups(args.data / "bccd"))
+        return 0
     if args.step in ("train", "all"):
         from export.train import train
 

@@ -7,7 +7,7 @@ import json
 import platform
 from pathlib import Path
 
-from export.data import CLASSES, class_counts, split_digest
+from export.data import BCCD_GROUPS_FILE, BCCD_VAL_FRACTION, CLASSES, class_counts, read_groups, split_digest
 from hematovision.logic.inference import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,9 +88,13 @@ def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thr
                 name: {"n": len(samples), "counts": class_counts(samples), "files_sha256": split_digest(samples, Path(data_root))}
                 for name, samples in sorted(named.items())
             },
-            "split_rule": "bccd: TRAIN split into train/val by original smear (the number in _<original>_<n>.jpeg), 15% of "
-                          "originals per class to val by sha256 of 'bccd/<CLASS>/<original>'; TEST and TEST_SIMPLE as given. "
-                          "pbc: 70/15/15 train/val/test by sha256 of 'pbc/<file name>' (export/data.py).",
+            "split_rule": "bccd: TRAIN split into train/val by original smear: images are grouped by original with a "
+                          "colour-histogram clustering (export/groups.py; the _<i>_ in the file names is a shuffled batch "
+                          f"position, not the original), and {BCCD_VAL_FRACTION:.0%} of the groups of each class, ordered by "
+                          "sha256 of 'bccd/<group>', go to val; TEST and TEST_SIMPLE as given. pbc: 70/15/15 train/val/test "
+                          "by sha256 of 'pbc/<file name>' (export/data.py).",
+            "bccd_train_groups": {"file": f"export/{BCCD_GROUPS_FILE.name}", "sha256": sha256_file(BCCD_GROUPS_FILE),
+                                  "groups": len(set(read_groups().values()))},
         },
         "base_weights": {
             "source": "Google TF2 MobileNetV2 1.0/224 ImageNet (int8 PTQ .tflite from github.com/google-coral/test_data, "

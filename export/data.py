@@ -1,8 +1,9 @@
 """Dataset listing and the fixed, recorded splits. No TensorFlow here (the serving venv can import it).
 
-bccd (../shared/data/bccd): TRAIN is ~33 augmentations of each original smear, named `_<original>_<n>.jpeg`.
-A random split of TRAIN would put augmentations of one cell on both sides, so the validation split holds out
-whole originals (grouped by class and original index). TEST and TEST_SIMPLE are never used for any choice.
+bccd (../shared/data/bccd): TRAIN holds 16-155 augmentations of each original smear. A random split of TRAIN
+would put augmentations of one cell on both sides, so the validation split holds out whole originals. The file
+names do not identify the original; the groups come from export/bccd_train_groups.csv (see export/groups.py).
+TEST and TEST_SIMPLE are never used for any choice.
 pbc (../shared/data/pbc): no official split; a fixed split by a hash of the file name into train/val/test.
 """
 
@@ -10,16 +11,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")
 DATA_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-BCCD_VAL_FRACTION = 0.15
+BCCD_VAL_FRACTION = 0.20
+BCCD_GROUPS_FILE = Path(__file__).resolve().parent / "bccd_train_groups.csv"
 PBC_FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
-_BCCD_ORIGINAL = re.compile(r"^_(\d+)_")
 
 
 @dataclass(frozen=True)
@@ -55,17 +55,35 @@ def list_class_folders(root: Path) -> list[tuple[Path, int]]:
     return found
 
 
-def bccd_original_id(path: Path) -> str:
-    match = _BCCD_ORIGINAL.match(path.name)
-    return match.group(1) if match else path.stem
+def read_groups(path: Path = BCCD_GROUPS_FILE) -> dict[str, str]:
+    """{'TRAIN/<CLASS>/<file>': group} as written by `python -m export groups`."""
+    with open(path, newline="") as handle:
+        return {row["path"]: row["group"] for row in csv.DictReader(handle)}
 
 
-def bccd_splits(root: Path = DATA_ROOT / "bccd") -> dict[str, list[Sample]]:
-    """train/val from TRAIN grouped by original smear; test and test_simple as given."""
+def validation_groups(groups: set[str], fraction: float = BCCD_VAL_FRACTION) -> set[str]:
+    """The groups of one class held out for validation: the first round(fraction * n) (at least one) in an order
+    fixed by a hash of the group name."""
+    ordered = sorted(groups, key=lambda group: _stable_unit(f"bccd/{group}"))
+    return set(ordered[: max(1, round(fraction * len(ordered)))]) if len(ordered) > 1 else set()
+
+
+def bccd_splits(root: Path = DATA_ROOT / "bccd", groups: dict[str, str] | None = None) -> dict[str, list[Sample]]:
+    """train/val from TRAIN with whole original smears held out; test and test_simple as given."""
+    groups = read_groups() if groups is None else groups
+    found = list_class_folders(Path(root) / "TRAIN")
+    group_of = {}
+    for path, label in found:
+        key = f"TRAIN/{CLASSES[label]}/{path.name}"
+        if key not in groups:
+            raise KeyError(f"{key} has no group in {BCCD_GROUPS_FILE.name}: rebuild it with `python -m export groups`")
+        group_of[path] = groups[key]
+    held_out = set()
+    for label, name in enumerate(CLASSES):
+        held_out |= validation_groups({group_of[p] for p, lab in found if lab == label})
     splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": [], "test_simple": []}
-    for path, label in list_class_folders(Path(root) / "TRAIN"):
-        group = f"bccd/{CLASSES[label]}/{bccd_original_id(path)}"
-        split = "val" if _stable_unit(group) < BCCD_VAL_FRACTION else "train"
+    for path, label in found:
+        split = "val" if group_of[path] in held_out else "train"
         splits[split].append(Sample(path, label, "bccd", split))
     for folder, split in (("TEST", "test"), ("TEST_SIMPLE", "test_simple")):
         splits[split] = [Sample(p, l, "bccd", split) for p, l in list_class_folders(Path(root) / folder)]

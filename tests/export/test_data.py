@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from export_helpers import SHARED_DATA, require
 
-from export.data import CLASSES, all_splits, bccd_original_id, bccd_splits, list_class_folders, pbc_splits
+from export.data import BCCD_GROUPS_FILE, CLASSES, all_splits, bccd_splits, list_class_folders, pbc_splits, read_groups
 
 
 def make_layout(root, names_per_class):
@@ -16,19 +16,28 @@ def make_layout(root, names_per_class):
             (folder / file_name).write_bytes(b"not read by the split code")
 
 
-def test_bccd_validation_holds_out_whole_originals(tmp_path):
-    names = [f"_{original}_{n}.jpeg" for original in range(40) for n in range(5)]
+def test_bccd_validation_holds_out_whole_groups(tmp_path):
+    names = [f"_{i}_{n}.jpeg" for i in range(40) for n in range(5)]
     make_layout(tmp_path / "TRAIN", names)
     make_layout(tmp_path / "TEST", ["_0_1.jpeg"])
     make_layout(tmp_path / "TEST_SIMPLE", ["_0_1.jpeg"])
-    splits = bccd_splits(tmp_path)
-    assert splits["val"] and splits["train"]
-    for label in range(len(CLASSES)):
-        train_ids = {bccd_original_id(s.path) for s in splits["train"] if s.label == label}
-        val_ids = {bccd_original_id(s.path) for s in splits["val"] if s.label == label}
-        assert not train_ids & val_ids
+    # groups cut across the batch position in the name, as in the real data
+    groups = {f"TRAIN/{c}/_{i}_{n}.jpeg": f"{c}/original-{(i + n) % 10}" for c in CLASSES for i in range(40) for n in range(5)}
+    splits = bccd_splits(tmp_path, groups)
+    for label, name in enumerate(CLASSES):
+        train_groups = {groups[f"TRAIN/{name}/{s.path.name}"] for s in splits["train"] if s.label == label}
+        val_groups = {groups[f"TRAIN/{name}/{s.path.name}"] for s in splits["val"] if s.label == label}
+        assert len(val_groups) == 2 and len(train_groups) == 8  # 20% of 10 groups
+        assert not train_groups & val_groups
     assert len(splits["train"]) + len(splits["val"]) == 40 * 5 * len(CLASSES)
-    assert splits == bccd_splits(tmp_path)  # deterministic
+    assert splits == bccd_splits(tmp_path, groups)  # deterministic
+
+
+def test_a_train_image_without_a_group_is_an_error(tmp_path):
+    make_layout(tmp_path / "TRAIN", ["_0_1.jpeg", "_0_2.jpeg"])
+    groups = {f"TRAIN/{c}/_0_1.jpeg": f"{c}/a" for c in CLASSES}
+    with pytest.raises(KeyError, match="python -m export groups"):
+        bccd_splits(tmp_path, groups)
 
 
 def test_pbc_split_is_fixed_and_roughly_70_15_15(tmp_path):
@@ -55,3 +64,4 @@ def test_real_splits_are_disjoint_and_complete():
     manifest_rows = sum(1 for _ in open(SHARED_DATA / "bccd" / "MANIFEST.csv")) - 1 + sum(1 for _ in open(SHARED_DATA / "pbc" / "MANIFEST.csv")) - 1
     assert len(paths) == manifest_rows
     assert {len(named[k]) for k in ("bccd_test",)} == {2487} and len(named["bccd_test_simple"]) == 71
+    assert len(read_groups(BCCD_GROUPS_FILE)) == len(named["bccd_train"]) + len(named["bccd_val"]) == 9957
