@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(default functions/classifier/model; with --smoke, build/smoke/model)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20261126, help="training seed (initialisation, shuffling, augmentation)")
+    parser.add_argument("--pbc-views", type=int, default=2, help="augmented views per pbc training image")
+    parser.add_argument("--bccd-per-epoch", type=int, default=None,
+                        help="bccd views per class per epoch, a fresh random subset each epoch (default: all)")
     args = parser.parse_args(argv)
 
     # Full runs keep their Keras model, centroids and reports in export/artifacts (committed), so convert and
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.step in ("train", "all"):
         from export.train import train
 
-        train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs, seed=args.seed)
+        train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs, seed=args.seed,
+              pbc_views=args.pbc_views, bccd_per_epoch=args.bccd_per_epoch)
     if args.step in ("convert", "all"):
         from export.convert import convert
 

@@ -76,7 +76,9 @@ def smoke_subset(samples: list[Sample], per_class: int) -> list[Sample]:
 
 
 def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: int = 5, seed: int = 20261126,
-          batch_size: int = 64, peak_lr: float = 3e-4, pbc_views: int = 2) -> dict:
+          batch_size: int = 64, peak_lr: float = 3e-4, pbc_views: int = 2, bccd_per_epoch: int | None = None) -> dict:
+    """bccd_per_epoch: bccd views per class in each epoch, a fresh random subset every epoch (None: all of them).
+    bccd TRAIN has 16-155 augmentations of each original, so fewer per epoch slows memorising its ~230 cells."""
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     import keras
     import tensorflow as tf
@@ -130,11 +132,25 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     y_val = np.array([s.label for s in val_samples])
     cache_seconds = time.time() - t0
 
-    counts = np.bincount(y_train, minlength=len(CLASSES)).astype(np.float64)
+    is_bccd = np.array([sample.dataset == "bccd" for sample, _ in jobs])
+    epoch_rng = np.random.default_rng(seed + 1)
+
+    def epoch_indices() -> np.ndarray:
+        if bccd_per_epoch is None:
+            return np.arange(len(jobs))
+        picked = [np.flatnonzero(~is_bccd)]
+        for label in range(len(CLASSES)):
+            candidates = np.flatnonzero(is_bccd & (y_train == label))
+            picked.append(epoch_rng.choice(candidates, min(bccd_per_epoch, len(candidates)), replace=False))
+        return np.sort(np.concatenate(picked))
+
+    first_epoch = epoch_indices()
+    counts = np.bincount(y_train[first_epoch], minlength=len(CLASSES)).astype(np.float64)  # the same every epoch
     class_weights = counts.sum() / (len(CLASSES) * np.maximum(counts, 1))
     sample_weight = class_weights[y_train].astype(np.float32)
+    y_onehot = keras.utils.to_categorical(y_train, len(CLASSES))
 
-    steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
+    steps_per_epoch = int(np.ceil(len(first_epoch) / batch_size))
     warmup = max(1, steps_per_epoch // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=peak_lr / 20, decay_steps=max(1, steps_per_epoch * epochs - warmup),
@@ -163,9 +179,14 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
                 best.update(macro_f1=f1, epoch=epoch + 1, weights=head_model.get_weights())
 
     log(f"fine-tuning {len(head_model.trainable_weights)} weight tensors for {epochs} epochs, {steps_per_epoch} steps each")
-    head_model.fit(x_train.astype(np.float32), keras.utils.to_categorical(y_train, len(CLASSES)), sample_weight=sample_weight,
-                   batch_size=batch_size, epochs=epochs, shuffle=True, verbose=2 if not smoke else 0,
-                   callbacks=[SelectOnValidation()])
+    fit_options = dict(batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[SelectOnValidation()])
+    if bccd_per_epoch is None:  # one fit call: the same shuffling as the runs before bccd_per_epoch existed
+        head_model.fit(x_train.astype(np.float32), y_onehot, sample_weight=sample_weight, epochs=epochs, **fit_options)
+    else:
+        for epoch in range(epochs):
+            chosen = first_epoch if epoch == 0 else epoch_indices()
+            head_model.fit(x_train[chosen].astype(np.float32), y_onehot[chosen], sample_weight=sample_weight[chosen],
+                           initial_epoch=epoch, epochs=epoch + 1, **fit_options)
     head_model.set_weights(best["weights"])
     bn_after = np.array(probe_bn.moving_mean)
     bn_drift = float(np.max(np.abs(bn_after - bn_before)))
@@ -190,6 +211,7 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
             "augmentation": ("per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/stain-tint jitter; "
                              f"pbc views are zoomed out to bccd-like cell size and position with probability {PBC_ZOOM_OUT_PROBABILITY}"),
             "views": {"bccd_train": 1, "pbc_train": pbc_views}, "seed": seed,
+            "bccd_views_per_class_per_epoch": bccd_per_epoch or "all",
         },
         "train_counts": {name: class_counts(samples) for name, samples in train_sets.items()},
         "val_counts": class_counts(val_samples),
