@@ -79,7 +79,7 @@ def bccd_splits(root: Path = DATA_ROOT / "bccd", groups: dict[str, str] | None =
             raise KeyError(f"{key} has no group in {BCCD_GROUPS_FILE.name}: rebuild it with `python -m export groups`")
         group_of[path] = groups[key]
     held_out = set()
-    for label, name in enumerate(CLASSES):
+    for label in range(len(CLASSES)):
         held_out |= validation_groups({group_of[p] for p, lab in found if lab == label})
     splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": [], "test_simple": []}
     for path, label in found:

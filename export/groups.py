@@ -31,6 +31,12 @@ BLACK_FILL_MAX_SUM = 40  # R+G+B at or below this is the augmentation's black fi
 _BATCH_POSITION = re.compile(r"^_(\d+)_")
 
 
+def batch_position(path: Path) -> str | None:
+    """The `<i>` of `_<i>_<n>.jpeg`: the upstream generator's batch position, not the original smear."""
+    match = _BATCH_POSITION.match(path.name)
+    return match.group(1) if match else None
+
+
 def colour_signature(path: Path) -> np.ndarray:
     """Unit-length square root of the colour histogram of the non-black pixels."""
     pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(np.int64)
@@ -63,7 +69,7 @@ def train_groups(bccd_root: Path = DATA_ROOT / "bccd", classes: tuple[str, ...] 
     groups: dict[str, str] = {}
     for name in classes:
         paths = sorted((Path(bccd_root) / "TRAIN" / name).iterdir())
-        n_originals = len({_BATCH_POSITION.match(p.name).group(1) for p in paths if _BATCH_POSITION.match(p.name)}) or len(paths)
+        n_originals = len({batch_position(p) for p in paths} - {None}) or len(paths)
         labels = cluster_originals(np.stack([colour_signature(p) for p in paths]), n_originals)
         first_name = {}
         for path, label in zip(paths, labels):

@@ -1,13 +1,11 @@
 """The grouping of bccd TRAIN images by original smear (export/groups.py), which the validation split relies on."""
 
-import re
-
 import numpy as np
 import pytest
 from export_helpers import SHARED_DATA, require
 
 from export.data import BCCD_GROUPS_FILE, read_groups
-from export.groups import cluster_originals, colour_signature, train_groups
+from export.groups import batch_position, cluster_originals, colour_signature, train_groups
 
 
 def test_clusters_are_found_and_fragments_join_their_nearest_cluster():
@@ -32,7 +30,7 @@ def bccd_test_monocytes():
     originals = sorted((folder / "TEST_SIMPLE" / "MONOCYTE").iterdir())
     signatures = np.stack([colour_signature(p) for p in test])
     nearest_original = (signatures @ np.stack([colour_signature(p) for p in originals]).T).argmax(axis=1)
-    positions = np.array([int(re.match(r"_(\d+)_", p.name).group(1)) for p in test])
+    positions = np.array([batch_position(p) for p in test])
     return signatures, positions, nearest_original
 
 
