@@ -184,7 +184,7 @@ def markdown(card: dict) -> str:
         "## Training", "",
         f"- {card['architecture']}", f"- frozen: {card['training']['frozen']}", f"- trained: {card['training']['trained']}",
         f"- {card['training']['optimizer']}; {card['training']['loss']}", f"- augmentation: {card['training']['augmentation']}",
-        f"- {card['training']['epochs']} epochs, batch {card['training']['batch_size']}; selected epoch {card['training']['selected_epoch']} "
+        f"- {card['training']['epochs']} epochs, batch {card['training']['batch_size']}; selected: {card['training']['selected_epoch']} "
         f"({card['training']['selection_rule']})",
         f"- BatchNorm check: {card['training']['batchnorm_check']['layer']} moving-mean drift "
         f"{card['training']['batchnorm_check']['max_moving_mean_drift']}",

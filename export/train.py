@@ -23,8 +23,10 @@ from export.augment import random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import INPUT_SIZE, build_backbone, freeze_batchnorm
 
-CUT_LAYER = "block_5_add"  # everything up to here is frozen and cached
-FIRST_TRAINED_LAYER_PREFIX = "block_6_"
+FROZEN_BLOCKS = 2  # the stem and blocks 1..FROZEN_BLOCKS are frozen and cached; the rest is fine-tuned
+CUT_LAYER = f"block_{FROZEN_BLOCKS}_add"  # everything up to here is frozen and cached
+FIRST_TRAINED_LAYER_PREFIX = f"block_{FROZEN_BLOCKS + 1}_"
+AVERAGED_LAST_EPOCHS = (2, 3)  # also try the mean weights of the last k epochs (see SelectOnValidation)
 PBC_ZOOM_OUT_PROBABILITY = 0.5  # see export/augment.py: zoom_out
 
 
@@ -91,7 +93,7 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     if smoke:
         train_sets = {k: smoke_subset(v, 6) for k, v in train_sets.items()}
         val_samples = smoke_subset(named["bccd_val"], 3) + smoke_subset(named["pbc_val"], 3)
-        epochs, batch_size, pbc_views = 1, 16, 1
+        epochs, batch_size, pbc_views = 2, 16, 1  # two epochs, so the weight averaging runs too
 
     rng = np.random.default_rng(seed)
     jobs: list[tuple[Sample, int]] = []
@@ -162,24 +164,25 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     bn_before = np.array(probe_bn.moving_mean)
 
     history: list[dict] = []
-    best = {"macro_f1": -1.0, "epoch": 0, "weights": None}
+    epoch_weights: list[list[np.ndarray]] = []
 
-    class SelectOnValidation(keras.callbacks.Callback):
+    def score_on_validation() -> tuple[np.ndarray, float]:
+        probabilities = head_model.predict(x_val.astype(np.float32), batch_size=256, verbose=0)
+        return probabilities, macro_f1(y_val, probabilities.argmax(axis=1))
+
+    class RecordEachEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            probabilities = head_model.predict(x_val.astype(np.float32), batch_size=256, verbose=0)
-            predicted = probabilities.argmax(axis=1)
-            f1 = macro_f1(y_val, predicted)
+            probabilities, f1 = score_on_validation()
             entry = {"epoch": epoch + 1, "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]),
-                     "val_accuracy": float(np.mean(predicted == y_val)), "val_macro_f1": f1,
+                     "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_val)), "val_macro_f1": f1,
                      "val_loss": float(-np.mean(np.log(np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1)))),
                      "seconds": round(time.time() - t0, 1)}
             history.append(entry)
+            epoch_weights.append(head_model.get_weights())
             log(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
-            if f1 > best["macro_f1"]:
-                best.update(macro_f1=f1, epoch=epoch + 1, weights=head_model.get_weights())
 
     log(f"fine-tuning {len(head_model.trainable_weights)} weight tensors for {epochs} epochs, {steps_per_epoch} steps each")
-    fit_options = dict(batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[SelectOnValidation()])
+    fit_options = dict(batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[RecordEachEpoch()])
     if bccd_per_epoch is None:  # one fit call: the same shuffling as the runs before bccd_per_epoch existed
         head_model.fit(x_train.astype(np.float32), y_onehot, sample_weight=sample_weight, epochs=epochs, **fit_options)
     else:
@@ -187,7 +190,20 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
             chosen = first_epoch if epoch == 0 else epoch_indices()
             head_model.fit(x_train[chosen].astype(np.float32), y_onehot[chosen], sample_weight=sample_weight[chosen],
                            initial_epoch=epoch, epochs=epoch + 1, **fit_options)
-    head_model.set_weights(best["weights"])
+
+    # Candidates: each epoch's weights, and the mean weights of the last k epochs (BatchNorm is frozen, so a
+    # weight average needs no re-estimated statistics). The one with the best validation macro-F1 is kept.
+    candidates = {f"epoch {h['epoch']}": (h["val_macro_f1"], weights) for h, weights in zip(history, epoch_weights)}
+    for k in AVERAGED_LAST_EPOCHS:
+        if 1 < k <= len(epoch_weights):
+            mean_weights = [np.mean(tensors, axis=0) for tensors in zip(*epoch_weights[-k:])]
+            head_model.set_weights(mean_weights)
+            _, f1 = score_on_validation()
+            name = f"mean of epochs {len(epoch_weights) - k + 1}-{len(epoch_weights)}"
+            candidates[name] = (f1, mean_weights)
+            log(f"{name}: val_macro_f1={f1:.4f}")
+    selected = max(candidates, key=lambda name: candidates[name][0])  # ties: the earlier candidate
+    head_model.set_weights(candidates[selected][1])
     bn_after = np.array(probe_bn.moving_mean)
     bn_drift = float(np.max(np.abs(bn_after - bn_before)))
     if bn_drift != 0.0:
@@ -202,12 +218,14 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     np.save(out_dir / "centroids.npy", centroids)
     report = {
         "recipe": {
-            "frozen": f"stem + blocks 1-5 (up to {CUT_LAYER}), features cached once per training view",
-            "trained": "blocks 6-16, Conv_1 and the head (GAP -> dropout 0.3 -> Dense(4) softmax); BatchNorm frozen",
+            "frozen": f"stem + blocks 1-{FROZEN_BLOCKS} (up to {CUT_LAYER}), features cached once per training view",
+            "trained": f"blocks {FROZEN_BLOCKS + 1}-16, Conv_1 and the head (GAP -> dropout 0.3 -> Dense(4) softmax); BatchNorm frozen",
             "optimizer": f"AdamW (weight decay 1e-4), cosine schedule with half-epoch warm-up, peak lr {peak_lr}",
             "loss": "categorical cross-entropy, label smoothing 0.1, class-balanced sample weights",
-            "batch_size": batch_size, "epochs": epochs, "selected_epoch": best["epoch"],
-            "selection_rule": "epoch with the best macro-F1 on the validation split (bccd_val + pbc_val)",
+            "batch_size": batch_size, "epochs": epochs, "selected_epoch": selected,
+            "selection_rule": ("best macro-F1 on the validation split (bccd_val + pbc_val) among each epoch's weights "
+                               f"and the mean weights of the last {' or '.join(map(str, AVERAGED_LAST_EPOCHS))} epochs"),
+            "candidates_val_macro_f1": {name: round(f1, 4) for name, (f1, _) in candidates.items()},
             "augmentation": ("per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/stain-tint jitter; "
                              f"pbc views are zoomed out to bccd-like cell size and position with probability {PBC_ZOOM_OUT_PROBABILITY}"),
             "views": {"bccd_train": 1, "pbc_train": pbc_views}, "seed": seed,
@@ -222,7 +240,7 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
     }
     (out_dir / "train_report.json").write_text(json.dumps(report, indent=2))
-    log(f"training done in {report['seconds']['total']} s; best epoch {best['epoch']} (val macro-F1 {best['macro_f1']:.4f})")
+    log(f"training done in {report['seconds']['total']} s; selected {selected} (val macro-F1 {candidates[selected][0]:.4f})")
     return report
 
 
