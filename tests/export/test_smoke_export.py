@@ -30,6 +30,13 @@ def test_smoke_training_keeps_batchnorm_fixed(smoke_run):
     assert report["history"] and report["history"][0]["epoch"] == 1
 
 
+def test_smoke_training_selects_among_epochs_and_their_weight_average(smoke_run):
+    recipe = json.loads((smoke_run / "train_report.json").read_text())["recipe"]
+    candidates = recipe["candidates_val_macro_f1"]
+    assert set(candidates) == {"epoch 1", "epoch 2", "mean of epochs 1-2"}
+    assert candidates[recipe["selected_epoch"]] == max(candidates.values())
+
+
 def test_smoke_export_meets_the_artifact_contract(smoke_run):
     import onnxruntime as ort
 
