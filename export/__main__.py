@@ -11,6 +11,7 @@ sys.path.insert(0, str(REPO / "functions" / "classifier"))  # the serving packag
 
 from export.data import DATA_ROOT  # noqa: E402
 from export.model import DEFAULT_WEIGHTS  # noqa: E402
+from export.train import FROZEN_BLOCKS  # noqa: E402
 
 MODEL_DIR = REPO / "functions" / "classifier" / "model"
 
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pbc-views", type=int, default=2, help="augmented views per pbc training image")
     parser.add_argument("--bccd-per-epoch", type=int, default=None,
                         help="bccd views per class per epoch, a fresh random subset each epoch (default: all)")
+    parser.add_argument("--frozen-blocks", type=int, default=FROZEN_BLOCKS,
+                        help="MobileNetV2 blocks kept frozen (a block with a residual add: 2, 4, 5, 7, ...); the rest is fine-tuned")
+    parser.add_argument("--average-last-epochs", type=int, nargs="*", default=[],
+                        help="also consider the mean weights of the last k epochs, for each k given (selection on validation)")
     args = parser.parse_args(argv)
 
     # Full runs keep their Keras model, centroids and reports in export/artifacts (committed), so convert and
@@ -45,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         from export.train import train
 
         train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs, seed=args.seed,
-              pbc_views=args.pbc_views, bccd_per_epoch=args.bccd_per_epoch)
+              pbc_views=args.pbc_views, bccd_per_epoch=args.bccd_per_epoch, frozen_blocks=args.frozen_blocks,
+              average_last_epochs=tuple(args.average_last_epochs))
     if args.step in ("convert", "all"):
         from export.convert import convert
 

@@ -23,10 +23,7 @@ from export.augment import random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import INPUT_SIZE, build_backbone, freeze_batchnorm
 
-FROZEN_BLOCKS = 2  # the stem and blocks 1..FROZEN_BLOCKS are frozen and cached; the rest is fine-tuned
-CUT_LAYER = f"block_{FROZEN_BLOCKS}_add"  # everything up to here is frozen and cached
-FIRST_TRAINED_LAYER_PREFIX = f"block_{FROZEN_BLOCKS + 1}_"
-AVERAGED_LAST_EPOCHS = (2, 3)  # also try the mean weights of the last k epochs (see SelectOnValidation)
+FROZEN_BLOCKS = 5  # the stem and blocks 1..5 are frozen and cached (up to block_5_add); the rest is fine-tuned
 PBC_ZOOM_OUT_PROBABILITY = 0.5  # see export/augment.py: zoom_out
 
 
@@ -78,8 +75,11 @@ def smoke_subset(samples: list[Sample], per_class: int) -> list[Sample]:
 
 
 def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: int = 5, seed: int = 20261126,
-          batch_size: int = 64, peak_lr: float = 3e-4, pbc_views: int = 2, bccd_per_epoch: int | None = None) -> dict:
-    """bccd_per_epoch: bccd views per class in each epoch, a fresh random subset every epoch (None: all of them).
+          batch_size: int = 64, peak_lr: float = 3e-4, pbc_views: int = 2, bccd_per_epoch: int | None = None,
+          frozen_blocks: int = FROZEN_BLOCKS, average_last_epochs: tuple[int, ...] = ()) -> dict:
+    """frozen_blocks: the stem and blocks 1..frozen_blocks stay frozen (a block with a residual add: 2, 4, 5, 7, ...).
+    average_last_epochs: the mean weights of the last k epochs are selection candidates too, for each k given.
+    bccd_per_epoch: bccd views per class in each epoch, a fresh random subset every epoch (None: all of them).
     bccd TRAIN has 16-155 augmentations of each original, so fewer per epoch slows memorising its ~230 cells."""
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     import keras
@@ -93,7 +93,8 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     if smoke:
         train_sets = {k: smoke_subset(v, 6) for k, v in train_sets.items()}
         val_samples = smoke_subset(named["bccd_val"], 3) + smoke_subset(named["pbc_val"], 3)
-        epochs, batch_size, pbc_views = 2, 16, 1  # two epochs, so the weight averaging runs too
+        epochs, batch_size, pbc_views = 2, 16, 1
+        average_last_epochs = (2,)  # so that the averaging code runs in the smoke test too
 
     rng = np.random.default_rng(seed)
     jobs: list[tuple[Sample, int]] = []
@@ -108,13 +109,14 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     backbone = build_backbone(weights)
     pixels = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="float32", name="pixels")
     scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_mobilenet")(pixels)
-    bottom_part = keras.Model(backbone.input, backbone.get_layer(CUT_LAYER).output, name="frozen_bottom")
+    cut_layer = f"block_{frozen_blocks}_add"  # everything up to here is frozen and cached
+    bottom_part = keras.Model(backbone.input, backbone.get_layer(cut_layer).output, name="frozen_bottom")
     bottom = keras.Model(pixels, bottom_part(scaled), name="bottom")
-    top_part = keras.Model(backbone.get_layer(CUT_LAYER).output, backbone.output, name="trained_top")
+    top_part = keras.Model(backbone.get_layer(cut_layer).output, backbone.output, name="trained_top")
 
     trainable = False
     for layer in backbone.layers:
-        trainable = trainable or layer.name.startswith(FIRST_TRAINED_LAYER_PREFIX)
+        trainable = trainable or layer.name.startswith(f"block_{frozen_blocks + 1}_")
         layer.trainable = trainable
     freeze_batchnorm(backbone)
 
@@ -194,7 +196,7 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     # Candidates: each epoch's weights, and the mean weights of the last k epochs (BatchNorm is frozen, so a
     # weight average needs no re-estimated statistics). The one with the best validation macro-F1 is kept.
     candidates = {f"epoch {h['epoch']}": (h["val_macro_f1"], weights) for h, weights in zip(history, epoch_weights)}
-    for k in AVERAGED_LAST_EPOCHS:
+    for k in average_last_epochs:
         if 1 < k <= len(epoch_weights):
             mean_weights = [np.mean(tensors, axis=0) for tensors in zip(*epoch_weights[-k:])]
             head_model.set_weights(mean_weights)
@@ -218,13 +220,13 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     np.save(out_dir / "centroids.npy", centroids)
     report = {
         "recipe": {
-            "frozen": f"stem + blocks 1-{FROZEN_BLOCKS} (up to {CUT_LAYER}), features cached once per training view",
-            "trained": f"blocks {FROZEN_BLOCKS + 1}-16, Conv_1 and the head (GAP -> dropout 0.3 -> Dense(4) softmax); BatchNorm frozen",
+            "frozen": f"stem + blocks 1-{frozen_blocks} (up to {cut_layer}), features cached once per training view",
+            "trained": f"blocks {frozen_blocks + 1}-16, Conv_1 and the head (GAP -> dropout 0.3 -> Dense(4) softmax); BatchNorm frozen",
             "optimizer": f"AdamW (weight decay 1e-4), cosine schedule with half-epoch warm-up, peak lr {peak_lr}",
             "loss": "categorical cross-entropy, label smoothing 0.1, class-balanced sample weights",
             "batch_size": batch_size, "epochs": epochs, "selected_epoch": selected,
-            "selection_rule": ("best macro-F1 on the validation split (bccd_val + pbc_val) among each epoch's weights "
-                               f"and the mean weights of the last {' or '.join(map(str, AVERAGED_LAST_EPOCHS))} epochs"),
+            "selection_rule": "epoch with the best macro-F1 on the validation split (bccd_val + pbc_val)" + (
+                f", or the mean weights of the last {' or '.join(map(str, average_last_epochs))} epochs" if average_last_epochs else ""),
             "candidates_val_macro_f1": {name: round(f1, 4) for name, (f1, _) in candidates.items()},
             "augmentation": ("per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/stain-tint jitter; "
                              f"pbc views are zoomed out to bccd-like cell size and position with probability {PBC_ZOOM_OUT_PROBABILITY}"),
