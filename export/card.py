@@ -9,6 +9,7 @@ from pathlib import Path
 
 from export.data import BCCD_GROUPS_FILE, BCCD_VAL_FRACTION, CLASSES, class_counts, read_groups, split_digest
 from hematovision.logic.inference import sha256_file
+from hematovision.logic.metrics import wilson_interval
 
 REPO = Path(__file__).resolve().parents[1]
 # Written by `make bench` (bench/__main__.py): the int8 variant measured against this model.
@@ -152,6 +153,27 @@ def int8_section(card: dict, report_path: Path = INT8_REPORT) -> list[str]:
     return lines
 
 
+def selected_weights(card: dict) -> str:
+    """'epoch 4' or 'mean of epochs 4-5' (cards before 1.3 recorded the epoch number only)."""
+    selected = card["training"]["selected_epoch"]
+    return f"epoch {selected}" if isinstance(selected, int) else selected
+
+
+def precision_note(metrics: dict) -> list[str]:
+    """How much evidence each accuracy holds: a 95% interval where the images are independent cells."""
+    intervals = []
+    for key, label in (("bccd_test_simple", "bccd TEST_SIMPLE"), ("pbc_test", "pbc test")):
+        n = metrics[key]["n"]
+        low, high = wilson_interval(round(metrics[key]["accuracy"] * n), n)
+        intervals.append(f"{label} {metrics[key]['accuracy']:.3f} [{low:.3f}, {high:.3f}] ({n} cells)")
+    return [
+        "How precise these accuracies are: TEST_SIMPLE and the pbc sets hold one image per cell, so a 95% "
+        f"(Wilson) interval applies: {'; '.join(intervals)}. bccd TEST and bccd val are augmented views of few "
+        "cells (TEST: the 71 TEST_SIMPLE cells, 620 views of 4 monocytes; val: whole held-out TRAIN smears), "
+        "so their n overstates the evidence: a difference of one or two points there can be a single cell."
+    ]
+
+
 def markdown(card: dict) -> str:
     m = card["metrics"]
     u = card["uncertainty"]
@@ -171,6 +193,7 @@ def markdown(card: dict) -> str:
         recalls = " | ".join(f"{s['per_class'][c]['recall']:.3f}" for c in card["classes"])
         certain = "—" if s.get("accuracy_when_certain") is None else f"{s['accuracy_when_certain']:.4f}"
         lines.append(f"| {label} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {recalls} | {s['uncertain_fraction']:.3f} | {certain} |")
+    lines += ["", *precision_note(m)]
     nb = card["non_blood_images"]
     lines += [
         "", f"Non-blood images ({nb['what']}): {nb['flagged_uncertain_fraction']:.1%} of {nb['n']} flagged uncertain"
@@ -184,7 +207,7 @@ def markdown(card: dict) -> str:
         "## Training", "",
         f"- {card['architecture']}", f"- frozen: {card['training']['frozen']}", f"- trained: {card['training']['trained']}",
         f"- {card['training']['optimizer']}; {card['training']['loss']}", f"- augmentation: {card['training']['augmentation']}",
-        f"- {card['training']['epochs']} epochs, batch {card['training']['batch_size']}; selected: {card['training']['selected_epoch']} "
+        f"- {card['training']['epochs']} epochs, batch {card['training']['batch_size']}; selected {selected_weights(card)} "
         f"({card['training']['selection_rule']})",
         f"- BatchNorm check: {card['training']['batchnorm_check']['layer']} moving-mean drift "
         f"{card['training']['batchnorm_check']['max_moving_mean_drift']}",

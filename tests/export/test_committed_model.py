@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from export_helpers import MODEL_DIR, SHARED_DATA, require
+from export_helpers import MODEL_DIR, ROOT, SHARED_DATA, require
 
 from export.data import all_splits, split_digest
 from hematovision.logic.inference import sha256_file
@@ -51,6 +51,22 @@ def test_card_describes_the_committed_file(card):
     assert card["not_a_diagnosis"] is True and "not a diagnosis" in card["intended_use"]
     assert card["training"]["batchnorm_check"]["max_moving_mean_drift"] == 0.0
     assert set(card["uncertainty"]["chosen_on"]) == {"bccd_val", "pbc_val"}
+
+
+def test_readme_states_the_committed_models_figures(card):
+    """README's model table and precision paragraph are the card's figures, rounded as printed."""
+    from hematovision.logic.metrics import wilson_interval
+
+    readme = (ROOT / "README.md").read_text()
+    metrics = card["metrics"]
+    assert f"Model {card['version']}, measured on the ONNX model" in readme
+    for name in ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val"):
+        row = f"| {metrics[name]['n']} | {metrics[name]['accuracy']:.3f} | {metrics[name]['macro_f1']:.3f} | "
+        assert row in readme, f"README's {name} row should contain {row!r}"
+    simple = metrics["bccd_test_simple"]
+    correct = round(simple["accuracy"] * simple["n"])
+    low, high = wilson_interval(correct, simple["n"])
+    assert f"{correct} of {simple['n']} right, 95% interval {low:.3f}-{high:.3f}" in readme
 
 
 def test_card_was_made_with_the_committed_split_rule(card, splits):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hematovision.logic.metrics import compute_metrics, confusion_matrix
+from hematovision.logic.metrics import compute_metrics, confusion_matrix, wilson_interval
 
 CLASSES = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"]
 
@@ -53,3 +53,24 @@ def test_json_serialisable():
     import json
 
     json.dumps(compute_metrics(np.array([0, 3]), np.array([3, 3]), CLASSES, uncertain=np.array([True, False])))
+
+
+def test_wilson_interval_matches_newcombes_worked_example():
+    # Newcombe (1998), Statistics in Medicine 17:857, 81 of 263: Wilson score interval 0.2553 to 0.3662.
+    low, high = wilson_interval(81, 263)
+    assert (round(low, 4), round(high, 4)) == (0.2553, 0.3662)
+
+
+def test_wilson_interval_at_the_extremes_and_symmetry():
+    z2 = 1.96**2
+    assert wilson_interval(0, 10) == pytest.approx((0.0, z2 / (10 + z2)))
+    assert wilson_interval(10, 10) == pytest.approx((10 / (10 + z2), 1.0))
+    low, high = wilson_interval(66, 71)
+    assert wilson_interval(5, 71) == pytest.approx((1 - high, 1 - low))
+    assert low < 66 / 71 < high
+
+
+@pytest.mark.parametrize("successes, n", [(1, 0), (-1, 5), (6, 5)])
+def test_wilson_interval_rejects_impossible_counts(successes, n):
+    with pytest.raises(ValueError):
+        wilson_interval(successes, n)

@@ -69,3 +69,16 @@ def compute_metrics(
         "n": n,
         "uncertain_fraction": uncertain_fraction,
     }
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion (95% for z = 1.96). Valid only for n independent trials: one image
+    per cell, not many augmented views of the same cells."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, {n}]")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half_width = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, float(centre - half_width)), min(1.0, float(centre + half_width))
