@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     parser.add_argument("step", choices=["groups", "train", "convert", "evaluate", "all"],
                         help="groups: rebuild export/bccd_train_groups.csv (which TRAIN images share an original smear)")
-    parser.add_argument("--smoke", action="store_true", help="a few dozen images, one epoch: checks the pipeline end to end")
+    parser.add_argument("--smoke", action="store_true", help="a few dozen images, two short epochs: checks the pipeline end to end")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding bccd/ and pbc/")
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help='offline .npz, or "imagenet" to download (needs internet)')
     parser.add_argument("--work", type=Path, default=None, help="training outputs (default export/artifacts, or build/smoke)")
