@@ -164,7 +164,8 @@ def precision_note(metrics: dict) -> list[str]:
     intervals = []
     for key, label in (("bccd_test_simple", "bccd TEST_SIMPLE"), ("pbc_test", "pbc test")):
         n = metrics[key]["n"]
-        low, high = wilson_interval(round(metrics[key]["accuracy"] * n), n)
+        correct = sum(row[i] for i, row in enumerate(metrics[key]["confusion_matrix"]))
+        low, high = wilson_interval(correct, n)
         intervals.append(f"{label} {metrics[key]['accuracy']:.3f} [{low:.3f}, {high:.3f}] ({n} cells)")
     return [
         "How precise these accuracies are: TEST_SIMPLE and the pbc sets hold one image per cell, so a 95% "

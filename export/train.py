@@ -57,16 +57,6 @@ def compute_features(model, jobs: list[tuple[Sample, int | None]], batch: int, w
     return np.concatenate(outputs)
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = len(CLASSES)) -> float:
-    scores = []
-    for c in range(n_classes):
-        tp = np.sum((y_pred == c) & (y_true == c))
-        fp = np.sum((y_pred == c) & (y_true != c))
-        fn = np.sum((y_pred != c) & (y_true == c))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
-
-
 def smoke_subset(samples: list[Sample], per_class: int) -> list[Sample]:
     picked = []
     for label in range(len(CLASSES)):
@@ -169,8 +159,10 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     epoch_weights: list[list[np.ndarray]] = []
 
     def score_on_validation() -> tuple[np.ndarray, float]:
+        from hematovision.logic.metrics import compute_metrics  # the card's and the CLI's macro-F1
+
         probabilities = head_model.predict(x_val.astype(np.float32), batch_size=256, verbose=0)
-        return probabilities, macro_f1(y_val, probabilities.argmax(axis=1))
+        return probabilities, compute_metrics(y_val, probabilities.argmax(axis=1), CLASSES)["macro_f1"]
 
     class RecordEachEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
