@@ -8,6 +8,11 @@ horizontally by 0.7) the cell is about 0.6x as big, off-centre and squeezed. `zo
 look like that: shrink (anisotropically), then place at a random offset on the frame's background colour
 (mirrored borders would copy the cell), so the bccd-like geometry is learned from pbc's many cells and not
 only from bccd's few (16 monocytes).
+
+pbc's colours differ from bccd's far more than `colour_jitter` covers (whole-frame mean RGB about (220, 188, 184)
+with channel spreads (39, 47, 19), against bccd's (196, 185, 190) and (20, 29, 22)). `match_colour` gives a pbc
+view the per-channel mean and spread of one bccd training frame (Reinhard-style transfer, in RGB), so the
+granule and nucleus cues learned from pbc's many cells are also seen in bccd's colours.
 """
 
 from __future__ import annotations
@@ -57,7 +62,31 @@ def zoom_out(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return canvas
 
 
-def random_view(image: np.ndarray, rng: np.random.Generator, zoom_out_probability: float = 0.0) -> np.ndarray:
+DARK = 60  # a pixel whose R+G+B is below this is a black rotation corner of a bccd frame, not slide
+
+
+def colour_stats(image: np.ndarray) -> np.ndarray:
+    """Per-channel mean and standard deviation of the non-black pixels: [6] = (mean R, G, B, std R, G, B)."""
+    pixels = image.reshape(-1, 3).astype(np.float32)
+    pixels = pixels[pixels.sum(axis=1) >= DARK]
+    if len(pixels) == 0:
+        pixels = image.reshape(-1, 3).astype(np.float32)
+    return np.concatenate([pixels.mean(axis=0), pixels.std(axis=0)])
+
+
+def match_colour(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Shift and scale each channel so that the image's colour_stats become `target`."""
+    own = colour_stats(image)
+    x = image.astype(np.float32)
+    x = (x - own[:3]) / np.maximum(own[3:], 1.0) * target[3:] + target[:3]
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def random_view(image: np.ndarray, rng: np.random.Generator, zoom_out_probability: float = 0.0,
+                colour_targets: np.ndarray | None = None, colour_probability: float = 0.0) -> np.ndarray:
+    """colour_targets: [n, 6] colour_stats of reference frames, one of which is matched with colour_probability."""
     if rng.random() < zoom_out_probability:
         image = zoom_out(image, rng)
+    if colour_targets is not None and rng.random() < colour_probability:
+        image = match_colour(image, colour_targets[int(rng.integers(len(colour_targets)))])
     return colour_jitter(dihedral(image, int(rng.integers(8))), rng)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.augment import random_view
+from export.augment import colour_stats, random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import INPUT_SIZE, build_backbone, freeze_batchnorm
 
@@ -31,23 +31,36 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def load_view(sample: Sample, view_seed: int | None) -> np.ndarray:
+def load_view(sample: Sample, view_seed: int | None, colour_targets: np.ndarray | None = None,
+              colour_probability: float = 0.0) -> np.ndarray:
+    """The preprocessed image (view_seed None) or an augmented training view; pbc views may get bccd colours."""
     from hematovision.logic.preprocessing import preprocess_file
 
     image = preprocess_file(sample.path)
     if view_seed is None:
         return image
-    zoom_out_probability = PBC_ZOOM_OUT_PROBABILITY if sample.dataset == "pbc" else 0.0
-    return random_view(image, np.random.default_rng(view_seed), zoom_out_probability)
+    if sample.dataset != "pbc":
+        return random_view(image, np.random.default_rng(view_seed))
+    return random_view(image, np.random.default_rng(view_seed), PBC_ZOOM_OUT_PROBABILITY,
+                       colour_targets if colour_probability > 0 else None, colour_probability)
 
 
-def compute_features(model, jobs: list[tuple[Sample, int | None]], batch: int, what: str) -> np.ndarray:
+def bccd_colour_targets(samples: list[Sample], rng: np.random.Generator, count: int = 400) -> np.ndarray:
+    """colour_stats of `count` random bccd training frames: the colours a pbc view may be given."""
+    from hematovision.logic.preprocessing import preprocess_file
+
+    picked = rng.choice(len(samples), min(count, len(samples)), replace=False)
+    return np.stack([colour_stats(preprocess_file(samples[i].path)) for i in sorted(picked)])
+
+
+def compute_features(model, jobs: list[tuple[Sample, int | None]], batch: int, what: str,
+                     load=load_view) -> np.ndarray:
     """Run `model` over decoded (and augmented) images, batch by batch; decoding overlaps inference."""
     outputs = []
     started = time.time()
     with ThreadPoolExecutor(max_workers=2) as pool:
         chunks = [jobs[i : i + batch] for i in range(0, len(jobs), batch)]
-        pending = pool.map(lambda chunk: np.stack([load_view(s, v) for s, v in chunk]), chunks)
+        pending = pool.map(lambda chunk: np.stack([load(s, v) for s, v in chunk]), chunks)
         for index, images in enumerate(pending):
             outputs.append(model.predict_on_batch(images.astype(np.float32)).astype(np.float16))
             done = min((index + 1) * batch, len(jobs))
@@ -66,9 +79,11 @@ def smoke_subset(samples: list[Sample], per_class: int) -> list[Sample]:
 
 def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: int = 5, seed: int = 20261126,
           batch_size: int = 64, peak_lr: float = 3e-4, pbc_views: int = 2, bccd_per_epoch: int | None = None,
-          frozen_blocks: int = FROZEN_BLOCKS, average_last_epochs: tuple[int, ...] = ()) -> dict:
+          frozen_blocks: int = FROZEN_BLOCKS, average_last_epochs: tuple[int, ...] = (),
+          pbc_bccd_colour: float = 0.0) -> dict:
     """frozen_blocks: the stem and blocks 1..frozen_blocks stay frozen (a block with a residual add: 2, 4, 5, 7, ...).
     average_last_epochs: the mean weights of the last k epochs are selection candidates too, for each k given.
+    pbc_bccd_colour: probability that a pbc view gets the colours of a random bccd training frame (augment.match_colour).
     bccd_per_epoch: bccd views per class in each epoch, a fresh random subset every epoch (None: all of them).
     bccd TRAIN has 16-155 augmentations of each original, so fewer per epoch slows memorising its ~230 cells."""
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
@@ -85,6 +100,7 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
         val_samples = smoke_subset(named["bccd_val"], 3) + smoke_subset(named["pbc_val"], 3)
         epochs, batch_size, pbc_views = 2, 16, 1
         average_last_epochs = (2,)  # so that the averaging code runs in the smoke test too
+        pbc_bccd_colour = pbc_bccd_colour or 0.5  # and the colour transfer
 
     rng = np.random.default_rng(seed)
     jobs: list[tuple[Sample, int]] = []
@@ -119,7 +135,12 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
 
     t0 = time.time()
     log("caching frozen features of the training views")
-    x_train = compute_features(bottom, jobs, 64, "train views")
+    colour_targets = None
+    if pbc_bccd_colour > 0:
+        colour_targets = bccd_colour_targets(train_sets["bccd_train"], np.random.default_rng(seed + 2))
+        log(f"pbc views get the colours of one of {len(colour_targets)} bccd training frames with probability {pbc_bccd_colour}")
+    x_train = compute_features(bottom, jobs, 64, "train views",
+                               lambda s, v: load_view(s, v, colour_targets, pbc_bccd_colour))
     y_train = np.array([s.label for s, _ in jobs])
     log("caching frozen features of the validation images")
     x_val = compute_features(bottom, [(s, None) for s in val_samples], 64, "validation")
@@ -221,7 +242,9 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
                 f", or the mean weights of the last {' or '.join(map(str, average_last_epochs))} epochs" if average_last_epochs else ""),
             "candidates_val_macro_f1": {name: round(f1, 4) for name, (f1, _) in candidates.items()},
             "augmentation": ("per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/stain-tint jitter; "
-                             f"pbc views are zoomed out to bccd-like cell size and position with probability {PBC_ZOOM_OUT_PROBABILITY}"),
+                             f"pbc views are zoomed out to bccd-like cell size and position with probability {PBC_ZOOM_OUT_PROBABILITY}"
+                             + (f", and given the colour statistics of a random bccd training frame with probability {pbc_bccd_colour}"
+                                if pbc_bccd_colour > 0 else "")),
             "views": {"bccd_train": 1, "pbc_train": pbc_views}, "seed": seed,
             "bccd_views_per_class_per_epoch": bccd_per_epoch or "all",
         },

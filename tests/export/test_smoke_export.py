@@ -37,6 +37,11 @@ def test_smoke_training_selects_among_epochs_and_their_weight_average(smoke_run)
     assert candidates[recipe["selected_epoch"]] == max(candidates.values())
 
 
+def test_smoke_training_gives_some_pbc_views_bccd_colours(smoke_run):
+    recipe = json.loads((smoke_run / "train_report.json").read_text())["recipe"]
+    assert "colour statistics of a random bccd training frame with probability 0.5" in recipe["augmentation"]
+
+
 def test_smoke_export_meets_the_artifact_contract(smoke_run):
     import onnxruntime as ort
 
