@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="MobileNetV2 blocks kept frozen (a block with a residual add: 2, 4, 5, 7, ...); the rest is fine-tuned")
     parser.add_argument("--average-last-epochs", type=int, nargs="*", default=[],
                         help="also consider the mean weights of the last k epochs, for each k given (selection on validation)")
+    parser.add_argument("--peak-lr", type=float, default=3e-4, help="peak learning rate of the cosine schedule")
     parser.add_argument("--pbc-bccd-colour", type=float, default=0.0,
                         help="probability that a pbc training view gets the colours of a random bccd training frame (default 0)")
     args = parser.parse_args(argv)
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
         train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs, seed=args.seed,
               pbc_views=args.pbc_views, bccd_per_epoch=args.bccd_per_epoch, frozen_blocks=args.frozen_blocks,
-              average_last_epochs=tuple(args.average_last_epochs), pbc_bccd_colour=args.pbc_bccd_colour)
+              average_last_epochs=tuple(args.average_last_epochs), pbc_bccd_colour=args.pbc_bccd_colour, peak_lr=args.peak_lr)
     if args.step in ("convert", "all"):
         from export.convert import convert
 
