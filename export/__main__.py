@@ -11,7 +11,7 @@ sys.path.insert(0, str(REPO / "functions" / "classifier"))  # the serving packag
 
 from export.data import DATA_ROOT  # noqa: E402
 from export.model import DEFAULT_WEIGHTS  # noqa: E402
-from export.train import FROZEN_BLOCKS  # noqa: E402
+from export.train import FROZEN_BLOCKS, PEAK_LR  # noqa: E402
 
 MODEL_DIR = REPO / "functions" / "classifier" / "model"
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="MobileNetV2 blocks kept frozen (a block with a residual add: 2, 4, 5, 7, ...); the rest is fine-tuned")
     parser.add_argument("--average-last-epochs", type=int, nargs="*", default=[],
                         help="also consider the mean weights of the last k epochs, for each k given (selection on validation)")
-    parser.add_argument("--peak-lr", type=float, default=3e-4, help="peak learning rate of the cosine schedule")
+    parser.add_argument("--peak-lr", type=float, default=PEAK_LR, help="peak learning rate of the cosine schedule")
     parser.add_argument("--pbc-bccd-colour", type=float, default=0.0,
                         help="probability that a pbc training view gets the colours of a random bccd training frame (default 0)")
     args = parser.parse_args(argv)

@@ -67,10 +67,9 @@ DARK = 60  # a pixel whose R+G+B is below this is a black rotation corner of a b
 
 def colour_stats(image: np.ndarray) -> np.ndarray:
     """Per-channel mean and standard deviation of the non-black pixels: [6] = (mean R, G, B, std R, G, B)."""
-    pixels = image.reshape(-1, 3).astype(np.float32)
-    pixels = pixels[pixels.sum(axis=1) >= DARK]
-    if len(pixels) == 0:
-        pixels = image.reshape(-1, 3).astype(np.float32)
+    all_pixels = image.reshape(-1, 3).astype(np.float32)
+    slide = all_pixels[all_pixels.sum(axis=1) >= DARK]
+    pixels = slide if len(slide) else all_pixels
     return np.concatenate([pixels.mean(axis=0), pixels.std(axis=0)])
 
 
@@ -84,9 +83,10 @@ def match_colour(image: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def random_view(image: np.ndarray, rng: np.random.Generator, zoom_out_probability: float = 0.0,
                 colour_targets: np.ndarray | None = None, colour_probability: float = 0.0) -> np.ndarray:
-    """colour_targets: [n, 6] colour_stats of reference frames, one of which is matched with colour_probability."""
+    """colour_targets: [n, 6] colour_stats of reference frames, one of which is matched with colour_probability.
+    Without targets, or at probability 0, no random number is drawn for it: the views are those of the 1.2.0 recipe."""
     if rng.random() < zoom_out_probability:
         image = zoom_out(image, rng)
-    if colour_targets is not None and rng.random() < colour_probability:
+    if colour_targets is not None and colour_probability > 0 and rng.random() < colour_probability:
         image = match_colour(image, colour_targets[int(rng.integers(len(colour_targets)))])
     return colour_jitter(dihedral(image, int(rng.integers(8))), rng)

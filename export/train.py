@@ -23,6 +23,7 @@ from export.augment import colour_stats, random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import INPUT_SIZE, build_backbone, freeze_batchnorm
 
+PEAK_LR = 3e-4  # of the cosine learning-rate schedule
 FROZEN_BLOCKS = 5  # the stem and blocks 1..5 are frozen and cached (up to block_5_add); the rest is fine-tuned
 PBC_ZOOM_OUT_PROBABILITY = 0.5  # see export/augment.py: zoom_out
 
@@ -41,8 +42,7 @@ def load_view(sample: Sample, view_seed: int | None, colour_targets: np.ndarray 
         return image
     if sample.dataset != "pbc":
         return random_view(image, np.random.default_rng(view_seed))
-    return random_view(image, np.random.default_rng(view_seed), PBC_ZOOM_OUT_PROBABILITY,
-                       colour_targets if colour_probability > 0 else None, colour_probability)
+    return random_view(image, np.random.default_rng(view_seed), PBC_ZOOM_OUT_PROBABILITY, colour_targets, colour_probability)
 
 
 def bccd_colour_targets(samples: list[Sample], rng: np.random.Generator, count: int = 400) -> np.ndarray:
@@ -78,7 +78,7 @@ def smoke_subset(samples: list[Sample], per_class: int) -> list[Sample]:
 
 
 def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: int = 5, seed: int = 20261126,
-          batch_size: int = 64, peak_lr: float = 3e-4, pbc_views: int = 2, bccd_per_epoch: int | None = None,
+          batch_size: int = 64, peak_lr: float = PEAK_LR, pbc_views: int = 2, bccd_per_epoch: int | None = None,
           frozen_blocks: int = FROZEN_BLOCKS, average_last_epochs: tuple[int, ...] = (),
           pbc_bccd_colour: float = 0.0) -> dict:
     """frozen_blocks: the stem and blocks 1..frozen_blocks stay frozen (a block with a residual add: 2, 4, 5, 7, ...).

@@ -69,7 +69,9 @@ def test_random_view_without_colour_transfer_is_the_earlier_recipe(seed):
     image = slide()
     plain = random_view(image, np.random.default_rng(seed), 0.5)
     zero_probability = random_view(image, np.random.default_rng(seed), 0.5, None, 0.0)
+    targets_at_zero = random_view(image, np.random.default_rng(seed), 0.5, np.array([[196.0, 185, 190, 20, 29, 22]]), 0.0)
     rng = np.random.default_rng(seed)
     expected = zoom_out(image, rng) if rng.random() < 0.5 else image
     expected = colour_jitter(dihedral(expected, int(rng.integers(8))), rng)
     assert np.array_equal(plain, expected) and np.array_equal(zero_probability, expected)
+    assert np.array_equal(targets_at_zero, expected)
