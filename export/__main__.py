@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak-lr", type=float, default=PEAK_LR, help="peak learning rate of the cosine schedule")
     parser.add_argument("--pbc-bccd-colour", type=float, default=0.0,
                         help="probability that a pbc training view gets the colours of a random bccd training frame (default 0)")
+    parser.add_argument("--soup-seeds", type=int, nargs="*", default=[],
+                        help="more seeds trained the same way; the mean of all seeds' best weights (a model soup) is a candidate too")
     args = parser.parse_args(argv)
 
     # Full runs keep their Keras model, centroids and reports in export/artifacts (committed), so convert and
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
         train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs, seed=args.seed,
               pbc_views=args.pbc_views, bccd_per_epoch=args.bccd_per_epoch, frozen_blocks=args.frozen_blocks,
-              average_last_epochs=tuple(args.average_last_epochs), pbc_bccd_colour=args.pbc_bccd_colour, peak_lr=args.peak_lr)
+              average_last_epochs=tuple(args.average_last_epochs), pbc_bccd_colour=args.pbc_bccd_colour, peak_lr=args.peak_lr,
+              soup_seeds=tuple(args.soup_seeds))
     if args.step in ("convert", "all"):
         from export.convert import convert
 

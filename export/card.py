@@ -159,6 +159,12 @@ def selected_weights(card: dict) -> str:
     return f"epoch {selected}" if isinstance(selected, int) else selected
 
 
+def seeds_trained(card: dict) -> str:
+    """' per seed, seeds 1, 2' when several seeds were trained for a soup, else ''."""
+    soup_seeds = card["training"].get("soup_seeds")
+    return f" per seed, seeds {', '.join(map(str, [card['training']['seed'], *soup_seeds]))}" if soup_seeds else ""
+
+
 def precision_note(metrics: dict) -> list[str]:
     """How much evidence each accuracy holds: a 95% interval where the images are independent cells."""
     intervals = []
@@ -208,7 +214,7 @@ def markdown(card: dict) -> str:
         "## Training", "",
         f"- {card['architecture']}", f"- frozen: {card['training']['frozen']}", f"- trained: {card['training']['trained']}",
         f"- {card['training']['optimizer']}; {card['training']['loss']}", f"- augmentation: {card['training']['augmentation']}",
-        f"- {card['training']['epochs']} epochs, batch {card['training']['batch_size']}; selected {selected_weights(card)} "
+        f"- {card['training']['epochs']} epochs{seeds_trained(card)}, batch {card['training']['batch_size']}; selected {selected_weights(card)} "
         f"({card['training']['selection_rule']})",
         f"- BatchNorm check: {card['training']['batchnorm_check']['layer']} moving-mean drift "
         f"{card['training']['batchnorm_check']['max_moving_mean_drift']}",
@@ -276,19 +282,23 @@ def plot_training_curve(card: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    history = card["training"]["history"]
-    epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=80)
-    left.plot(epochs, [h["loss"] for h in history], marker="o", label="train (label-smoothed)")
-    left.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
+    by_seed: dict = {}
+    for entry in card["training"]["history"]:  # entries carry a "seed" when several seeds were trained (a soup)
+        by_seed.setdefault(entry.get("seed"), []).append(entry)
+    for seed, history in by_seed.items():
+        suffix = "" if seed is None else f", seed {seed}"
+        epochs = [h["epoch"] for h in history]
+        left.plot(epochs, [h["loss"] for h in history], marker="o", label=f"train (label-smoothed){suffix}")
+        left.plot(epochs, [h["val_loss"] for h in history], marker="o", label=f"validation{suffix}")
+        right.plot(epochs, [h["accuracy"] for h in history], marker="o", label=f"train accuracy{suffix}")
+        right.plot(epochs, [h["val_accuracy"] for h in history], marker="o", label=f"val accuracy{suffix}")
+        right.plot(epochs, [h["val_macro_f1"] for h in history], marker="o", label=f"val macro-F1{suffix}")
     left.set_xlabel("epoch")
     left.set_title("cross-entropy")
-    left.legend()
-    right.plot(epochs, [h["accuracy"] for h in history], marker="o", label="train accuracy")
-    right.plot(epochs, [h["val_accuracy"] for h in history], marker="o", label="val accuracy")
-    right.plot(epochs, [h["val_macro_f1"] for h in history], marker="o", label="val macro-F1")
+    left.legend(fontsize="small")
     right.set_xlabel("epoch")
-    right.legend()
+    right.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

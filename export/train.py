@@ -16,6 +16,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -77,40 +78,9 @@ def smoke_subset(samples: list[Sample], per_class: int) -> list[Sample]:
     return picked
 
 
-def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: int = 5, seed: int = 20261126,
-          batch_size: int = 64, peak_lr: float = PEAK_LR, pbc_views: int = 2, bccd_per_epoch: int | None = None,
-          frozen_blocks: int = FROZEN_BLOCKS, average_last_epochs: tuple[int, ...] = (),
-          pbc_bccd_colour: float = 0.0) -> dict:
-    """frozen_blocks: the stem and blocks 1..frozen_blocks stay frozen (a block with a residual add: 2, 4, 5, 7, ...).
-    average_last_epochs: the mean weights of the last k epochs are selection candidates too, for each k given.
-    pbc_bccd_colour: probability that a pbc view gets the colours of a random bccd training frame (augment.match_colour).
-    bccd_per_epoch: bccd views per class in each epoch, a fresh random subset every epoch (None: all of them).
-    bccd TRAIN has 16-155 augmentations of each original, so fewer per epoch slows memorising its ~230 cells."""
-    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+def build_models(weights, frozen_blocks: int):
+    """The classifier and its two halves: the frozen bottom (cached once) and the head model trained on the cache."""
     import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    named = all_splits(data_root)
-    train_sets = {"bccd_train": named["bccd_train"], "pbc_train": named["pbc_train"]}
-    val_samples = named["bccd_val"] + named["pbc_val"]
-    if smoke:
-        train_sets = {k: smoke_subset(v, 6) for k, v in train_sets.items()}
-        val_samples = smoke_subset(named["bccd_val"], 3) + smoke_subset(named["pbc_val"], 3)
-        epochs, batch_size, pbc_views = 2, 16, 1
-        average_last_epochs = (2,)  # so that the averaging code runs in the smoke test too
-        pbc_bccd_colour = pbc_bccd_colour or 0.5  # and the colour transfer
-
-    rng = np.random.default_rng(seed)
-    jobs: list[tuple[Sample, int]] = []
-    for sample in train_sets["bccd_train"]:
-        jobs.append((sample, int(rng.integers(1 << 31))))
-    for _ in range(pbc_views):
-        for sample in train_sets["pbc_train"]:
-            jobs.append((sample, int(rng.integers(1 << 31))))
-    log(f"training views: {len(jobs)} (bccd {len(train_sets['bccd_train'])}, pbc {len(train_sets['pbc_train'])} x {pbc_views}); "
-        f"validation images: {len(val_samples)}")
 
     backbone = build_backbone(weights)
     pixels = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="float32", name="pixels")
@@ -130,116 +100,192 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     dropout = keras.layers.Dropout(0.3, name="dropout")
     dense = keras.layers.Dense(len(CLASSES), activation="softmax", name="classifier")
     cached = keras.Input(tuple(top_part.input.shape[1:]), name="cached_features")
-    head_model = keras.Model(cached, dense(dropout(pool(top_part(cached, training=False)))), name="head")
-    classifier = keras.Model(pixels, dense(dropout(pool(backbone(scaled, training=False)))), name="hematovision")
+    return SimpleNamespace(
+        cut_layer=cut_layer, bottom=bottom, probe_bn=backbone.get_layer("block_14_expand_BN"),
+        head=keras.Model(cached, dense(dropout(pool(top_part(cached, training=False)))), name="head"),
+        pooled=keras.Model(cached, pool(top_part(cached, training=False))),
+        classifier=keras.Model(pixels, dense(dropout(pool(backbone(scaled, training=False)))), name="hematovision"),
+    )
 
+
+def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: int = 5, seed: int = 20261126,
+          batch_size: int = 64, peak_lr: float = PEAK_LR, pbc_views: int = 2, bccd_per_epoch: int | None = None,
+          frozen_blocks: int = FROZEN_BLOCKS, average_last_epochs: tuple[int, ...] = (),
+          pbc_bccd_colour: float = 0.0, soup_seeds: tuple[int, ...] = ()) -> dict:
+    """frozen_blocks: the stem and blocks 1..frozen_blocks stay frozen (a block with a residual add: 2, 4, 5, 7, ...).
+    average_last_epochs: the mean weights of the last k epochs are selection candidates too, for each k given.
+    pbc_bccd_colour: probability that a pbc view gets the colours of a random bccd training frame (augment.match_colour).
+    bccd_per_epoch: bccd views per class in each epoch, a fresh random subset every epoch (None: all of them).
+    bccd TRAIN has 16-155 augmentations of each original, so fewer per epoch slows memorising its ~230 cells.
+    soup_seeds: more seeds, each trained like `seed` (its own views, initialisation and shuffling) and reduced to its
+    best validation candidate; the mean of all seeds' weights (a "model soup", Wortsman et al. 2022) is a
+    candidate too. BatchNorm is frozen, so the mean needs no re-estimated statistics."""
+    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+    import keras
+    import tensorflow as tf
+
+    from hematovision.logic.metrics import compute_metrics  # the card's and the CLI's macro-F1
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    named = all_splits(data_root)
+    train_sets = {"bccd_train": named["bccd_train"], "pbc_train": named["pbc_train"]}
+    val_samples = named["bccd_val"] + named["pbc_val"]
+    if smoke:
+        train_sets = {k: smoke_subset(v, 6) for k, v in train_sets.items()}
+        val_samples = smoke_subset(named["bccd_val"], 3) + smoke_subset(named["pbc_val"], 3)
+        epochs, batch_size, pbc_views = 2, 16, 1
+        average_last_epochs = (2,)  # so that the averaging code runs in the smoke test too
+        pbc_bccd_colour = pbc_bccd_colour or 0.5  # and the colour transfer
+        soup_seeds = soup_seeds or (seed + 1000,)  # and the soup of seeds
+    seeds = (seed, *soup_seeds)
+    y_val = np.array([s.label for s in val_samples])
     t0 = time.time()
-    log("caching frozen features of the training views")
+    cache_seconds = 0.0
     colour_targets = None
     if pbc_bccd_colour > 0:
         colour_targets = bccd_colour_targets(train_sets["bccd_train"], np.random.default_rng(seed + 2))
         log(f"pbc views get the colours of one of {len(colour_targets)} bccd training frames with probability {pbc_bccd_colour}")
-    x_train = compute_features(bottom, jobs, 64, "train views",
-                               lambda s, v: load_view(s, v, colour_targets, pbc_bccd_colour))
-    y_train = np.array([s.label for s, _ in jobs])
-    log("caching frozen features of the validation images")
-    x_val = compute_features(bottom, [(s, None) for s in val_samples], 64, "validation")
-    y_val = np.array([s.label for s in val_samples])
-    cache_seconds = time.time() - t0
-
-    is_bccd = np.array([sample.dataset == "bccd" for sample, _ in jobs])
-    epoch_rng = np.random.default_rng(seed + 1)
-
-    def epoch_indices() -> np.ndarray:
-        if bccd_per_epoch is None:
-            return np.arange(len(jobs))
-        picked = [np.flatnonzero(~is_bccd)]
-        for label in range(len(CLASSES)):
-            candidates = np.flatnonzero(is_bccd & (y_train == label))
-            picked.append(epoch_rng.choice(candidates, min(bccd_per_epoch, len(candidates)), replace=False))
-        return np.sort(np.concatenate(picked))
-
-    first_epoch = epoch_indices()
-    counts = np.bincount(y_train[first_epoch], minlength=len(CLASSES)).astype(np.float64)  # the same every epoch
-    class_weights = counts.sum() / (len(CLASSES) * np.maximum(counts, 1))
-    sample_weight = class_weights[y_train].astype(np.float32)
-    y_onehot = keras.utils.to_categorical(y_train, len(CLASSES))
-
-    steps_per_epoch = int(np.ceil(len(first_epoch) / batch_size))
-    warmup = max(1, steps_per_epoch // 2)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=peak_lr / 20, decay_steps=max(1, steps_per_epoch * epochs - warmup),
-        warmup_target=peak_lr, warmup_steps=warmup, alpha=0.02)
-    head_model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
-                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
-
-    probe_bn = backbone.get_layer("block_14_expand_BN")
-    bn_before = np.array(probe_bn.moving_mean)
 
     history: list[dict] = []
-    epoch_weights: list[list[np.ndarray]] = []
+    candidates: dict[str, tuple[float, list[np.ndarray]]] = {}
+    per_seed_best: dict[int, str] = {}
+    bn_drift = 0.0
+    x_val = None
+    for run_seed in seeds:
+        keras.utils.set_random_seed(run_seed)
+        models = build_models(weights, frozen_blocks)
+        prefix = f"seed {run_seed} " if len(seeds) > 1 else ""
 
-    def score_on_validation() -> tuple[np.ndarray, float]:
-        from hematovision.logic.metrics import compute_metrics  # the card's and the CLI's macro-F1
+        rng = np.random.default_rng(run_seed)
+        jobs: list[tuple[Sample, int]] = []
+        for sample in train_sets["bccd_train"]:
+            jobs.append((sample, int(rng.integers(1 << 31))))
+        for _ in range(pbc_views):
+            for sample in train_sets["pbc_train"]:
+                jobs.append((sample, int(rng.integers(1 << 31))))
+        log(f"{prefix}training views: {len(jobs)} (bccd {len(train_sets['bccd_train'])}, pbc {len(train_sets['pbc_train'])} "
+            f"x {pbc_views}); validation images: {len(val_samples)}")
 
-        probabilities = head_model.predict(x_val.astype(np.float32), batch_size=256, verbose=0)
-        return probabilities, compute_metrics(y_val, probabilities.argmax(axis=1), CLASSES)["macro_f1"]
+        started = time.time()
+        log("caching frozen features of the training views")
+        x_train = None  # frees the previous seed's cache first
+        x_train = compute_features(models.bottom, jobs, 64, "train views",
+                                   lambda s, v: load_view(s, v, colour_targets, pbc_bccd_colour))
+        y_train = np.array([s.label for s, _ in jobs])
+        if x_val is None:  # the frozen bottom is the same in every seed
+            log("caching frozen features of the validation images")
+            x_val = compute_features(models.bottom, [(s, None) for s in val_samples], 64, "validation").astype(np.float32)
+        cache_seconds += time.time() - started
 
-    class RecordEachEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            probabilities, f1 = score_on_validation()
-            entry = {"epoch": epoch + 1, "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]),
-                     "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_val)), "val_macro_f1": f1,
-                     "val_loss": float(-np.mean(np.log(np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1)))),
-                     "seconds": round(time.time() - t0, 1)}
-            history.append(entry)
-            epoch_weights.append(head_model.get_weights())
-            log(f"epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+        is_bccd = np.array([sample.dataset == "bccd" for sample, _ in jobs])
+        epoch_rng = np.random.default_rng(run_seed + 1)
 
-    log(f"fine-tuning {len(head_model.trainable_weights)} weight tensors for {epochs} epochs, {steps_per_epoch} steps each")
-    fit_options = dict(batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[RecordEachEpoch()])
-    if bccd_per_epoch is None:  # one fit call: the same shuffling as the runs before bccd_per_epoch existed
-        head_model.fit(x_train.astype(np.float32), y_onehot, sample_weight=sample_weight, epochs=epochs, **fit_options)
+        def epoch_indices() -> np.ndarray:
+            if bccd_per_epoch is None:
+                return np.arange(len(jobs))
+            picked = [np.flatnonzero(~is_bccd)]
+            for label in range(len(CLASSES)):
+                candidates_of_class = np.flatnonzero(is_bccd & (y_train == label))
+                picked.append(epoch_rng.choice(candidates_of_class, min(bccd_per_epoch, len(candidates_of_class)), replace=False))
+            return np.sort(np.concatenate(picked))
+
+        first_epoch = epoch_indices()
+        counts = np.bincount(y_train[first_epoch], minlength=len(CLASSES)).astype(np.float64)  # the same every epoch
+        class_weights = counts.sum() / (len(CLASSES) * np.maximum(counts, 1))
+        sample_weight = class_weights[y_train].astype(np.float32)
+        y_onehot = keras.utils.to_categorical(y_train, len(CLASSES))
+
+        steps_per_epoch = int(np.ceil(len(first_epoch) / batch_size))
+        warmup = max(1, steps_per_epoch // 2)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=peak_lr / 20, decay_steps=max(1, steps_per_epoch * epochs - warmup),
+            warmup_target=peak_lr, warmup_steps=warmup, alpha=0.02)
+        head_model = models.head
+        head_model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
+                           loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
+        bn_before = np.array(models.probe_bn.moving_mean)
+
+        def score_on_validation() -> tuple[np.ndarray, float]:
+            probabilities = head_model.predict(x_val, batch_size=256, verbose=0)
+            return probabilities, compute_metrics(y_val, probabilities.argmax(axis=1), CLASSES)["macro_f1"]
+
+        seed_history: list[dict] = []
+        epoch_weights: list[list[np.ndarray]] = []
+
+        class RecordEachEpoch(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                probabilities, f1 = score_on_validation()
+                entry = {"epoch": epoch + 1, "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]),
+                         "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_val)), "val_macro_f1": f1,
+                         "val_loss": float(-np.mean(np.log(np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1)))),
+                         "seconds": round(time.time() - t0, 1)}
+                if len(seeds) > 1:
+                    entry["seed"] = run_seed
+                seed_history.append(entry)
+                epoch_weights.append(head_model.get_weights())
+                log(f"{prefix}epoch {epoch + 1}/{epochs}: " + ", ".join(
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+
+        log(f"{prefix}fine-tuning {len(head_model.trainable_weights)} weight tensors for {epochs} epochs, {steps_per_epoch} steps each")
+        fit_options = dict(batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[RecordEachEpoch()])
+        if bccd_per_epoch is None:  # one fit call: the same shuffling as the runs before bccd_per_epoch existed
+            head_model.fit(x_train.astype(np.float32), y_onehot, sample_weight=sample_weight, epochs=epochs, **fit_options)
+        else:
+            for epoch in range(epochs):
+                chosen = first_epoch if epoch == 0 else epoch_indices()
+                head_model.fit(x_train[chosen].astype(np.float32), y_onehot[chosen], sample_weight=sample_weight[chosen],
+                               initial_epoch=epoch, epochs=epoch + 1, **fit_options)
+        history += seed_history
+
+        # Candidates: each epoch's weights, and the mean weights of the last k epochs (BatchNorm is frozen, so a
+        # weight average needs no re-estimated statistics). The one with the best validation macro-F1 is kept.
+        seed_candidates = {f"{prefix}epoch {h['epoch']}": (h["val_macro_f1"], w) for h, w in zip(seed_history, epoch_weights)}
+        for k in average_last_epochs:
+            if 1 < k <= len(epoch_weights):
+                mean_weights = [np.mean(tensors, axis=0) for tensors in zip(*epoch_weights[-k:])]
+                head_model.set_weights(mean_weights)
+                _, f1 = score_on_validation()
+                name = f"{prefix}mean of epochs {len(epoch_weights) - k + 1}-{len(epoch_weights)}"
+                seed_candidates[name] = (f1, mean_weights)
+                log(f"{name}: val_macro_f1={f1:.4f}")
+        candidates.update(seed_candidates)
+        per_seed_best[run_seed] = max(seed_candidates, key=lambda name: seed_candidates[name][0])  # ties: the earlier
+        bn_drift = max(bn_drift, float(np.max(np.abs(np.array(models.probe_bn.moving_mean) - bn_before))))
+        if bn_drift != 0.0:
+            raise RuntimeError(f"BatchNorm moving statistics changed during training (max drift {bn_drift})")
+
+    if len(seeds) > 1:
+        soup_name = f"soup of seeds {', '.join(map(str, seeds))}"
+        soup = [np.mean(tensors, axis=0) for tensors in zip(*(candidates[per_seed_best[s]][1] for s in seeds))]
+        head_model.set_weights(soup)
+        _, f1 = score_on_validation()
+        log(f"{soup_name} ({', '.join(per_seed_best.values())}): val_macro_f1={f1:.4f}")
+        candidates[soup_name] = (f1, soup)
+        finalists = [soup_name, *per_seed_best.values()]  # ties: the soup
     else:
-        for epoch in range(epochs):
-            chosen = first_epoch if epoch == 0 else epoch_indices()
-            head_model.fit(x_train[chosen].astype(np.float32), y_onehot[chosen], sample_weight=sample_weight[chosen],
-                           initial_epoch=epoch, epochs=epoch + 1, **fit_options)
-
-    # Candidates: each epoch's weights, and the mean weights of the last k epochs (BatchNorm is frozen, so a
-    # weight average needs no re-estimated statistics). The one with the best validation macro-F1 is kept.
-    candidates = {f"epoch {h['epoch']}": (h["val_macro_f1"], weights) for h, weights in zip(history, epoch_weights)}
-    for k in average_last_epochs:
-        if 1 < k <= len(epoch_weights):
-            mean_weights = [np.mean(tensors, axis=0) for tensors in zip(*epoch_weights[-k:])]
-            head_model.set_weights(mean_weights)
-            _, f1 = score_on_validation()
-            name = f"mean of epochs {len(epoch_weights) - k + 1}-{len(epoch_weights)}"
-            candidates[name] = (f1, mean_weights)
-            log(f"{name}: val_macro_f1={f1:.4f}")
-    selected = max(candidates, key=lambda name: candidates[name][0])  # ties: the earlier candidate
+        finalists = list(candidates)
+    selected = max(finalists, key=lambda name: candidates[name][0])
     head_model.set_weights(candidates[selected][1])
-    bn_after = np.array(probe_bn.moving_mean)
-    bn_drift = float(np.max(np.abs(bn_after - bn_before)))
-    if bn_drift != 0.0:
-        raise RuntimeError(f"BatchNorm moving statistics changed during training (max drift {bn_drift})")
 
     log("computing class centroids of the pooled features (for the out-of-distribution score)")
-    feature_model = keras.Model(cached, pool(top_part(cached, training=False)))
-    pooled = feature_model.predict(x_train.astype(np.float32), batch_size=256, verbose=0)
+    pooled = models.pooled.predict(x_train.astype(np.float32), batch_size=256, verbose=0)
     centroids = class_centroids(pooled, y_train)
 
-    classifier.save(out_dir / "classifier.keras")
+    models.classifier.save(out_dir / "classifier.keras")
     np.save(out_dir / "centroids.npy", centroids)
+    selection_rule = "epoch with the best macro-F1 on the validation split (bccd_val + pbc_val)" + (
+        f", or the mean weights of the last {' or '.join(map(str, average_last_epochs))} epochs" if average_last_epochs else "")
+    if len(seeds) > 1:
+        selection_rule = (f"per seed: the {selection_rule}; then the best of those and their weight mean (soup), "
+                          "on the same validation split")
     report = {
         "recipe": {
-            "frozen": f"stem + blocks 1-{frozen_blocks} (up to {cut_layer}), features cached once per training view",
+            "frozen": f"stem + blocks 1-{frozen_blocks} (up to {models.cut_layer}), features cached once per training view",
             "trained": f"blocks {frozen_blocks + 1}-16, Conv_1 and the head (GAP -> dropout 0.3 -> Dense(4) softmax); BatchNorm frozen",
             "optimizer": f"AdamW (weight decay 1e-4), cosine schedule with half-epoch warm-up, peak lr {peak_lr}",
             "loss": "categorical cross-entropy, label smoothing 0.1, class-balanced sample weights",
             "batch_size": batch_size, "epochs": epochs, "selected_epoch": selected,
-            "selection_rule": "epoch with the best macro-F1 on the validation split (bccd_val + pbc_val)" + (
-                f", or the mean weights of the last {' or '.join(map(str, average_last_epochs))} epochs" if average_last_epochs else ""),
+            "selection_rule": selection_rule,
             "candidates_val_macro_f1": {name: round(f1, 4) for name, (f1, _) in candidates.items()},
             "augmentation": ("per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/stain-tint jitter; "
                              f"pbc views are zoomed out to bccd-like cell size and position with probability {PBC_ZOOM_OUT_PROBABILITY}"
@@ -247,11 +293,12 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
                                 if pbc_bccd_colour > 0 else "")),
             "views": {"bccd_train": 1, "pbc_train": pbc_views}, "seed": seed,
             "bccd_views_per_class_per_epoch": bccd_per_epoch or "all",
+            **({"soup_seeds": list(soup_seeds)} if soup_seeds else {}),
         },
         "train_counts": {name: class_counts(samples) for name, samples in train_sets.items()},
         "val_counts": class_counts(val_samples),
         "history": history,
-        "batchnorm_check": {"layer": probe_bn.name, "max_moving_mean_drift": bn_drift},
+        "batchnorm_check": {"layer": models.probe_bn.name, "max_moving_mean_drift": bn_drift},
         "seconds": {"feature_cache": round(cache_seconds, 1), "total": round(time.time() - t0, 1)},
         "smoke": smoke,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},

@@ -30,11 +30,16 @@ def test_smoke_training_keeps_batchnorm_fixed(smoke_run):
     assert report["history"] and report["history"][0]["epoch"] == 1
 
 
-def test_smoke_training_selects_among_epochs_and_their_weight_average(smoke_run):
-    recipe = json.loads((smoke_run / "train_report.json").read_text())["recipe"]
+def test_smoke_training_selects_among_epochs_their_weight_average_and_the_soup_of_seeds(smoke_run):
+    report = json.loads((smoke_run / "train_report.json").read_text())
+    recipe = report["recipe"]
+    seeds = [recipe["seed"], *recipe["soup_seeds"]]
+    assert len(seeds) == 2
     candidates = recipe["candidates_val_macro_f1"]
-    assert set(candidates) == {"epoch 1", "epoch 2", "mean of epochs 1-2"}
+    per_seed = {f"seed {s} {name}" for s in seeds for name in ("epoch 1", "epoch 2", "mean of epochs 1-2")}
+    assert set(candidates) == per_seed | {f"soup of seeds {seeds[0]}, {seeds[1]}"}
     assert candidates[recipe["selected_epoch"]] == max(candidates.values())
+    assert [(h["seed"], h["epoch"]) for h in report["history"]] == [(s, e) for s in seeds for e in (1, 2)]
 
 
 def test_smoke_training_gives_some_pbc_views_bccd_colours(smoke_run):
