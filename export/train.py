@@ -224,7 +224,7 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
                 seed_history.append(entry)
                 epoch_weights.append(head_model.get_weights())
                 log(f"{prefix}epoch {epoch + 1}/{epochs}: " + ", ".join(
-                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items() if k != "seed"))
 
         log(f"{prefix}fine-tuning {len(head_model.trainable_weights)} weight tensors for {epochs} epochs, {steps_per_epoch} steps each")
         fit_options = dict(batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[RecordEachEpoch()])
