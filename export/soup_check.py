@@ -23,13 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "functions" / "classifier"))
 
 from export.data import CLASSES, all_splits  # noqa: E402
+from export.train import mean_weights  # noqa: E402
 
 SETS = ("bccd_val", "pbc_val")
-
-
-def soup_weights(models) -> list[np.ndarray]:
-    """The element-wise mean of the models' weights (all of them: frozen tensors are identical across runs)."""
-    return [np.mean(tensors, axis=0) for tensors in zip(*(m.get_weights() for m in models))]
 
 
 def report(name: str, probabilities: np.ndarray, labels: np.ndarray, is_bccd: np.ndarray) -> None:
@@ -67,7 +63,7 @@ def main() -> None:
         report(str(run), each[-1], labels, is_bccd)
     report(f"ensemble of {len(models)} (reference)", np.mean(each, axis=0), labels, is_bccd)
     soup = keras.models.clone_model(models[0])
-    soup.set_weights(soup_weights(models))
+    soup.set_weights(mean_weights(m.get_weights() for m in models))  # frozen tensors are identical across runs
     report(f"uniform soup of {len(models)}", soup.predict(images, batch_size=64, verbose=0), labels, is_bccd)
 
 

@@ -71,6 +71,11 @@ def compute_features(model, jobs: list[tuple[Sample, int | None]], batch: int, w
     return np.concatenate(outputs)
 
 
+def mean_weights(weight_sets) -> list[np.ndarray]:
+    """Element-wise mean of several get_weights() lists of one architecture (epochs of a run, or seeds: a soup)."""
+    return [np.mean(tensors, axis=0) for tensors in zip(*weight_sets)]
+
+
 def smoke_subset(samples: list[Sample], per_class: int) -> list[Sample]:
     picked = []
     for label in range(len(CLASSES)):
@@ -242,11 +247,11 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
         seed_candidates = {f"{prefix}epoch {h['epoch']}": (h["val_macro_f1"], w) for h, w in zip(seed_history, epoch_weights)}
         for k in average_last_epochs:
             if 1 < k <= len(epoch_weights):
-                mean_weights = [np.mean(tensors, axis=0) for tensors in zip(*epoch_weights[-k:])]
-                head_model.set_weights(mean_weights)
+                averaged = mean_weights(epoch_weights[-k:])
+                head_model.set_weights(averaged)
                 _, f1 = score_on_validation()
                 name = f"{prefix}mean of epochs {len(epoch_weights) - k + 1}-{len(epoch_weights)}"
-                seed_candidates[name] = (f1, mean_weights)
+                seed_candidates[name] = (f1, averaged)
                 log(f"{name}: val_macro_f1={f1:.4f}")
         candidates.update(seed_candidates)
         per_seed_best[run_seed] = max(seed_candidates, key=lambda name: seed_candidates[name][0])  # ties: the earlier
@@ -256,7 +261,7 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
 
     if len(seeds) > 1:
         soup_name = f"soup of seeds {', '.join(map(str, seeds))}"
-        soup = [np.mean(tensors, axis=0) for tensors in zip(*(candidates[per_seed_best[s]][1] for s in seeds))]
+        soup = mean_weights(candidates[per_seed_best[s]][1] for s in seeds)
         head_model.set_weights(soup)
         _, f1 = score_on_validation()
         log(f"{soup_name} ({', '.join(per_seed_best.values())}): val_macro_f1={f1:.4f}")
