@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="probability that a pbc training view gets the colours of a random bccd training frame (default 0)")
     parser.add_argument("--soup-seeds", type=int, nargs="*", default=[],
                         help="more seeds trained the same way; the mean of all seeds' best weights (a model soup) is a candidate too")
+    parser.add_argument("--mixup", type=float, default=0.0,
+                        help="mixup alpha for the cached training features (default 0: no mixup)")
     args = parser.parse_args(argv)
 
     # Full runs keep their Keras model, centroids and reports in export/artifacts (committed), so convert and
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         train(work, args.data, args.weights, smoke=args.smoke, epochs=args.epochs, seed=args.seed,
               pbc_views=args.pbc_views, bccd_per_epoch=args.bccd_per_epoch, frozen_blocks=args.frozen_blocks,
               average_last_epochs=tuple(args.average_last_epochs), pbc_bccd_colour=args.pbc_bccd_colour, peak_lr=args.peak_lr,
-              soup_seeds=tuple(args.soup_seeds))
+              soup_seeds=tuple(args.soup_seeds), mixup_alpha=args.mixup)
     if args.step in ("convert", "all"):
         from export.convert import convert
 

@@ -90,3 +90,19 @@ def random_view(image: np.ndarray, rng: np.random.Generator, zoom_out_probabilit
     if colour_targets is not None and colour_probability > 0 and rng.random() < colour_probability:
         image = match_colour(image, colour_targets[int(rng.integers(len(colour_targets)))])
     return colour_jitter(dihedral(image, int(rng.integers(8))), rng)
+
+
+def mixup(features: np.ndarray, targets: np.ndarray, weights: np.ndarray, rng: np.random.Generator,
+          alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mixup (Zhang et al., ICLR 2018) of one batch, here on cached hidden features ("manifold mixup"):
+    each example is blended with a random partner of the same batch, lambda ~ Beta(alpha, alpha) per example;
+    its targets and sample weights are blended with the same lambda."""
+    lam = rng.beta(alpha, alpha, size=len(features)).astype(np.float32)
+    partner = rng.permutation(len(features))
+
+    def blend(values: np.ndarray) -> np.ndarray:
+        values = values.astype(np.float32)
+        weight = lam.reshape((-1,) + (1,) * (values.ndim - 1))
+        return weight * values + (1 - weight) * values[partner]
+
+    return blend(features), blend(targets), blend(weights)

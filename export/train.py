@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from export.augment import colour_stats, random_view
+from export.augment import colour_stats, mixup, random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import INPUT_SIZE, build_backbone, freeze_batchnorm
 
@@ -116,7 +116,7 @@ def build_models(weights, frozen_blocks: int):
 def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: int = 5, seed: int = 20261126,
           batch_size: int = 64, peak_lr: float = PEAK_LR, pbc_views: int = 2, bccd_per_epoch: int | None = None,
           frozen_blocks: int = FROZEN_BLOCKS, average_last_epochs: tuple[int, ...] = (),
-          pbc_bccd_colour: float = 0.0, soup_seeds: tuple[int, ...] = ()) -> dict:
+          pbc_bccd_colour: float = 0.0, soup_seeds: tuple[int, ...] = (), mixup_alpha: float = 0.0) -> dict:
     """frozen_blocks: the stem and blocks 1..frozen_blocks stay frozen (a block with a residual add: 2, 4, 5, 7, ...).
     average_last_epochs: the mean weights of the last k epochs are selection candidates too, for each k given.
     pbc_bccd_colour: probability that a pbc view gets the colours of a random bccd training frame (augment.match_colour).
@@ -124,7 +124,8 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     bccd TRAIN has 16-155 augmentations of each original, so fewer per epoch slows memorising its ~230 cells.
     soup_seeds: more seeds, each trained like `seed` (its own views, initialisation and shuffling) and reduced to its
     best validation candidate; the mean of all seeds' weights (a "model soup", Wortsman et al. 2022) is a
-    candidate too. BatchNorm is frozen, so the mean needs no re-estimated statistics."""
+    candidate too. BatchNorm is frozen, so the mean needs no re-estimated statistics.
+    mixup_alpha: above 0, each training batch of cached features is mixed up (augment.mixup, Beta(alpha, alpha))."""
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     import keras
     import tensorflow as tf
@@ -233,7 +234,10 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
 
         log(f"{prefix}fine-tuning {len(head_model.trainable_weights)} weight tensors for {epochs} epochs, {steps_per_epoch} steps each")
         fit_options = dict(batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[RecordEachEpoch()])
-        if bccd_per_epoch is None:  # one fit call: the same shuffling as the runs before bccd_per_epoch existed
+        if mixup_alpha > 0:
+            batches = mixup_batches(x_train, y_onehot, sample_weight, batch_size, mixup_alpha, run_seed + 3)
+            head_model.fit(batches, epochs=epochs, verbose=fit_options["verbose"], callbacks=fit_options["callbacks"])
+        elif bccd_per_epoch is None:  # one fit call: the same shuffling as the runs before bccd_per_epoch existed
             head_model.fit(x_train.astype(np.float32), y_onehot, sample_weight=sample_weight, epochs=epochs, **fit_options)
         else:
             for epoch in range(epochs):
@@ -288,7 +292,8 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
             "frozen": f"stem + blocks 1-{frozen_blocks} (up to {models.cut_layer}), features cached once per training view",
             "trained": f"blocks {frozen_blocks + 1}-16, Conv_1 and the head (GAP -> dropout 0.3 -> Dense(4) softmax); BatchNorm frozen",
             "optimizer": f"AdamW (weight decay 1e-4), cosine schedule with half-epoch warm-up, peak lr {peak_lr}",
-            "loss": "categorical cross-entropy, label smoothing 0.1, class-balanced sample weights",
+            "loss": "categorical cross-entropy, label smoothing 0.1, class-balanced sample weights"
+                    + (f"; mixup of the cached features, Beta({mixup_alpha}, {mixup_alpha})" if mixup_alpha > 0 else ""),
             "batch_size": batch_size, "epochs": epochs, "selected_epoch": selected,
             "selection_rule": selection_rule,
             "candidates_val_macro_f1": {name: round(f1, 4) for name, (f1, _) in candidates.items()},
@@ -311,6 +316,29 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     (out_dir / "train_report.json").write_text(json.dumps(report, indent=2))
     log(f"training done in {report['seconds']['total']} s; selected {selected} (val macro-F1 {candidates[selected][0]:.4f})")
     return report
+
+
+def mixup_batches(x, y, weights, batch_size: int, alpha: float, seed: int):
+    """Shuffled batches of the cached features, each mixed up; batch i of epoch e depends only on (seed, e, i)."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(x) / batch_size))
+
+        def __getitem__(self, index: int):
+            order = np.random.default_rng([seed, self.epoch]).permutation(len(x))
+            chosen = np.sort(order[index * batch_size : (index + 1) * batch_size])
+            return mixup(x[chosen], y[chosen], weights[chosen], np.random.default_rng([seed, self.epoch, index]), alpha)
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+
+    return Batches()
 
 
 def class_centroids(pooled: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from export.augment import colour_jitter, colour_stats, dihedral, match_colour, random_view, zoom_out
+from export.augment import colour_jitter, colour_stats, dihedral, match_colour, mixup, random_view, zoom_out
 
 
 def slide(seed: int = 0) -> np.ndarray:
@@ -75,3 +75,22 @@ def test_random_view_without_colour_transfer_is_the_earlier_recipe(seed):
     expected = colour_jitter(dihedral(expected, int(rng.integers(8))), rng)
     assert np.array_equal(plain, expected) and np.array_equal(zero_probability, expected)
     assert np.array_equal(targets_at_zero, expected)
+
+
+def test_mixup_blends_each_example_with_a_partner_using_one_lambda_for_features_targets_and_weights():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(32, 4, 4, 2)).astype(np.float16)
+    targets = np.eye(4, dtype=np.float32)[rng.integers(4, size=32)]
+    weights = rng.uniform(0.5, 2.0, size=32).astype(np.float32)
+    mixed_x, mixed_y, mixed_w = mixup(features, targets, weights, np.random.default_rng(1), alpha=0.4)
+    assert mixed_x.shape == features.shape and mixed_y.shape == targets.shape and mixed_w.shape == weights.shape
+    assert np.allclose(mixed_y.sum(axis=1), 1.0)  # still a distribution over the classes
+    assert not np.allclose(mixed_x, features.astype(np.float32))
+    lam = np.random.default_rng(1).beta(0.4, 0.4, size=32)
+    partner = np.random.default_rng(1)
+    partner.beta(0.4, 0.4, size=32)
+    partner = partner.permutation(32)
+    expected_x = lam[:, None, None, None] * features.astype(np.float32) + (1 - lam[:, None, None, None]) * features[partner]
+    assert np.allclose(mixed_x, expected_x, atol=1e-5)
+    assert np.allclose(mixed_y, lam[:, None] * targets + (1 - lam[:, None]) * targets[partner], atol=1e-6)
+    assert np.allclose(mixed_w, lam * weights + (1 - lam) * weights[partner], atol=1e-6)
