@@ -325,18 +325,21 @@ def mixup_batches(x, y, weights, batch_size: int, alpha: float, seed: int):
     class Batches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__()
-            self.epoch = 0
+            self.start_epoch(0)
+
+        def start_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+            self.order = np.random.default_rng([seed, epoch]).permutation(len(x))  # once per epoch, not per batch
 
         def __len__(self) -> int:
             return int(np.ceil(len(x) / batch_size))
 
         def __getitem__(self, index: int):
-            order = np.random.default_rng([seed, self.epoch]).permutation(len(x))
-            chosen = np.sort(order[index * batch_size : (index + 1) * batch_size])
+            chosen = np.sort(self.order[index * batch_size : (index + 1) * batch_size])
             return mixup(x[chosen], y[chosen], weights[chosen], np.random.default_rng([seed, self.epoch, index]), alpha)
 
         def on_epoch_end(self) -> None:
-            self.epoch += 1
+            self.start_epoch(self.epoch + 1)
 
     return Batches()
 

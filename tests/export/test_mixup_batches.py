@@ -36,7 +36,7 @@ print(json.dumps({
 """
 
 
-def test_mixup_batches_cover_an_epoch_repeat_within_it_change_between_epochs_and_train_a_keras_model():
+def test_mixup_batches_have_an_epochs_sizes_repeat_within_it_change_between_epochs_and_train_a_keras_model():
     require(EXPORT_PYTHON.is_file(), f"export venv not found at {EXPORT_PYTHON} (make export-venv)")
     result = subprocess.run([str(EXPORT_PYTHON), "-c", PROGRAM], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
