@@ -21,8 +21,19 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import (DEFAULT_DATA, DEFAULT_KERAS_MODEL, DEFAULT_MODEL_DIR, DEFAULT_OUT, DEFAULT_WORK, KERAS_PYTHON,
-                          ROOT, SERVING_PYTHON, child_env, log, test_images)
+from bench.common import (
+    DEFAULT_DATA,
+    DEFAULT_KERAS_MODEL,
+    DEFAULT_MODEL_DIR,
+    DEFAULT_OUT,
+    DEFAULT_WORK,
+    KERAS_PYTHON,
+    ROOT,
+    SERVING_PYTHON,
+    child_env,
+    log,
+    test_images,
+)
 from bench.report import render
 
 SECTIONS = ("warm", "keras", "cold", "size", "serve", "int8", "profile")
@@ -33,8 +44,16 @@ class ChildError(RuntimeError):
     pass
 
 
-def run_child(python: Path, module: str, args: list[str], work: Path, name: str, env: dict | None = None,
-              timeout: float = 600, python_flags: list[str] | None = None) -> dict:
+def run_child(
+    python: Path,
+    module: str,
+    args: list[str],
+    work: Path,
+    name: str,
+    env: dict | None = None,
+    timeout: float = 600,
+    python_flags: list[str] | None = None,
+) -> dict:
     """Run `python -m module args --result FILE`; its stdout/stderr go to work/logs/name.log. Returns the result."""
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -43,8 +62,15 @@ def run_child(python: Path, module: str, args: list[str], work: Path, name: str,
     result_path.unlink(missing_ok=True)
     command = [str(python), *(python_flags or []), "-m", module, *args, "--result", str(result_path)]
     with open(logs / f"{name}.log", "wb") as output:
-        completed = subprocess.run(command, cwd=ROOT, env=env or child_env(), stdout=output, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, timeout=timeout)
+        completed = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env or child_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
     if completed.returncode != 0 or not result_path.is_file():
         tail = (logs / f"{name}.log").read_text(errors="replace")[-2500:]
         raise ChildError(f"{name} failed (exit {completed.returncode}):\n{tail}")
@@ -94,33 +120,59 @@ def environment(model_dir: Path) -> dict:
                 break
     except OSError:
         pass
-    versions = subprocess.run([str(SERVING_PYTHON), "-c", "import onnxruntime, numpy, PIL; print(onnxruntime.__version__)"],
-                              capture_output=True, text=True, env=child_env())
+    versions = subprocess.run(
+        [str(SERVING_PYTHON), "-c", "import onnxruntime, numpy, PIL; print(onnxruntime.__version__)"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+    )
     return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu, "cores": os.cpu_count(),
-        "onnxruntime": versions.stdout.strip() or "?", "model": f"{card.get('name', '?')} {card.get('version', '?')}",
-        "model_sha256": card.get("sha256", "?"), "contended": contention(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "onnxruntime": versions.stdout.strip() or "?",
+        "model": f"{card.get('name', '?')} {card.get('version', '?')}",
+        "model_sha256": card.get("sha256", "?"),
+        "contended": contention(),
     }
 
 
 # ---------------------------------------------------------------- sections
-def bench_warm(args, images_file: Path, model_dir: Path, label: str, profile: bool,
-               batches: list[int] | None = None) -> tuple[dict, dict | None]:
+def bench_warm(
+    args, images_file: Path, model_dir: Path, label: str, profile: bool, batches: list[int] | None = None
+) -> tuple[dict, dict | None]:
     results, profile_result = {}, None
     for threads in args.threads:
         extra = []
         if profile and threads == args.threads[0]:
             extra = ["--breakdown", "--profile", str(args.work / "profile.txt")]
         log(f"warm {label}: {threads} thread(s) ...")
-        result = run_child(SERVING_PYTHON, "bench.serving_child",
-                           ["warm", "--model-dir", str(model_dir), "--threads", str(threads), "--images-file", str(images_file),
-                            "--batches", ",".join(map(str, batches or args.batches)), "--warmup", str(args.warmup), *extra],
-                           args.work, f"warm-{label}-{threads}t")
+        result = run_child(
+            SERVING_PYTHON,
+            "bench.serving_child",
+            [
+                "warm",
+                "--model-dir",
+                str(model_dir),
+                "--threads",
+                str(threads),
+                "--images-file",
+                str(images_file),
+                "--batches",
+                ",".join(map(str, batches or args.batches)),
+                "--warmup",
+                str(args.warmup),
+                *extra,
+            ],
+            args.work,
+            f"warm-{label}-{threads}t",
+        )
         if result.get("tensorflow_imported"):
             raise ChildError("the serving process imported TensorFlow")
         if "stages" in result or "profile" in result:
-            profile_result = dict(result.pop("profile", {}), stages=result.pop("stages", {}),
-                                  large_photo=result.pop("large_photo", None))
+            profile_result = dict(
+                result.pop("profile", {}), stages=result.pop("stages", {}), large_photo=result.pop("large_photo", None)
+            )
         results[str(threads)] = result
         log(f"  handler b1 {result['handler']['1']['median_ms']} ms, bare b1 {result['bare']['1']['median_ms']} ms")
     return results, profile_result
@@ -130,12 +182,29 @@ def bench_keras(args, images_file: Path) -> dict:
     results = {}
     for threads in args.threads:
         log(f"keras: {threads} thread(s) ...")
-        results[str(threads)] = run_child(KERAS_PYTHON, "bench.keras_child",
-                                          ["warm", "--keras-model", str(args.keras_model), "--threads", str(threads),
-                                           "--images-file", str(images_file), "--batches", ",".join(map(str, args.batches)),
-                                           "--warmup", str(args.warmup)], args.work, f"keras-{threads}t")
-        log(f"  predict b1 {results[str(threads)]['predict']['1']['median_ms']} ms, "
-            f"tf.function b1 {results[str(threads)]['tf_function']['1']['median_ms']} ms")
+        results[str(threads)] = run_child(
+            KERAS_PYTHON,
+            "bench.keras_child",
+            [
+                "warm",
+                "--keras-model",
+                str(args.keras_model),
+                "--threads",
+                str(threads),
+                "--images-file",
+                str(images_file),
+                "--batches",
+                ",".join(map(str, args.batches)),
+                "--warmup",
+                str(args.warmup),
+            ],
+            args.work,
+            f"keras-{threads}t",
+        )
+        log(
+            f"  predict b1 {results[str(threads)]['predict']['1']['median_ms']} ms, "
+            f"tf.function b1 {results[str(threads)]['tf_function']['1']['median_ms']} ms"
+        )
     return results
 
 
@@ -157,9 +226,14 @@ def import_profile(model_dir: Path) -> dict[str, float]:
     is imported in a fresh process; `hematovision` includes the model load done at import."""
     import re
 
-    completed = subprocess.run([str(SERVING_PYTHON), "-X", "importtime", "-c", "import hematovision.handlers.api"], cwd=ROOT,
-                               env=child_env(HEMATOVISION_MODEL_DIR=str(model_dir), HEMATOVISION_INTRA_OP_THREADS="1"),
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [str(SERVING_PYTHON), "-X", "importtime", "-c", "import hematovision.handlers.api"],
+        cwd=ROOT,
+        env=child_env(HEMATOVISION_MODEL_DIR=str(model_dir), HEMATOVISION_INTRA_OP_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     totals: dict[str, float] = {}
     for line in completed.stderr.splitlines():
         found = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
@@ -188,23 +262,52 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
         for kind in kinds:
             spawned = time.time()
             if kind == "serving":
-                result = run_child(SERVING_PYTHON, "bench.serving_child",
-                                   ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image)],
-                                   args.work, f"cold-{kind}-{index}")
+                result = run_child(
+                    SERVING_PYTHON,
+                    "bench.serving_child",
+                    ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image)],
+                    args.work,
+                    f"cold-{kind}-{index}",
+                )
             elif kind == "lambda_package":
-                env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-                       "PYTHONPATH": os.pathsep.join([str(package), str(ROOT)]), "LAMBDA_TASK_ROOT": str(package),
-                       "AWS_DEFAULT_REGION": "eu-west-1", "POWERTOOLS_SERVICE_NAME": "hematovision-bench"}
-                result = run_child(Path(python312), "bench.serving_child",
-                                   ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image),
-                                    "--event", str(event_file)],
-                                   args.work, f"cold-{kind}-{index}", env=env, python_flags=["-S"])
+                env = {
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "LANG": "C.UTF-8",
+                    "PYTHONDONTWRITEBYTECODE": "1",
+                    "PYTHONPATH": os.pathsep.join([str(package), str(ROOT)]),
+                    "LAMBDA_TASK_ROOT": str(package),
+                    "AWS_DEFAULT_REGION": "eu-west-1",
+                    "POWERTOOLS_SERVICE_NAME": "hematovision-bench",
+                }
+                result = run_child(
+                    Path(python312),
+                    "bench.serving_child",
+                    [
+                        "cold",
+                        "--model-dir",
+                        str(args.model_dir),
+                        "--threads",
+                        "1",
+                        "--image",
+                        str(image),
+                        "--event",
+                        str(event_file),
+                    ],
+                    args.work,
+                    f"cold-{kind}-{index}",
+                    env=env,
+                    python_flags=["-S"],
+                )
                 if not all(p.startswith(str(package)) for p in result["module_paths"].values()):
                     raise ChildError(f"the built-package run imported code from elsewhere: {result['module_paths']}")
             else:
-                result = run_child(KERAS_PYTHON, "bench.keras_child",
-                                   ["cold", "--keras-model", str(args.keras_model), "--threads", "1", "--image", str(image)],
-                                   args.work, f"cold-keras-{index}")
+                result = run_child(
+                    KERAS_PYTHON,
+                    "bench.keras_child",
+                    ["cold", "--keras-model", str(args.keras_model), "--threads", "1", "--image", str(image)],
+                    args.work,
+                    f"cold-keras-{index}",
+                )
             if kind != "keras" and result.get("tensorflow_imported"):
                 raise ChildError(f"the {kind} process imported TensorFlow")
             result["wall_s"] = result["answered_at"] - spawned
@@ -219,10 +322,15 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
         phases = {"interpreter start": [r["startup_s"] for r in items]}
         for name in items[0]["phases"]:
             phases[name] = [r["phases"][name] for r in items]
-        summary[kind] = {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls), "runs": len(items),
-                         "walls_s": [round(w, 3) for w in walls],
-                         "phases_median_s": {k: statistics.median(v) for k, v in phases.items()},
-                         "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in items)}
+        summary[kind] = {
+            "median_s": statistics.median(walls),
+            "min_s": min(walls),
+            "max_s": max(walls),
+            "runs": len(items),
+            "walls_s": [round(w, 3) for w in walls],
+            "phases_median_s": {k: statistics.median(v) for k, v in phases.items()},
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in items),
+        }
     summary["imports_ms"] = import_profile(args.model_dir)
     return summary
 
@@ -237,24 +345,42 @@ def bench_sizes(args) -> dict:
     built = Path(args.built_package)
     if built.is_dir():
         report = package_size.measure(built)
-        built_versions = sorted(d.name.removesuffix(".dist-info") for d in built.glob("*.dist-info")
-                                if d.name.lower().startswith(("onnxruntime-", "numpy-", "pillow-")))
-        sizes["built"] = {"total_bytes": report["total_bytes"], "groups": report["groups"], "dir": str(built),
-                          "versions": built_versions, "built_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(built.stat().st_mtime))}
+        built_versions = sorted(
+            d.name.removesuffix(".dist-info")
+            for d in built.glob("*.dist-info")
+            if d.name.lower().startswith(("onnxruntime-", "numpy-", "pillow-"))
+        )
+        sizes["built"] = {
+            "total_bytes": report["total_bytes"],
+            "groups": report["groups"],
+            "dir": str(built),
+            "versions": built_versions,
+            "built_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(built.stat().st_mtime)),
+        }
         pins = {}
         for line in (ROOT / "functions" / "classifier" / "requirements.txt").read_text(encoding="utf-8").splitlines():
             name, _, version = line.split("#", 1)[0].strip().partition("==")
             if version:
                 pins[name.split("[")[0].strip().lower()] = version.strip()
-        stale = [v for v in built_versions if pins.get(v.split("-")[0].lower(), v.split("-", 1)[1]) != v.split("-", 1)[1]]
+        stale = [
+            v for v in built_versions if pins.get(v.split("-")[0].lower(), v.split("-", 1)[1]) != v.split("-", 1)[1]
+        ]
         if stale:
             sizes["built"]["stale"] = stale
             log(f"WARNING: the built package is stale ({', '.join(stale)} vs requirements.txt): run `make build`")
     serving_requirements = requirement_names(ROOT / "functions" / "classifier" / "requirements.txt")
-    for key, python, requirements in (("serving", SERVING_PYTHON, serving_requirements),
-                                      ("tensorflow", KERAS_PYTHON, ["tensorflow-cpu", "pillow"])):
-        completed = subprocess.run([str(python), "-m", "bench.sizes", *requirements], cwd=ROOT, env=child_env(),
-                                   capture_output=True, text=True, timeout=300)
+    for key, python, requirements in (
+        ("serving", SERVING_PYTHON, serving_requirements),
+        ("tensorflow", KERAS_PYTHON, ["tensorflow-cpu", "pillow"]),
+    ):
+        completed = subprocess.run(
+            [str(python), "-m", "bench.sizes", *requirements],
+            cwd=ROOT,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if completed.returncode == 0:
             sizes[key] = json.loads(completed.stdout)
         else:
@@ -267,24 +393,48 @@ def bench_sizes(args) -> dict:
 def bench_serve(args, images: list[Path]) -> list[dict]:
     from bench.throughput import run
 
-    return [run(SERVING_PYTHON, args.model_dir, workers, images, args.work, args.serve_requests, args.serve_seconds)
-            for workers in args.serve_workers]
+    return [
+        run(SERVING_PYTHON, args.model_dir, workers, images, args.work, args.serve_requests, args.serve_seconds)
+        for workers in args.serve_workers
+    ]
 
 
 def bench_int8(args, images_file: Path) -> dict:
     out = args.work / "int8"
     log("int8: quantizing ...")
-    recipe = run_child(SERVING_PYTHON, "bench.quantize",
-                       ["--model-dir", str(args.model_dir), "--out", str(out), "--data", str(args.data),
-                        "--calibration", str(args.calibration)], args.work, "int8-quantize")
+    recipe = run_child(
+        SERVING_PYTHON,
+        "bench.quantize",
+        [
+            "--model-dir",
+            str(args.model_dir),
+            "--out",
+            str(out),
+            "--data",
+            str(args.data),
+            "--calibration",
+            str(args.calibration),
+        ],
+        args.work,
+        "int8-quantize",
+    )
     warm, _ = bench_warm(args, images_file, out, "int8", profile=False, batches=[1])
     log("int8: evaluating on bccd TEST, TEST_SIMPLE, pbc test ...")
-    evaluation = run_child(SERVING_PYTHON, "bench.evaluate_child",
-                           ["--fp32", str(args.model_dir), "--int8", str(out), "--data", str(args.data),
-                            "--limit", str(args.eval_limit)] + ([] if args.reevaluate_fp32 else ["--fp32-from-card"]),
-                           args.work, "int8-evaluate", timeout=900)
-    return {"dir": str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out), "recipe": recipe, "warm": warm,
-            "evaluation": evaluation}
+    evaluation = run_child(
+        SERVING_PYTHON,
+        "bench.evaluate_child",
+        ["--fp32", str(args.model_dir), "--int8", str(out), "--data", str(args.data), "--limit", str(args.eval_limit)]
+        + ([] if args.reevaluate_fp32 else ["--fp32-from-card"]),
+        args.work,
+        "int8-evaluate",
+        timeout=900,
+    )
+    return {
+        "dir": str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out),
+        "recipe": recipe,
+        "warm": warm,
+        "evaluation": evaluation,
+    }
 
 
 def record_int8_in_model_card(results: dict, model_dir: Path) -> Path | None:
@@ -300,17 +450,27 @@ def record_int8_in_model_card(results: dict, model_dir: Path) -> Path | None:
     card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
     recipe = int8["recipe"]
     report = {
-        "date": results["environment"]["date"], "command": "make bench",
-        "fp32_sha256": recipe["source_sha256"], "int8_bytes": recipe["bytes"],
+        "date": results["environment"]["date"],
+        "command": "make bench",
+        "fp32_sha256": recipe["source_sha256"],
+        "int8_bytes": recipe["bytes"],
         "recipe": f"{recipe['format']}, {', '.join(recipe['op_types'])}, per-channel {recipe['per_channel']}, "
-                  f"activations {recipe['activations']}, weights {recipe['weights']}",
+        f"activations {recipe['activations']}, weights {recipe['weights']}",
         "calibration_images": recipe["calibration"]["images"],
-        "sets": {name: {"n": sets["int8"]["n"], "fp32_accuracy": sets["fp32"]["accuracy"], "int8_accuracy": sets["int8"]["accuracy"],
-                        "fp32_uncertain": sets["fp32"]["uncertain_fraction"], "int8_uncertain": sets["int8"]["uncertain_fraction"]}
-                 for name, sets in int8["evaluation"].items()},
+        "sets": {
+            name: {
+                "n": sets["int8"]["n"],
+                "fp32_accuracy": sets["fp32"]["accuracy"],
+                "int8_accuracy": sets["int8"]["accuracy"],
+                "fp32_uncertain": sets["fp32"]["uncertain_fraction"],
+                "int8_uncertain": sets["int8"]["uncertain_fraction"],
+            }
+            for name, sets in int8["evaluation"].items()
+        },
         "handler_speedup": {str(k): v for k, v in verdict["speedup"].items()},
-        "verdict": "Shipped as the default." if verdict["ship"] else
-                   "Not shipped: the default stays fp32 (int8 must be faster and within 0.5 point on every set).",
+        "verdict": "Shipped as the default."
+        if verdict["ship"]
+        else "Not shipped: the default stays fp32 (int8 must be faster and within 0.5 point on every set).",
     }
     model_card.INT8_REPORT.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (ROOT / "docs" / "model-card.md").write_text(model_card.markdown(card), encoding="utf-8")
@@ -329,21 +489,29 @@ def profile_findings(profile: dict) -> list[str]:
     decode, resize = median("decode_for_model (open, load, EXIF, RGB, checks)"), median("resize to 224x224 + to array")
     if not whole or not run:
         return []
-    lines = [f"Inference (`session.run`) is {100 * run / whole:.0f}% of the whole path ({run:.2f} of {whole:.2f} ms); "
-             f"everything else costs {whole - run:.2f} ms per request."]
+    lines = [
+        f"Inference (`session.run`) is {100 * run / whole:.0f}% of the whole path ({run:.2f} of {whole:.2f} ms); "
+        f"everything else costs {whole - run:.2f} ms per request."
+    ]
     if decode is not None and resize is not None:
-        lines.append(f"Decode + resize of a 320x240 JPEG: {decode + resize:.2f} ms ({100 * (decode + resize) / whole:.0f}%).")
+        lines.append(
+            f"Decode + resize of a 320x240 JPEG: {decode + resize:.2f} ms ({100 * (decode + resize) / whole:.0f}%)."
+        )
     if classify is not None:
-        lines.append(f"Powertools routing/validation, request parsing, pydantic response models, JSON logging and EMF "
-                     f"metrics (whole path minus `Classifier.classify`): {whole - classify:.2f} ms ({100 * (whole - classify) / whole:.0f}%).")
+        lines.append(
+            f"Powertools routing/validation, request parsing, pydantic response models, JSON logging and EMF "
+            f"metrics (whole path minus `Classifier.classify`): {whole - classify:.2f} ms ({100 * (whole - classify) / whole:.0f}%)."
+        )
     large = profile.get("large_photo")
     if large:
         served, full = large["served"]["median_ms"], large["full_decode"]["median_ms"]
-        lines.append(f"A phone-size photo (4032x3024 JPEG, {large['bytes'] / 1e6:.1f} MB) costs {served:.0f} ms to decode and "
-                     f"resize as served, where libjpeg downscales while decoding (`Image.draft` to >= 448 px, then the "
-                     f"bilinear resize), against {full:.0f} ms with a full decode; the model input differs by "
-                     f"{large['mean_abs_diff']:.2f} grey levels on average. Images under 896 px (all training and test "
-                     "data) are decoded in full.")
+        lines.append(
+            f"A phone-size photo (4032x3024 JPEG, {large['bytes'] / 1e6:.1f} MB) costs {served:.0f} ms to decode and "
+            f"resize as served, where libjpeg downscales while decoding (`Image.draft` to >= 448 px, then the "
+            f"bilinear resize), against {full:.0f} ms with a full decode; the model input differs by "
+            f"{large['mean_abs_diff']:.2f} grey levels on average. Images under 896 px (all training and test "
+            "data) are decoded in full."
+        )
     return lines
 
 
@@ -354,11 +522,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, default=Path(env("BENCH_MODEL_DIR") or DEFAULT_MODEL_DIR))
     parser.add_argument("--keras-model", type=Path, default=Path(env("BENCH_KERAS_MODEL") or DEFAULT_KERAS_MODEL))
     parser.add_argument("--data", type=Path, default=Path(env("BENCH_DATA") or DEFAULT_DATA))
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch and results (--quick: build/bench/quick)")
-    parser.add_argument("--out", type=Path, default=Path(env("BENCH_OUT")) if env("BENCH_OUT") else None,
-                        help=f"markdown file (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick build/bench/quick/benchmarks-quick.md)")
+    parser.add_argument(
+        "--work", type=Path, default=DEFAULT_WORK, help="scratch and results (--quick: build/bench/quick)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(env("BENCH_OUT")) if env("BENCH_OUT") else None,
+        help=f"markdown file (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick build/bench/quick/benchmarks-quick.md)",
+    )
     parser.add_argument("--built-package", type=Path, default=ROOT / ".aws-sam" / "build" / "ClassifierFunction")
-    parser.add_argument("--images", type=int, default=200, help="bccd TEST images per warm measurement (>= 200 for the claim)")
+    parser.add_argument(
+        "--images", type=int, default=200, help="bccd TEST images per warm measurement (>= 200 for the claim)"
+    )
     parser.add_argument("--threads", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     parser.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8])
     parser.add_argument("--warmup", type=int, default=10)
@@ -367,9 +543,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve-requests", type=int, default=300)
     parser.add_argument("--serve-seconds", type=float, default=20.0)
     parser.add_argument("--calibration", type=int, default=200, help="training images for the int8 calibration")
-    parser.add_argument("--eval-limit", type=int, default=0, help="at most this many images per evaluation set (0: all)")
-    parser.add_argument("--reevaluate-fp32", action="store_true",
-                        help="re-measure the fp32 accuracy too (default: the model card's, same code and files)")
+    parser.add_argument(
+        "--eval-limit", type=int, default=0, help="at most this many images per evaluation set (0: all)"
+    )
+    parser.add_argument(
+        "--reevaluate-fp32",
+        action="store_true",
+        help="re-measure the fp32 accuracy too (default: the model card's, same code and files)",
+    )
     parser.add_argument("--skip", default="", help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")
     parser.add_argument("--label", default=env("BENCH_LABEL", ""), help="a line printed at the top of the report")
     parser.add_argument("--quick", action="store_true", help="tiny iteration counts: checks the code, measures nothing")
@@ -396,8 +577,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     busy_at_start, own_at_start = cpu_busy_seconds(), own_cpu_seconds()
     if not (args.model_dir / "hematovision.onnx").is_file():
-        print(f"bench: no model at {args.model_dir} (the trained model lands in functions/classifier/model; "
-              f"for the smoke model: --model-dir build/smoke/model --keras-model build/smoke/classifier.keras)", file=sys.stderr)
+        print(
+            f"bench: no model at {args.model_dir} (the trained model lands in functions/classifier/model; "
+            f"for the smoke model: --model-dir build/smoke/model --keras-model build/smoke/classifier.keras)",
+            file=sys.stderr,
+        )
         return 2
     if not (args.data / "bccd" / "TEST").is_dir():
         print(f"bench: no bccd TEST images under {args.data}", file=sys.stderr)
@@ -409,7 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     with_keras = args.keras_model.is_file() and KERAS_PYTHON.exists()
     notes: list[str] = []
     if not with_keras:
-        notes.append(f"Keras side skipped: {args.keras_model if not args.keras_model.is_file() else KERAS_PYTHON} not found.")
+        notes.append(
+            f"Keras side skipped: {args.keras_model if not args.keras_model.is_file() else KERAS_PYTHON} not found."
+        )
         args.skip |= {"keras"}
     args.work.mkdir(parents=True, exist_ok=True)
     env = environment(args.model_dir)
@@ -420,10 +606,20 @@ def main(argv: list[str] | None = None) -> int:
     images_file = args.work / "images.txt"
     images_file.write_text("\n".join(str(p) for p in images) + "\n", encoding="utf-8")
     results: dict = {
-        "config": {"model_dir": _rel(args.model_dir), "keras_model": _rel(args.keras_model), "images": len(images),
-                   "threads": args.threads, "batches": args.batches, "cold_runs": args.cold_runs,
-                   "serve_requests": args.serve_requests, "serve_seconds": args.serve_seconds, "label": args.label},
-        "environment": env, "quick": args.quick, "notes": notes,
+        "config": {
+            "model_dir": _rel(args.model_dir),
+            "keras_model": _rel(args.keras_model),
+            "images": len(images),
+            "threads": args.threads,
+            "batches": args.batches,
+            "cold_runs": args.cold_runs,
+            "serve_requests": args.serve_requests,
+            "serve_seconds": args.serve_seconds,
+            "label": args.label,
+        },
+        "environment": env,
+        "quick": args.quick,
+        "notes": notes,
         "command": "python -m bench " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
     }
     failures = []
@@ -440,7 +636,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"section {name} FAILED: {error}")
             return None
         finally:
-            log(f"section {name}: {time.perf_counter() - section_started:.0f} s (total {time.perf_counter() - started:.0f} s)")
+            log(
+                f"section {name}: {time.perf_counter() - section_started:.0f} s (total {time.perf_counter() - started:.0f} s)"
+            )
 
     warm = section("warm", bench_warm, args, images_file, args.model_dir, "fp32", "profile" not in args.skip)
     if warm:
@@ -472,7 +670,10 @@ def main(argv: list[str] | None = None) -> int:
         recorded = record_int8_in_model_card(results, args.model_dir)
         if recorded:
             log(f"wrote {_rel(recorded)} and the int8 section of docs/model-card.md")
-    log(f"wrote {args.out} in {results['elapsed_s']:.0f} s" + (f"; failed sections: {', '.join(failures)}" if failures else ""))
+    log(
+        f"wrote {args.out} in {results['elapsed_s']:.0f} s"
+        + (f"; failed sections: {', '.join(failures)}" if failures else "")
+    )
     return 1 if failures else 0
 
 

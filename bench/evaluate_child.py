@@ -51,8 +51,12 @@ def evaluate(classifier, samples: list[tuple[Path, int]]) -> tuple[dict, list[in
         else:
             errors += 1
             predictions.append(None)
-    metrics = compute_metrics(np.array(y_true, dtype=np.int64), np.array(y_pred, dtype=np.int64), classifier.model.classes,
-                              uncertain=np.array(uncertain, dtype=bool))
+    metrics = compute_metrics(
+        np.array(y_true, dtype=np.int64),
+        np.array(y_pred, dtype=np.int64),
+        classifier.model.classes,
+        uncertain=np.array(uncertain, dtype=bool),
+    )
     metrics["errors"] = errors
     return metrics, predictions
 
@@ -72,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     from hematovision.logic.classifier import Classifier
     from hematovision.logic.inference import Model
 
-    models = {"fp32": Classifier(Model(args.fp32, intra_op_threads=args.threads)),
-              "int8": Classifier(Model(args.int8, intra_op_threads=args.threads))}
+    models = {
+        "fp32": Classifier(Model(args.fp32, intra_op_threads=args.threads)),
+        "int8": Classifier(Model(args.int8, intra_op_threads=args.threads)),
+    }
     if list(models["fp32"].model.classes) != list(CLASSES):
         raise SystemExit(f"model classes {models['fp32'].model.classes} differ from export/data.py's {CLASSES}")
     card_metrics = models["fp32"].model.card.get("metrics", {})
@@ -84,20 +90,30 @@ def main(argv: list[str] | None = None) -> int:
         card = card_metrics.get(name) or {}
         entry["card"] = {k: card.get(k) for k in ("accuracy", "macro_f1", "n", "uncertain_fraction")} if card else None
         for kind, classifier in models.items():
-            if kind == "fp32" and args.fp32_from_card and card.get("n") == len(samples) and card.get("accuracy") is not None:
+            if (
+                kind == "fp32"
+                and args.fp32_from_card
+                and card.get("n") == len(samples)
+                and card.get("accuracy") is not None
+            ):
                 entry[kind] = dict(entry["card"], source="model card")
                 continue
             started = time.perf_counter()
             metrics, predictions[kind] = evaluate(classifier, samples)
             metrics["seconds"] = round(time.perf_counter() - started, 2)
-            entry[kind] = {k: metrics[k] for k in ("accuracy", "macro_f1", "uncertain_fraction", "n", "errors", "seconds", "per_class")}
+            entry[kind] = {
+                k: metrics[k]
+                for k in ("accuracy", "macro_f1", "uncertain_fraction", "n", "errors", "seconds", "per_class")
+            }
             entry[kind]["source"] = "measured"
         if "fp32" in predictions:
             same = sum(1 for a, b in zip(predictions["fp32"], predictions["int8"]) if a is not None and a == b)
             entry["fp32"]["agreement"] = same / max(1, len(samples))
         result[name] = entry
-        log(f"int8 eval {name}: n={entry['int8']['n']} fp32 {entry['fp32']['accuracy']:.4f} ({entry['fp32']['source']}) "
-            f"int8 {entry['int8']['accuracy']:.4f}")
+        log(
+            f"int8 eval {name}: n={entry['int8']['n']} fp32 {entry['fp32']['accuracy']:.4f} ({entry['fp32']['source']}) "
+            f"int8 {entry['int8']['accuracy']:.4f}"
+        )
     write_result(args.result, result)
     return 0
 

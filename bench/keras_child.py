@@ -46,8 +46,15 @@ def warm(args) -> dict:
     def serve(x):
         return model(x, training=False)
 
-    result: dict = {"threads": args.threads, "init_s": round(init_s, 3), "images": len(images), "predict": {}, "tf_function": {},
-                    "tensorflow": tf.__version__, "keras": keras.__version__}
+    result: dict = {
+        "threads": args.threads,
+        "init_s": round(init_s, 3),
+        "images": len(images),
+        "predict": {},
+        "tf_function": {},
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
     for batch in args.batches:
         chunks = [images[i : i + batch] for i in range(0, len(images) - batch + 1, batch)]
         for x in chunks[: max(1, args.warmup // batch)]:
@@ -86,9 +93,11 @@ def cold(args) -> dict:
     answered_at = time.time()
     del tf
     return {
-        "process_start": T_PROCESS, "answered_at": answered_at,
+        "process_start": T_PROCESS,
+        "answered_at": answered_at,
         "phases": {"imports": t_import - t0, "load Keras model": t_load - t_import, "first answer": t_answer - t_load},
-        "label_index": int(np.argmax(probabilities[0])), "peak_rss_mib": peak_rss_mib(),
+        "label_index": int(np.argmax(probabilities[0])),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 

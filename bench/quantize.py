@@ -46,8 +46,10 @@ def calibration_samples(data_root: Path, count: int) -> list[tuple[Path, str]]:
     for name_index, name in enumerate(names):
         share = count // len(names) + (1 if name_index < count % len(names) else 0)
         for label in range(len(CLASSES)):
-            pool = sorted((s for s in splits[name] if s.label == label),
-                          key=lambda s: hashlib.sha256(s.path.name.encode()).hexdigest())
+            pool = sorted(
+                (s for s in splits[name] if s.label == label),
+                key=lambda s: hashlib.sha256(s.path.name.encode()).hexdigest(),
+            )
             take = share // len(CLASSES) + (1 if label < share % len(CLASSES) else 0)
             chosen += [(s.path, name) for s in pool[:take]]
     for forbidden in ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val"):
@@ -77,8 +79,16 @@ class ImageReader:
         self._index = 0
 
 
-def quantize(model_dir: Path, out: Path, data_root: Path, calibration: int = 200, op_types=DEFAULT_OPS,
-             per_channel: bool = True, reduce_range: bool = False, fmt: str = "QDQ") -> dict:
+def quantize(
+    model_dir: Path,
+    out: Path,
+    data_root: Path,
+    calibration: int = 200,
+    op_types=DEFAULT_OPS,
+    per_channel: bool = True,
+    reduce_range: bool = False,
+    fmt: str = "QDQ",
+) -> dict:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -90,35 +100,59 @@ def quantize(model_dir: Path, out: Path, data_root: Path, calibration: int = 200
     source = model_dir / "hematovision.onnx"
     card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
     samples = calibration_samples(data_root, calibration)
-    log(f"int8: calibrating on {len(samples)} training images "
-        f"({sum(1 for _, s in samples if s == 'bccd_train')} bccd_train, {sum(1 for _, s in samples if s == 'pbc_train')} pbc_train)")
+    log(
+        f"int8: calibrating on {len(samples)} training images "
+        f"({sum(1 for _, s in samples if s == 'bccd_train')} bccd_train, {sum(1 for _, s in samples if s == 'pbc_train')} pbc_train)"
+    )
     prepared = out / "prepared.onnx"
     # graph optimisation + ONNX shape inference; symbolic shape inference would need sympy (not installed)
     quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     target = out / "hematovision.onnx"
     quantize_static(
-        str(prepared), str(target), ImageReader([p for p, _ in samples]),
+        str(prepared),
+        str(target),
+        ImageReader([p for p, _ in samples]),
         quant_format=QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator,
-        op_types_to_quantize=list(op_types), per_channel=per_channel, reduce_range=reduce_range,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+        op_types_to_quantize=list(op_types),
+        per_channel=per_channel,
+        reduce_range=reduce_range,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
     )
     prepared.unlink(missing_ok=True)
     digest = sha256_file(target)
     recipe = {
-        "tool": "onnxruntime.quantization.quantize_static", "format": fmt, "op_types": list(op_types),
-        "per_channel": per_channel, "reduce_range": reduce_range, "activations": "uint8 (MinMax)", "weights": "int8",
-        "calibration": {"images": len(samples), "splits": sorted({s for _, s in samples}),
-                        "files_sha256": hashlib.sha256("\n".join(sorted(p.name for p, _ in samples)).encode()).hexdigest()},
-        "source_sha256": card.get("sha256"), "source_bytes": source.stat().st_size, "bytes": target.stat().st_size,
+        "tool": "onnxruntime.quantization.quantize_static",
+        "format": fmt,
+        "op_types": list(op_types),
+        "per_channel": per_channel,
+        "reduce_range": reduce_range,
+        "activations": "uint8 (MinMax)",
+        "weights": "int8",
+        "calibration": {
+            "images": len(samples),
+            "splits": sorted({s for _, s in samples}),
+            "files_sha256": hashlib.sha256("\n".join(sorted(p.name for p, _ in samples)).encode()).hexdigest(),
+        },
+        "source_sha256": card.get("sha256"),
+        "source_bytes": source.stat().st_size,
+        "bytes": target.stat().st_size,
         "seconds": round(time.perf_counter() - started, 1),
     }
     int8_card = dict(card)
-    int8_card.update(sha256=digest, onnx_bytes=target.stat().st_size, version=f"{card.get('version', '0.0.0')}+int8",
-                     quantization=recipe)
+    int8_card.update(
+        sha256=digest,
+        onnx_bytes=target.stat().st_size,
+        version=f"{card.get('version', '0.0.0')}+int8",
+        quantization=recipe,
+    )
     int8_card["metrics"] = {}  # the fp32 metrics do not describe this file; bench/ reports the int8 ones
     (out / "model_card.json").write_text(json.dumps(int8_card, indent=2), encoding="utf-8")
     (out / "calibration.txt").write_text("\n".join(f"{s}\t{p}" for p, s in samples) + "\n", encoding="utf-8")
-    log(f"int8: wrote {target} ({recipe['bytes'] / 1e6:.2f} MB, fp32 {recipe['source_bytes'] / 1e6:.2f} MB) in {recipe['seconds']} s")
+    log(
+        f"int8: wrote {target} ({recipe['bytes'] / 1e6:.2f} MB, fp32 {recipe['source_bytes'] / 1e6:.2f} MB) in {recipe['seconds']} s"
+    )
     return recipe
 
 
@@ -136,8 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=["QDQ", "QOperator"], default="QDQ")
     parser.add_argument("--result")
     args = parser.parse_args(argv)
-    recipe = quantize(args.model_dir, args.out, args.data, args.calibration, tuple(args.ops.split(",")),
-                      per_channel=not args.no_per_channel, reduce_range=args.reduce_range, fmt=args.format)
+    recipe = quantize(
+        args.model_dir,
+        args.out,
+        args.data,
+        args.calibration,
+        tuple(args.ops.split(",")),
+        per_channel=not args.no_per_channel,
+        reduce_range=args.reduce_range,
+        fmt=args.format,
+    )
     write_result(args.result, recipe)
     return 0
 

@@ -29,17 +29,34 @@ API_KEY = "bench-key"
 def raw_event(data: bytes, request_id: str) -> dict:
     from hematovision.local.events import build_event
 
-    return build_event("POST", "/v1/classify", "/v1/classify", headers=[("Content-Type", "image/jpeg"), ("x-api-key", API_KEY)],
-                       body=data, binary=True, stage="v1", api_key=API_KEY, request_id=request_id)
+    return build_event(
+        "POST",
+        "/v1/classify",
+        "/v1/classify",
+        headers=[("Content-Type", "image/jpeg"), ("x-api-key", API_KEY)],
+        body=data,
+        binary=True,
+        stage="v1",
+        api_key=API_KEY,
+        request_id=request_id,
+    )
 
 
 def batch_event(images: list[bytes], request_id: str) -> dict:
     from hematovision.local.events import build_event
 
     body = json.dumps({"images": [base64.b64encode(d).decode("ascii") for d in images]}).encode()
-    return build_event("POST", "/v1/classify/batch", "/v1/classify/batch",
-                       headers=[("Content-Type", "application/json"), ("x-api-key", API_KEY)],
-                       body=body, binary=False, stage="v1", api_key=API_KEY, request_id=request_id)
+    return build_event(
+        "POST",
+        "/v1/classify/batch",
+        "/v1/classify/batch",
+        headers=[("Content-Type", "application/json"), ("x-api-key", API_KEY)],
+        body=body,
+        binary=False,
+        stage="v1",
+        api_key=API_KEY,
+        request_id=request_id,
+    )
 
 
 def invoke(handler, event: dict, context) -> dict:
@@ -115,7 +132,9 @@ def large_photo_decode(sample: bytes, repeats: int = 5) -> dict:
     from hematovision.logic.preprocessing import decode_for_model, decode_image, to_model_input
 
     buffer = io.BytesIO()
-    Image.open(io.BytesIO(sample)).convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+    Image.open(io.BytesIO(sample)).convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC).save(
+        buffer, "JPEG", quality=90
+    )
     data = buffer.getvalue()
 
     def served():
@@ -125,9 +144,12 @@ def large_photo_decode(sample: bytes, repeats: int = 5) -> dict:
         return to_model_input(decode_image(data))
 
     a, b = served(), full_decode()
-    return {"bytes": len(data), "served": summary_ms(timed_loop(lambda _: served(), range(repeats))),
-            "full_decode": summary_ms(timed_loop(lambda _: full_decode(), range(repeats))),
-            "mean_abs_diff": round(float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()), 3)}
+    return {
+        "bytes": len(data),
+        "served": summary_ms(timed_loop(lambda _: served(), range(repeats))),
+        "full_decode": summary_ms(timed_loop(lambda _: full_decode(), range(repeats))),
+        "mean_abs_diff": round(float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()), 3),
+    }
 
 
 CATEGORIES = (  # (path fragment, component); the innermost classified frame of each sample decides
@@ -177,18 +199,26 @@ def profile_handler(api, events: list[dict], context, path: str) -> dict:
         invoke(api.lambda_handler, event, context)
     profiler.stop()
     options = {"filter_threshold": 0.01}
-    tree = profiler.output_text(unicode=False, color=False, show_all=False, time="percent_of_total", processor_options=options)
-    flat = profiler.output_text(unicode=False, color=False, flat=True, time="percent_of_total",
-                                processor_options={"filter_threshold": 0.004})
+    tree = profiler.output_text(
+        unicode=False, color=False, show_all=False, time="percent_of_total", processor_options=options
+    )
+    flat = profiler.output_text(
+        unicode=False, color=False, flat=True, time="percent_of_total", processor_options={"filter_threshold": 0.004}
+    )
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(profiler.output_text(unicode=False, color=False, show_all=True))
     session = profiler.last_session
     per_component = components(session.root_frame())
     total = sum(per_component.values()) or 1.0
-    return {"duration_s": round(session.duration, 3), "sample_count": session.sample_count, "requests": len(events),
-            "components_ms_per_request": {k: round(v * 1000 / len(events), 3) for k, v in per_component.items()},
-            "components_share": {k: round(v / total, 4) for k, v in per_component.items()},
-            "tree": _strip_banner(tree), "flat": _strip_banner(flat)}
+    return {
+        "duration_s": round(session.duration, 3),
+        "sample_count": session.sample_count,
+        "requests": len(events),
+        "components_ms_per_request": {k: round(v * 1000 / len(events), 3) for k, v in per_component.items()},
+        "components_share": {k: round(v / total, 4) for k, v in per_component.items()},
+        "tree": _strip_banner(tree),
+        "flat": _strip_banner(flat),
+    }
 
 
 def _strip_banner(text: str) -> str:
@@ -207,6 +237,7 @@ def warm(args) -> dict:
 
     started = time.perf_counter()
     import hematovision.handlers.api as api
+
     init_s = time.perf_counter() - started
 
     from hematovision.logic.preprocessing import preprocess
@@ -218,8 +249,15 @@ def warm(args) -> dict:
     arrays = [preprocess(d) for d in datas]
     model = api.MODEL
     names = ["probabilities"] + (["ood_similarity"] if model.has_ood else [])
-    result: dict = {"model": model.summary, "model_dir": args.model_dir, "threads": model.threads, "init_s": round(init_s, 3),
-                    "images": len(datas), "handler": {}, "bare": {}}
+    result: dict = {
+        "model": model.summary,
+        "model_dir": args.model_dir,
+        "threads": model.threads,
+        "init_s": round(init_s, 3),
+        "images": len(datas),
+        "handler": {},
+        "bare": {},
+    }
 
     # warm-up: first runs allocate arenas and page in the weights
     for event in events[: args.warmup]:
@@ -270,25 +308,36 @@ def cold(args) -> dict:
     else:
         event = raw_event(open(args.image, "rb").read(), "bench-cold")  # API Gateway's work, not the function's
     t0 = time.perf_counter()
+    import aws_lambda_powertools.event_handler  # noqa: F401
     import numpy  # noqa: F401
     import onnxruntime  # noqa: F401
     import PIL.Image  # noqa: F401
-    import aws_lambda_powertools.event_handler  # noqa: F401
+
     import hematovision.handlers.utils.observability  # noqa: F401
+
     t_libraries = time.perf_counter()
     import hematovision.handlers.api as api
+
     t_init = time.perf_counter()
     response = invoke(api.lambda_handler, event, LambdaContext())
     t_answer = time.perf_counter()
     answered_at = time.time()
     check(response, 1)
     return {
-        "process_start": T_PROCESS, "answered_at": answered_at,
-        "phases": {"imports": t_libraries - t0, "handler module init (model load)": t_init - t_libraries,
-                   "first answer": t_answer - t_init},
-        "label": json.loads(response["body"])["label"], "peak_rss_mib": peak_rss_mib(),
+        "process_start": T_PROCESS,
+        "answered_at": answered_at,
+        "phases": {
+            "imports": t_libraries - t0,
+            "handler module init (model load)": t_init - t_libraries,
+            "first answer": t_answer - t_init,
+        },
+        "label": json.loads(response["body"])["label"],
+        "peak_rss_mib": peak_rss_mib(),
         "tensorflow_imported": "tensorflow" in sys.modules,
-        "module_paths": {name: sys.modules[name].__file__ for name in ("numpy", "onnxruntime", "aws_lambda_powertools", "hematovision")},
+        "module_paths": {
+            name: sys.modules[name].__file__
+            for name in ("numpy", "onnxruntime", "aws_lambda_powertools", "hematovision")
+        },
     }
 
 

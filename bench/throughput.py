@@ -24,13 +24,32 @@ HOST = "127.0.0.1"
 API_KEY = "bench-throughput-key"
 
 
-def start_server(python: Path, model_dir: Path, workers: int, log_path: Path, threads: int = 1) -> tuple[subprocess.Popen, int]:
+def start_server(
+    python: Path, model_dir: Path, workers: int, log_path: Path, threads: int = 1
+) -> tuple[subprocess.Popen, int]:
     env = child_env(HEMATOVISION_MODEL_DIR=str(Path(model_dir).resolve()), HEMATOVISION_INTRA_OP_THREADS=str(threads))
     env.pop("HEMATOVISION_API_KEYS", None)
     process = subprocess.Popen(
-        [str(python), "-m", "hematovision.cli", "serve", "--host", HOST, "--port", "0", "--workers", str(workers),
-         "--api-key", API_KEY, "--quiet"],
-        cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # noqa: SIM115
+        [
+            str(python),
+            "-m",
+            "hematovision.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            "0",
+            "--workers",
+            str(workers),
+            "--api-key",
+            API_KEY,
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,  # noqa: SIM115
     )
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -58,7 +77,9 @@ def stop_server(process: subprocess.Popen) -> None:
 def post(port: int, body: bytes, timeout: float = 60.0) -> int:
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        connection.request("POST", "/v1/classify", body=body, headers={"Content-Type": "image/jpeg", "x-api-key": API_KEY})
+        connection.request(
+            "POST", "/v1/classify", body=body, headers={"Content-Type": "image/jpeg", "x-api-key": API_KEY}
+        )
         response = connection.getresponse()
         response.read()
         return response.status
@@ -98,13 +119,20 @@ def load(port: int, bodies: list[bytes], requests: int, seconds: float, concurre
     wall = time.perf_counter() - started
     done = sum(statuses.values())
     return {
-        "requests": done, "ok": statuses.get("200", 0), "errors": done - statuses.get("200", 0), "statuses": statuses,
-        "seconds": round(wall, 2), "requests_per_s": round(statuses.get("200", 0) / wall, 2) if wall else 0.0,
-        "latency": summary_ms(durations), "concurrency": concurrency,
+        "requests": done,
+        "ok": statuses.get("200", 0),
+        "errors": done - statuses.get("200", 0),
+        "statuses": statuses,
+        "seconds": round(wall, 2),
+        "requests_per_s": round(statuses.get("200", 0) / wall, 2) if wall else 0.0,
+        "latency": summary_ms(durations),
+        "concurrency": concurrency,
     }
 
 
-def run(python: Path, model_dir: Path, workers: int, images: list[Path], work: Path, requests: int, seconds: float) -> dict:
+def run(
+    python: Path, model_dir: Path, workers: int, images: list[Path], work: Path, requests: int, seconds: float
+) -> dict:
     bodies = [p.read_bytes() for p in images]
     log_path = work / f"serve-{workers}w.log"
     started = time.perf_counter()
@@ -124,5 +152,16 @@ def run(python: Path, model_dir: Path, workers: int, images: list[Path], work: P
 if __name__ == "__main__":  # manual use: python -m bench.throughput MODEL_DIR IMAGE... (10 requests)
     import json
 
-    print(json.dumps(run(Path(sys.executable), Path(sys.argv[1]), int(os.environ.get("WORKERS", "1")),
-                         [Path(p) for p in sys.argv[2:]], Path("/tmp"), 10, 30)))
+    print(
+        json.dumps(
+            run(
+                Path(sys.executable),
+                Path(sys.argv[1]),
+                int(os.environ.get("WORKERS", "1")),
+                [Path(p) for p in sys.argv[2:]],
+                Path("/tmp"),
+                10,
+                30,
+            )
+        )
+    )

@@ -38,9 +38,20 @@ def main() -> None:
         headers = list(UA) + list(headers) + ([("x-api-key", KEY)] if keyed else [])
         content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
         built = build_event(
-            method, path, path, headers=headers, query=query, body=body, binary=config.is_binary(content_type),
-            stage=config.stage, api_key=KEY if keyed else None, host="abc123defg.execute-api.eu-west-1.amazonaws.com",
-            source_ip="203.0.113.10", request_id=f"example-{name}", now=NOW, scheme="https",
+            method,
+            path,
+            path,
+            headers=headers,
+            query=query,
+            body=body,
+            binary=config.is_binary(content_type),
+            stage=config.stage,
+            api_key=KEY if keyed else None,
+            host="abc123defg.execute-api.eu-west-1.amazonaws.com",
+            source_ip="203.0.113.10",
+            request_id=f"example-{name}",
+            now=NOW,
+            scheme="https",
         )
         built["requestContext"]["extendedRequestId"] = "ExAmPlEiD0000000"
         built["requestContext"]["resourceId"] = "res000"
@@ -49,21 +60,49 @@ def main() -> None:
             if built[key]:
                 for header in list(built[key]):
                     if header == "X-Amzn-Trace-Id":
-                        built[key][header] = "Root=1-6955f780-0123456789abcdef01234567" if key == "headers" else ["Root=1-6955f780-0123456789abcdef01234567"]
+                        built[key][header] = (
+                            "Root=1-6955f780-0123456789abcdef01234567"
+                            if key == "headers"
+                            else ["Root=1-6955f780-0123456789abcdef01234567"]
+                        )
         (HERE / f"{name}.json").write_text(json.dumps(built, indent=2) + "\n", encoding="utf-8")
 
     event("classify-raw-jpeg", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], jpeg)
-    event("classify-raw-jpeg-explain", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], jpeg, query=[("explain", "true")])
-    event("classify-json", "POST", "/v1/classify", [("Content-Type", "application/json")], json.dumps({"image": b64, "filename": "cell.jpg"}).encode())
+    event(
+        "classify-raw-jpeg-explain",
+        "POST",
+        "/v1/classify",
+        [("Content-Type", "image/jpeg")],
+        jpeg,
+        query=[("explain", "true")],
+    )
+    event(
+        "classify-json",
+        "POST",
+        "/v1/classify",
+        [("Content-Type", "application/json")],
+        json.dumps({"image": b64, "filename": "cell.jpg"}).encode(),
+    )
     content_type, multipart = encode_multipart([("image", "cell.jpg", "image/jpeg", jpeg)])
     event("classify-multipart", "POST", "/v1/classify", [("Content-Type", content_type)], multipart)
     event("classify-missing-body", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], None)
     event("classify-text-plain", "POST", "/v1/classify", [("Content-Type", "text/plain")], b"this is not an image\n")
     event("classify-truncated-jpeg", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], jpeg[: len(jpeg) // 2])
     event("classify-malformed-json", "POST", "/v1/classify", [("Content-Type", "application/json")], b'{"image": ')
-    batch = {"images": [b64, {"image": b64, "filename": "second.jpg"}, "not base64!", base64.b64encode(b"GIF89a-broken").decode()]}
-    event("batch-json", "POST", "/v1/classify/batch", [("Content-Type", "application/json")], json.dumps(batch).encode())
-    content_type, multipart = encode_multipart([("image", "a.jpg", "image/jpeg", jpeg), ("image", "b.jpg", "image/jpeg", jpeg)])
+    batch = {
+        "images": [
+            b64,
+            {"image": b64, "filename": "second.jpg"},
+            "not base64!",
+            base64.b64encode(b"GIF89a-broken").decode(),
+        ]
+    }
+    event(
+        "batch-json", "POST", "/v1/classify/batch", [("Content-Type", "application/json")], json.dumps(batch).encode()
+    )
+    content_type, multipart = encode_multipart(
+        [("image", "a.jpg", "image/jpeg", jpeg), ("image", "b.jpg", "image/jpeg", jpeg)]
+    )
     event("batch-multipart", "POST", "/v1/classify/batch", [("Content-Type", content_type)], multipart)
     event("model", "GET", "/v1/model")
     event("health", "GET", "/health", keyed=False)

@@ -81,8 +81,13 @@ def match_colour(image: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def random_view(image: np.ndarray, rng: np.random.Generator, zoom_out_probability: float = 0.0,
-                colour_targets: np.ndarray | None = None, colour_probability: float = 0.0) -> np.ndarray:
+def random_view(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    zoom_out_probability: float = 0.0,
+    colour_targets: np.ndarray | None = None,
+    colour_probability: float = 0.0,
+) -> np.ndarray:
     """colour_targets: [n, 6] colour_stats of reference frames, one of which is matched with colour_probability.
     Without targets, or at probability 0, no random number is drawn for it: the views are those of the 1.2.0 recipe."""
     if rng.random() < zoom_out_probability:
@@ -92,8 +97,9 @@ def random_view(image: np.ndarray, rng: np.random.Generator, zoom_out_probabilit
     return colour_jitter(dihedral(image, int(rng.integers(8))), rng)
 
 
-def mixup(features: np.ndarray, targets: np.ndarray, weights: np.ndarray, rng: np.random.Generator,
-          alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mixup(
+    features: np.ndarray, targets: np.ndarray, weights: np.ndarray, rng: np.random.Generator, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mixup (Zhang et al., ICLR 2018) of one batch, here on cached hidden features ("manifold mixup"):
     each example is blended with a random partner of the same batch, lambda ~ Beta(alpha, alpha) per example;
     its targets and sample weights are blended with the same lambda."""

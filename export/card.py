@@ -40,8 +40,19 @@ def _json(value):
     return json.loads(json.dumps(value))
 
 
-def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thresholds: dict, parity: dict,
-               metrics: dict, non_blood: dict, smoke: bool, seconds: float | None = None) -> dict:
+def write_card(
+    out: Path,
+    work: Path,
+    data_root: Path,
+    weights,
+    named: dict,
+    thresholds: dict,
+    parity: dict,
+    metrics: dict,
+    non_blood: dict,
+    smoke: bool,
+    seconds: float | None = None,
+) -> dict:
     import onnx
     import onnxruntime
     import tensorflow as tf
@@ -58,9 +69,12 @@ def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thr
         "onnx_bytes": onnx_path.stat().st_size,
         "classes": list(CLASSES),
         "input": {
-            "name": "image", "dtype": "uint8", "shape": [None, 224, 224, 3], "colour": "RGB",
+            "name": "image",
+            "dtype": "uint8",
+            "shape": [None, 224, 224, 3],
+            "colour": "RGB",
             "preprocessing": "decode (Pillow) -> apply EXIF orientation -> RGB (alpha composited on white) -> "
-                             "resize to 224x224, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)",
+            "resize to 224x224, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)",
             "scaling": "inside the graph: x / 127.5 - 1 (MobileNetV2)",
         },
         "outputs": {
@@ -82,35 +96,52 @@ def write_card(out: Path, work: Path, data_root: Path, weights, named: dict, thr
             "seconds": train_report["seconds"],
         },
         "data": {
-            "bccd": {"manifest_sha256": sha256_file(Path(data_root) / "bccd" / "MANIFEST.csv"),
-                     "source": "Kaggle 'Blood Cell Images' dataset2-master (github.com/dhruvp/wbc-classification @ 0b22eb2); smears from BCCD (MIT)"},
-            "pbc": {"manifest_sha256": sha256_file(Path(data_root) / "pbc" / "MANIFEST.csv"),
-                    "source": "Acevedo et al. 2020, Data in Brief 30:105474 (CC BY 4.0), half of the 4-class images"},
+            "bccd": {
+                "manifest_sha256": sha256_file(Path(data_root) / "bccd" / "MANIFEST.csv"),
+                "source": "Kaggle 'Blood Cell Images' dataset2-master (github.com/dhruvp/wbc-classification @ 0b22eb2); smears from BCCD (MIT)",
+            },
+            "pbc": {
+                "manifest_sha256": sha256_file(Path(data_root) / "pbc" / "MANIFEST.csv"),
+                "source": "Acevedo et al. 2020, Data in Brief 30:105474 (CC BY 4.0), half of the 4-class images",
+            },
             "splits": {
-                name: {"n": len(samples), "counts": class_counts(samples), "files_sha256": split_digest(samples, Path(data_root))}
+                name: {
+                    "n": len(samples),
+                    "counts": class_counts(samples),
+                    "files_sha256": split_digest(samples, Path(data_root)),
+                }
                 for name, samples in sorted(named.items())
             },
             "split_rule": "bccd: TRAIN split into train/val by original smear: images are grouped by original with a "
-                          "colour-histogram clustering (export/groups.py; the _<i>_ in the file names is a shuffled batch "
-                          f"position, not the original), and {BCCD_VAL_FRACTION:.0%} of the groups of each class, ordered by "
-                          "sha256 of 'bccd/<group>', go to val; TEST and TEST_SIMPLE as given. pbc: 70/15/15 train/val/test "
-                          "by sha256 of 'pbc/<file name>' (export/data.py).",
-            "bccd_train_groups": {"file": f"export/{BCCD_GROUPS_FILE.name}", "sha256": sha256_file(BCCD_GROUPS_FILE),
-                                  "groups": len(set(read_groups().values()))},
+            "colour-histogram clustering (export/groups.py; the _<i>_ in the file names is a shuffled batch "
+            f"position, not the original), and {BCCD_VAL_FRACTION:.0%} of the groups of each class, ordered by "
+            "sha256 of 'bccd/<group>', go to val; TEST and TEST_SIMPLE as given. pbc: 70/15/15 train/val/test "
+            "by sha256 of 'pbc/<file name>' (export/data.py).",
+            "bccd_train_groups": {
+                "file": f"export/{BCCD_GROUPS_FILE.name}",
+                "sha256": sha256_file(BCCD_GROUPS_FILE),
+                "groups": len(set(read_groups().values())),
+            },
         },
         "base_weights": {
             "source": "Google TF2 MobileNetV2 1.0/224 ImageNet (int8 PTQ .tflite from github.com/google-coral/test_data, "
-                      "Apache-2.0), dequantized to float32 and keyed by Keras layer name" if weights_path else "keras.applications 'imagenet'",
+            "Apache-2.0), dequantized to float32 and keyed by Keras layer name"
+            if weights_path
+            else "keras.applications 'imagenet'",
             "file": weights_path.name if weights_path else "imagenet",
             "sha256": sha256_file(weights_path) if weights_path else None,
         },
         "tools": {
-            "tensorflow": tf.__version__, "keras": train_report["versions"]["keras"], "tf2onnx": tf2onnx.__version__,
-            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": train_report["versions"]["keras"],
+            "tf2onnx": tf2onnx.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version(),
         },
         "reproduce": "make train (= python -m export all: train, convert, evaluate); make evaluate re-runs only the "
-                     "evaluation of the committed model; hematovision evaluate <DIR> --json re-measures one folder",
-        "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "evaluation of the committed model; hematovision evaluate <DIR> --json re-measures one folder",
+        "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "evaluation_seconds": seconds,
         "intended_use": INTENDED_USE,
         "not_a_diagnosis": True,
@@ -140,14 +171,21 @@ def int8_section(card: dict, report_path: Path = INT8_REPORT) -> list[str]:
     report = json.loads(report_path.read_text())
     if report.get("fp32_sha256") != card["sha256"]:
         return []
-    lines = ["## Int8 variant (not shipped)", "",
-             f"Static quantization ({report['recipe']}), calibrated on {report['calibration_images']} training images; "
-             f"{report['int8_bytes'] / 1e6:.2f} MB. Measured by `make bench` on {report['date']} "
-             "([docs/benchmarks.md](benchmarks.md), section Int8).", "",
-             "| set | n | fp32 accuracy | int8 accuracy | fp32 flagged | int8 flagged |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Int8 variant (not shipped)",
+        "",
+        f"Static quantization ({report['recipe']}), calibrated on {report['calibration_images']} training images; "
+        f"{report['int8_bytes'] / 1e6:.2f} MB. Measured by `make bench` on {report['date']} "
+        "([docs/benchmarks.md](benchmarks.md), section Int8).",
+        "",
+        "| set | n | fp32 accuracy | int8 accuracy | fp32 flagged | int8 flagged |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in report["sets"].items():
-        lines.append(f"| {name} | {row['n']} | {row['fp32_accuracy']:.4f} | {row['int8_accuracy']:.4f} | "
-                     f"{row['fp32_uncertain']:.3f} | {row['int8_uncertain']:.3f} |")
+        lines.append(
+            f"| {name} | {row['n']} | {row['fp32_accuracy']:.4f} | {row['int8_accuracy']:.4f} | "
+            f"{row['fp32_uncertain']:.3f} | {row['int8_uncertain']:.3f} |"
+        )
     speed = ", ".join(f"{threads} thread(s) {value:.2f}x" for threads, value in report["handler_speedup"].items())
     lines += ["", f"Handler speed of int8 relative to fp32 (batch 1): {speed}. {report['verdict']}", ""]
     return lines
@@ -184,67 +222,114 @@ def precision_note(metrics: dict) -> list[str]:
 def markdown(card: dict) -> str:
     m = card["metrics"]
     u = card["uncertainty"]
-    names = {"bccd_test": "bccd TEST", "bccd_test_simple": "bccd TEST_SIMPLE", "pbc_test": "pbc test (own split)",
-             "bccd_val": "bccd val (from TRAIN)", "pbc_val": "pbc val"}
+    names = {
+        "bccd_test": "bccd TEST",
+        "bccd_test_simple": "bccd TEST_SIMPLE",
+        "pbc_test": "pbc test (own split)",
+        "bccd_val": "bccd val (from TRAIN)",
+        "pbc_val": "pbc val",
+    }
     lines = [
-        f"# Model card — {card['name']} {card['version']}", "",
-        "> " + card["intended_use"], "",
+        f"# Model card — {card['name']} {card['version']}",
+        "",
+        "> " + card["intended_use"],
+        "",
         "Generated by `make train` (`python -m export all`) together with "
-        "[`functions/classifier/model/model_card.json`](../functions/classifier/model/model_card.json); do not edit by hand.", "",
-        "## Metrics (exported ONNX model through the serving preprocessing)", "",
-        "| set | n | accuracy | macro-F1 | " + " | ".join(f"recall {c[:3]}" for c in card["classes"]) + " | flagged uncertain | accuracy if not flagged |",
+        "[`functions/classifier/model/model_card.json`](../functions/classifier/model/model_card.json); do not edit by hand.",
+        "",
+        "## Metrics (exported ONNX model through the serving preprocessing)",
+        "",
+        "| set | n | accuracy | macro-F1 | "
+        + " | ".join(f"recall {c[:3]}" for c in card["classes"])
+        + " | flagged uncertain | accuracy if not flagged |",
         "|---|---|---|---|" + "---|" * len(card["classes"]) + "---|---|",
     ]
     for key, label in names.items():
         s = m[key]
         recalls = " | ".join(f"{s['per_class'][c]['recall']:.3f}" for c in card["classes"])
         certain = "—" if s.get("accuracy_when_certain") is None else f"{s['accuracy_when_certain']:.4f}"
-        lines.append(f"| {label} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {recalls} | {s['uncertain_fraction']:.3f} | {certain} |")
+        lines.append(
+            f"| {label} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {recalls} | {s['uncertain_fraction']:.3f} | {certain} |"
+        )
     lines += ["", *precision_note(m)]
     nb = card["non_blood_images"]
     lines += [
-        "", f"Non-blood images ({nb['what']}): {nb['flagged_uncertain_fraction']:.1%} of {nb['n']} flagged uncertain"
-        + (f"; not flagged: {', '.join(nb['not_flagged'])}." if nb["not_flagged"] else "."), "",
+        "",
+        f"Non-blood images ({nb['what']}): {nb['flagged_uncertain_fraction']:.1%} of {nb['n']} flagged uncertain"
+        + (f"; not flagged: {', '.join(nb['not_flagged'])}." if nb["not_flagged"] else "."),
+        "",
         "Re-measure the bccd rows with the CLI, e.g. `hematovision evaluate ../shared/data/bccd/TEST --json` "
         "(TEST_SIMPLE likewise); every row, the pbc split and the parity check with `make evaluate` "
-        "(`python -m export evaluate`, about 6 minutes, no retraining).", "",
-        "![confusion matrices](figures/confusion-matrices.png)", "",
-        "## Uncertainty", "", u["rule"], "",
-        f"- confidence_threshold = {u['confidence_threshold']}", f"- ood_similarity_threshold = {u['ood_similarity_threshold']}", "",
-        "## Training", "",
-        f"- {card['architecture']}", f"- frozen: {card['training']['frozen']}", f"- trained: {card['training']['trained']}",
-        f"- {card['training']['optimizer']}; {card['training']['loss']}", f"- augmentation: {card['training']['augmentation']}",
+        "(`python -m export evaluate`, about 6 minutes, no retraining).",
+        "",
+        "![confusion matrices](figures/confusion-matrices.png)",
+        "",
+        "## Uncertainty",
+        "",
+        u["rule"],
+        "",
+        f"- confidence_threshold = {u['confidence_threshold']}",
+        f"- ood_similarity_threshold = {u['ood_similarity_threshold']}",
+        "",
+        "## Training",
+        "",
+        f"- {card['architecture']}",
+        f"- frozen: {card['training']['frozen']}",
+        f"- trained: {card['training']['trained']}",
+        f"- {card['training']['optimizer']}; {card['training']['loss']}",
+        f"- augmentation: {card['training']['augmentation']}",
         f"- {card['training']['epochs']} epochs{seeds_trained(card)}, batch {card['training']['batch_size']}; selected {selected_weights(card)} "
         f"({card['training']['selection_rule']})",
         f"- BatchNorm check: {card['training']['batchnorm_check']['layer']} moving-mean drift "
         f"{card['training']['batchnorm_check']['max_moving_mean_drift']}",
         f"- time on this 2-core machine: feature cache {card['training']['seconds']['feature_cache']} s, "
-        f"training total {card['training']['seconds']['total']} s", "",
-        "![training curve](figures/training-curve.png)", "",
-        "## Data", "", card["data"]["split_rule"], "",
+        f"training total {card['training']['seconds']['total']} s",
+        "",
+        "![training curve](figures/training-curve.png)",
+        "",
+        "## Data",
+        "",
+        card["data"]["split_rule"],
+        "",
     ]
     if "bccd_train_groups" in card["data"]:
         groups = card["data"]["bccd_train_groups"]
-        lines += [f"bccd TRAIN groups: {groups['groups']} original smears, `{groups['file']}` (sha256 "
-                  f"{groups['sha256'][:12]}…; rebuilt by `python -m export groups`).", ""]
+        lines += [
+            f"bccd TRAIN groups: {groups['groups']} original smears, `{groups['file']}` (sha256 "
+            f"{groups['sha256'][:12]}…; rebuilt by `python -m export groups`).",
+            "",
+        ]
     lines += [
-        "| split | n | " + " | ".join(c[:3] for c in card["classes"]) + " |", "|---|---|" + "---|" * len(card["classes"]),
+        "| split | n | " + " | ".join(c[:3] for c in card["classes"]) + " |",
+        "|---|---|" + "---|" * len(card["classes"]),
     ]
     for name, split in card["data"]["splits"].items():
-        lines.append(f"| {name} | {split['n']} | " + " | ".join(str(split["counts"][c]) for c in card["classes"]) + " |")
+        lines.append(
+            f"| {name} | {split['n']} | " + " | ".join(str(split["counts"][c]) for c in card["classes"]) + " |"
+        )
     p = card["parity"]
     lines += [
-        "", "## Export", "",
+        "",
+        "## Export",
+        "",
         f"ONNX opset via tf2onnx {card['tools']['tf2onnx']}; {card['onnx_bytes'] / 1e6:.2f} MB; sha256 `{card['sha256']}`.",
         f"Parity ONNX vs Keras on every evaluation image: max |Δprobability| = {p['max_abs_probability_diff']:.2e} "
-        f"(tolerance {p['tolerance']:g}), identical argmax: {p['argmax_identical']}.", "",
+        f"(tolerance {p['tolerance']:g}), identical argmax: {p['argmax_identical']}.",
+        "",
         *int8_section(card),
-        "## Limitations", "", *[f"- {x}" for x in card["limitations"]], "",
-        "## Provenance", "",
+        "## Limitations",
+        "",
+        *[f"- {x}" for x in card["limitations"]],
+        "",
+        "## Provenance",
+        "",
         f"- base weights: {card['base_weights']['source']} (`{card['base_weights']['file']}`, sha256 `{card['base_weights']['sha256']}`)",
         f"- data manifests: bccd `{card['data']['bccd']['manifest_sha256']}`, pbc `{card['data']['pbc']['manifest_sha256']}`",
         "- tools: " + ", ".join(f"{k} {v}" for k, v in card["tools"].items()),
-        f"- created {card['created_at']}", "", card["citation"], "",
+        f"- created {card['created_at']}",
+        "",
+        card["citation"],
+        "",
     ]
     return "\n".join(lines)
 
@@ -264,8 +349,15 @@ def plot_confusion_matrices(card: dict, path: Path) -> None:
         ax.imshow(matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
         for i in range(len(short)):
             for j in range(len(short)):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=9,
-                        color="white" if matrix[i, j] > matrix[i].sum() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if matrix[i, j] > matrix[i].sum() / 2 else "black",
+                )
         ax.set_xticks(range(len(short)), short)
         ax.set_yticks(range(len(short)), short)
         ax.set_xlabel("predicted")

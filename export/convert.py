@@ -103,8 +103,18 @@ def convert(work: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / ONNX_NAME
     onnx.save(model_proto, path)
-    (work / "convert_report.json").write_text(json.dumps({
-        "opset": OPSET, "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__, "tensorflow": tf.__version__,
-        "bytes": path.stat().st_size, "seconds": round(time.time() - started, 1)}, indent=2))
+    (work / "convert_report.json").write_text(
+        json.dumps(
+            {
+                "opset": OPSET,
+                "tf2onnx": tf2onnx.__version__,
+                "onnx": onnx.__version__,
+                "tensorflow": tf.__version__,
+                "bytes": path.stat().st_size,
+                "seconds": round(time.time() - started, 1),
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
     return path

@@ -94,7 +94,13 @@ def pbc_splits(root: Path = DATA_ROOT / "pbc") -> dict[str, list[Sample]]:
     splits: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
     for path, label in list_class_folders(Path(root)):
         u = _stable_unit(f"pbc/{path.name}")
-        split = "train" if u < PBC_FRACTIONS["train"] else "val" if u < PBC_FRACTIONS["train"] + PBC_FRACTIONS["val"] else "test"
+        split = (
+            "train"
+            if u < PBC_FRACTIONS["train"]
+            else "val"
+            if u < PBC_FRACTIONS["train"] + PBC_FRACTIONS["val"]
+            else "test"
+        )
         splits[split].append(Sample(path, label, "pbc", split))
     return splits
 
@@ -126,7 +132,7 @@ def write_split_file(named: dict[str, list[Sample]], root: Path, out: Path) -> N
 
 
 def class_counts(samples: list[Sample]) -> dict[str, int]:
-    counts = {name: 0 for name in CLASSES}
+    counts = dict.fromkeys(CLASSES, 0)
     for sample in samples:
         counts[sample.class_name] += 1
     return counts

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data import CLASSES, Sample, all_splits, class_counts, split_digest
+from export.data import CLASSES, Sample, all_splits
 from export.train import log, smoke_subset
 
 THRESHOLD_SETS = ("bccd_val", "pbc_val")
@@ -43,12 +43,36 @@ def non_blood_images(seed: int = 7) -> list[tuple[str, bytes]]:
     from PIL import Image
 
     images: list[tuple[str, np.ndarray]] = []
-    for name in ("astronaut", "camera", "chelsea", "coffee", "coins", "horse", "hubble_deep_field", "immunohistochemistry",
-                 "moon", "page", "rocket", "text", "brick", "grass", "gravel", "colorwheel", "retina", "logo", "clock",
-                 "microaneurysms", "cat", "checkerboard", "binary_blobs"):
+    for name in (
+        "astronaut",
+        "camera",
+        "chelsea",
+        "coffee",
+        "coins",
+        "horse",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "moon",
+        "page",
+        "rocket",
+        "text",
+        "brick",
+        "grass",
+        "gravel",
+        "colorwheel",
+        "retina",
+        "logo",
+        "clock",
+        "microaneurysms",
+        "cat",
+        "checkerboard",
+        "binary_blobs",
+    ):
         try:
             # binary_blobs is random unless seeded: unseeded, the flagged fraction changed from run to run
-            array = np.asarray(skimage.data.binary_blobs(rng=seed) if name == "binary_blobs" else getattr(skimage.data, name)())
+            array = np.asarray(
+                skimage.data.binary_blobs(rng=seed) if name == "binary_blobs" else getattr(skimage.data, name)()
+            )
         except Exception:  # a photo that would need a download is skipped, never fetched
             continue
         if array.dtype == bool:
@@ -61,11 +85,15 @@ def non_blood_images(seed: int = 7) -> list[tuple[str, bytes]]:
         images.append((f"noise:uniform-{i}", rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)))
     for i in range(5):
         coarse = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
-        images.append((f"noise:blobs-{i}", np.asarray(Image.fromarray(coarse).resize((320, 240), Image.Resampling.BICUBIC))))
+        images.append(
+            (f"noise:blobs-{i}", np.asarray(Image.fromarray(coarse).resize((320, 240), Image.Resampling.BICUBIC)))
+        )
     for i in range(5):
         images.append((f"solid-{i}", np.full((240, 320, 3), rng.integers(0, 256, 3), dtype=np.uint8)))
     for i in range(5):
-        ramp = np.linspace(0, 1, 320)[None, :, None] * rng.integers(0, 256, 3) + (1 - np.linspace(0, 1, 320))[None, :, None] * rng.integers(0, 256, 3)
+        ramp = np.linspace(0, 1, 320)[None, :, None] * rng.integers(0, 256, 3) + (1 - np.linspace(0, 1, 320))[
+            None, :, None
+        ] * rng.integers(0, 256, 3)
         images.append((f"gradient-{i}", np.repeat(ramp, 240, axis=0).astype(np.uint8)))
     encoded = []
     for name, array in images:
@@ -99,11 +127,13 @@ def choose_thresholds(validation: list[dict[str, np.ndarray]]) -> dict:
     return {
         "confidence_threshold": round(float(np.percentile(confidence, CONFIDENCE_PERCENTILE)), 4),
         "ood_similarity_threshold": round(float(np.percentile(similarity, OOD_PERCENTILE)), 4),
-        "rule": (f"uncertain = max probability < confidence_threshold OR ood_similarity < ood_similarity_threshold. "
-                 f"confidence_threshold is percentile {CONFIDENCE_PERCENTILE:g} of the max probability and "
-                 f"ood_similarity_threshold percentile {OOD_PERCENTILE:g} of the similarity on the validation split "
-                 f"({' + '.join(THRESHOLD_SETS)}; n={len(confidence)}); ood_similarity is the cosine similarity of the "
-                 f"pooled 1280-d features to the nearest class centroid of the training views."),
+        "rule": (
+            f"uncertain = max probability < confidence_threshold OR ood_similarity < ood_similarity_threshold. "
+            f"confidence_threshold is percentile {CONFIDENCE_PERCENTILE:g} of the max probability and "
+            f"ood_similarity_threshold percentile {OOD_PERCENTILE:g} of the similarity on the validation split "
+            f"({' + '.join(THRESHOLD_SETS)}; n={len(confidence)}); ood_similarity is the cosine similarity of the "
+            f"pooled 1280-d features to the nearest class centroid of the training views."
+        ),
         "chosen_on": list(THRESHOLD_SETS),
     }
 
@@ -143,7 +173,9 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
     log("running the ONNX model")
     onnx_raw = {name: onnx_outputs(model, a) for name, a in arrays.items()}
     thresholds = choose_thresholds([onnx_raw[name] for name in THRESHOLD_SETS])
-    log(f"thresholds: confidence {thresholds['confidence_threshold']}, ood similarity {thresholds['ood_similarity_threshold']}")
+    log(
+        f"thresholds: confidence {thresholds['confidence_threshold']}, ood similarity {thresholds['ood_similarity_threshold']}"
+    )
 
     log("parity: the Keras model on the same arrays")
     keras_model = build_export_model(work)
@@ -153,8 +185,12 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
         parity["sets"][name] = {
             "n": int(len(a)),
             "max_abs_probability_diff": float(np.max(np.abs(k["probabilities"] - onnx_raw[name]["probabilities"]))),
-            "max_abs_ood_similarity_diff": float(np.max(np.abs(k["ood_similarity"] - onnx_raw[name]["ood_similarity"]))),
-            "argmax_identical": bool(np.array_equal(k["probabilities"].argmax(1), onnx_raw[name]["probabilities"].argmax(1))),
+            "max_abs_ood_similarity_diff": float(
+                np.max(np.abs(k["ood_similarity"] - onnx_raw[name]["ood_similarity"]))
+            ),
+            "argmax_identical": bool(
+                np.array_equal(k["probabilities"].argmax(1), onnx_raw[name]["probabilities"].argmax(1))
+            ),
         }
     parity["max_abs_probability_diff"] = max(s["max_abs_probability_diff"] for s in parity["sets"].values())
     parity["argmax_identical"] = all(s["argmax_identical"] for s in parity["sets"].values())
@@ -168,15 +204,29 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
     outcome = classifier.classify([data for _, data in others])
     flags = [item.verdict.uncertain for item in outcome.items]
     non_blood = {
-        "n": len(others), "flagged_uncertain_fraction": float(np.mean(flags)),
+        "n": len(others),
+        "flagged_uncertain_fraction": float(np.mean(flags)),
         "not_flagged": [name for (name, _), flag in zip(others, flags) if not flag],
         "what": "photos bundled with scikit-image (skimage.data) + synthetic noise, solid colours and gradients",
     }
     for name, m in metrics.items():
-        log(f"{name}: n={m['n']} accuracy={m['accuracy']:.4f} macro-F1={m['macro_f1']:.4f} uncertain={m['uncertain_fraction']:.3f}")
+        log(
+            f"{name}: n={m['n']} accuracy={m['accuracy']:.4f} macro-F1={m['macro_f1']:.4f} uncertain={m['uncertain_fraction']:.3f}"
+        )
     log(f"non-blood: {non_blood['flagged_uncertain_fraction']:.3f} flagged uncertain of {non_blood['n']}")
-    card = write_card(out, work, data_root, weights, named, thresholds, parity, metrics, non_blood, smoke=smoke,
-                      seconds=round(time.time() - started, 1))
+    card = write_card(
+        out,
+        work,
+        data_root,
+        weights,
+        named,
+        thresholds,
+        parity,
+        metrics,
+        non_blood,
+        smoke=smoke,
+        seconds=round(time.time() - started, 1),
+    )
     shutil.rmtree(staging, ignore_errors=True)
     log(f"wrote {out / 'model_card.json'}")
     return card

@@ -42,7 +42,9 @@ def colour_signature(path: Path) -> np.ndarray:
     pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(np.int64)
     pixels = pixels[pixels.sum(axis=1) > BLACK_FILL_MAX_SUM]
     q = pixels // (256 // HISTOGRAM_LEVELS)
-    counts = np.bincount((q[:, 0] * HISTOGRAM_LEVELS + q[:, 1]) * HISTOGRAM_LEVELS + q[:, 2], minlength=HISTOGRAM_LEVELS**3)
+    counts = np.bincount(
+        (q[:, 0] * HISTOGRAM_LEVELS + q[:, 1]) * HISTOGRAM_LEVELS + q[:, 2], minlength=HISTOGRAM_LEVELS**3
+    )
     signature = np.sqrt(counts / max(counts.sum(), 1))
     return signature / max(np.linalg.norm(signature), 1e-12)
 

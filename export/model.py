@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 INPUT_SIZE = 224
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "mobilenet_v2_1.0_224_from_coral_ptq.npz"
+DEFAULT_WEIGHTS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "mobilenet_v2_1.0_224_from_coral_ptq.npz"
+)
 
 
 def load_npz_weights(model, npz_path: Path) -> int:
@@ -35,7 +37,9 @@ def build_backbone(weights: str | Path | None):
     import keras
 
     if weights == "imagenet":
-        return keras.applications.MobileNetV2(input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights="imagenet")
+        return keras.applications.MobileNetV2(
+            input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights="imagenet"
+        )
     backbone = keras.applications.MobileNetV2(input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights=None)
     if weights is not None:
         load_npz_weights(backbone, Path(weights))

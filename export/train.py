@@ -33,8 +33,9 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def load_view(sample: Sample, view_seed: int | None, colour_targets: np.ndarray | None = None,
-              colour_probability: float = 0.0) -> np.ndarray:
+def load_view(
+    sample: Sample, view_seed: int | None, colour_targets: np.ndarray | None = None, colour_probability: float = 0.0
+) -> np.ndarray:
     """The preprocessed image (view_seed None) or an augmented training view; pbc views may get bccd colours."""
     from hematovision.logic.preprocessing import preprocess_file
 
@@ -43,7 +44,9 @@ def load_view(sample: Sample, view_seed: int | None, colour_targets: np.ndarray 
         return image
     if sample.dataset != "pbc":
         return random_view(image, np.random.default_rng(view_seed))
-    return random_view(image, np.random.default_rng(view_seed), PBC_ZOOM_OUT_PROBABILITY, colour_targets, colour_probability)
+    return random_view(
+        image, np.random.default_rng(view_seed), PBC_ZOOM_OUT_PROBABILITY, colour_targets, colour_probability
+    )
 
 
 def bccd_colour_targets(samples: list[Sample], rng: np.random.Generator, count: int = 400) -> np.ndarray:
@@ -54,8 +57,7 @@ def bccd_colour_targets(samples: list[Sample], rng: np.random.Generator, count: 
     return np.stack([colour_stats(preprocess_file(samples[i].path)) for i in sorted(picked)])
 
 
-def compute_features(model, jobs: list[tuple[Sample, int | None]], batch: int, what: str,
-                     load=load_view) -> np.ndarray:
+def compute_features(model, jobs: list[tuple[Sample, int | None]], batch: int, what: str, load=load_view) -> np.ndarray:
     """Run `model` over decoded (and augmented) images, batch by batch; decoding overlaps inference."""
     outputs = []
     started = time.time()
@@ -106,17 +108,32 @@ def build_models(weights, frozen_blocks: int):
     dense = keras.layers.Dense(len(CLASSES), activation="softmax", name="classifier")
     cached = keras.Input(tuple(top_part.input.shape[1:]), name="cached_features")
     return SimpleNamespace(
-        cut_layer=cut_layer, bottom=bottom, probe_bn=backbone.get_layer("block_14_expand_BN"),
+        cut_layer=cut_layer,
+        bottom=bottom,
+        probe_bn=backbone.get_layer("block_14_expand_BN"),
         head=keras.Model(cached, dense(dropout(pool(top_part(cached, training=False)))), name="head"),
         pooled=keras.Model(cached, pool(top_part(cached, training=False))),
         classifier=keras.Model(pixels, dense(dropout(pool(backbone(scaled, training=False)))), name="hematovision"),
     )
 
 
-def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: int = 5, seed: int = 20261126,
-          batch_size: int = 64, peak_lr: float = PEAK_LR, pbc_views: int = 2, bccd_per_epoch: int | None = None,
-          frozen_blocks: int = FROZEN_BLOCKS, average_last_epochs: tuple[int, ...] = (),
-          pbc_bccd_colour: float = 0.0, soup_seeds: tuple[int, ...] = (), mixup_alpha: float = 0.0) -> dict:
+def train(
+    out_dir: Path,
+    data_root: Path,
+    weights,
+    smoke: bool = False,
+    epochs: int = 5,
+    seed: int = 20261126,
+    batch_size: int = 64,
+    peak_lr: float = PEAK_LR,
+    pbc_views: int = 2,
+    bccd_per_epoch: int | None = None,
+    frozen_blocks: int = FROZEN_BLOCKS,
+    average_last_epochs: tuple[int, ...] = (),
+    pbc_bccd_colour: float = 0.0,
+    soup_seeds: tuple[int, ...] = (),
+    mixup_alpha: float = 0.0,
+) -> dict:
     """frozen_blocks: the stem and blocks 1..frozen_blocks stay frozen (a block with a residual add: 2, 4, 5, 7, ...).
     average_last_epochs: the mean weights of the last k epochs are selection candidates too, for each k given.
     pbc_bccd_colour: probability that a pbc view gets the colours of a random bccd training frame (augment.match_colour).
@@ -150,7 +167,9 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     colour_targets = None
     if pbc_bccd_colour > 0:
         colour_targets = bccd_colour_targets(train_sets["bccd_train"], np.random.default_rng(seed + 2))
-        log(f"pbc views get the colours of one of {len(colour_targets)} bccd training frames with probability {pbc_bccd_colour}")
+        log(
+            f"pbc views get the colours of one of {len(colour_targets)} bccd training frames with probability {pbc_bccd_colour}"
+        )
 
     history: list[dict] = []
     candidates: dict[str, tuple[float, list[np.ndarray]]] = {}
@@ -169,18 +188,23 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
         for _ in range(pbc_views):
             for sample in train_sets["pbc_train"]:
                 jobs.append((sample, int(rng.integers(1 << 31))))
-        log(f"{prefix}training views: {len(jobs)} (bccd {len(train_sets['bccd_train'])}, pbc {len(train_sets['pbc_train'])} "
-            f"x {pbc_views}); validation images: {len(val_samples)}")
+        log(
+            f"{prefix}training views: {len(jobs)} (bccd {len(train_sets['bccd_train'])}, pbc {len(train_sets['pbc_train'])} "
+            f"x {pbc_views}); validation images: {len(val_samples)}"
+        )
 
         started = time.time()
         log("caching frozen features of the training views")
         x_train = None  # frees the previous seed's cache first
-        x_train = compute_features(models.bottom, jobs, 64, "train views",
-                                   lambda s, v: load_view(s, v, colour_targets, pbc_bccd_colour))
+        x_train = compute_features(
+            models.bottom, jobs, 64, "train views", lambda s, v: load_view(s, v, colour_targets, pbc_bccd_colour)
+        )
         y_train = np.array([s.label for s, _ in jobs])
         if x_val is None:  # the frozen bottom is the same in every seed
             log("caching frozen features of the validation images")
-            x_val = compute_features(models.bottom, [(s, None) for s in val_samples], 64, "validation").astype(np.float32)
+            x_val = compute_features(models.bottom, [(s, None) for s in val_samples], 64, "validation").astype(
+                np.float32
+            )
         cache_seconds += time.time() - started
 
         is_bccd = np.array([sample.dataset == "bccd" for sample, _ in jobs])
@@ -192,7 +216,9 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
             picked = [np.flatnonzero(~is_bccd)]
             for label in range(len(CLASSES)):
                 candidates_of_class = np.flatnonzero(is_bccd & (y_train == label))
-                picked.append(epoch_rng.choice(candidates_of_class, min(bccd_per_epoch, len(candidates_of_class)), replace=False))
+                picked.append(
+                    epoch_rng.choice(candidates_of_class, min(bccd_per_epoch, len(candidates_of_class)), replace=False)
+                )
             return np.sort(np.concatenate(picked))
 
         first_epoch = epoch_indices()
@@ -204,11 +230,18 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
         steps_per_epoch = int(np.ceil(len(first_epoch) / batch_size))
         warmup = max(1, steps_per_epoch // 2)
         schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=peak_lr / 20, decay_steps=max(1, steps_per_epoch * epochs - warmup),
-            warmup_target=peak_lr, warmup_steps=warmup, alpha=0.02)
+            initial_learning_rate=peak_lr / 20,
+            decay_steps=max(1, steps_per_epoch * epochs - warmup),
+            warmup_target=peak_lr,
+            warmup_steps=warmup,
+            alpha=0.02,
+        )
         head_model = models.head
-        head_model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
-                           loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
+        head_model.compile(
+            optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+            metrics=["accuracy"],
+        )
         bn_before = np.array(models.probe_bn.moving_mean)
 
         def score_on_validation() -> tuple[np.ndarray, float]:
@@ -221,34 +254,57 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
         class RecordEachEpoch(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
                 probabilities, f1 = score_on_validation()
-                entry = {"epoch": epoch + 1, "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]),
-                         "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_val)), "val_macro_f1": f1,
-                         "val_loss": float(-np.mean(np.log(np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1)))),
-                         "seconds": round(time.time() - t0, 1)}
+                entry = {
+                    "epoch": epoch + 1,
+                    "loss": float(logs["loss"]),
+                    "accuracy": float(logs["accuracy"]),
+                    "val_accuracy": float(np.mean(probabilities.argmax(axis=1) == y_val)),
+                    "val_macro_f1": f1,
+                    "val_loss": float(-np.mean(np.log(np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1)))),
+                    "seconds": round(time.time() - t0, 1),
+                }
                 if len(seeds) > 1:
                     entry["seed"] = run_seed
                 seed_history.append(entry)
                 epoch_weights.append(head_model.get_weights())
-                log(f"{prefix}epoch {epoch + 1}/{epochs}: " + ", ".join(
-                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items() if k != "seed"))
+                log(
+                    f"{prefix}epoch {epoch + 1}/{epochs}: "
+                    + ", ".join(
+                        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items() if k != "seed"
+                    )
+                )
 
-        log(f"{prefix}fine-tuning {len(head_model.trainable_weights)} weight tensors for {epochs} epochs, {steps_per_epoch} steps each")
-        fit_options = dict(batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[RecordEachEpoch()])
+        log(
+            f"{prefix}fine-tuning {len(head_model.trainable_weights)} weight tensors for {epochs} epochs, {steps_per_epoch} steps each"
+        )
+        fit_options = dict(
+            batch_size=batch_size, shuffle=True, verbose=2 if not smoke else 0, callbacks=[RecordEachEpoch()]
+        )
         if mixup_alpha > 0:
             batches = mixup_batches(x_train, y_onehot, sample_weight, batch_size, mixup_alpha, run_seed + 3)
             head_model.fit(batches, epochs=epochs, verbose=fit_options["verbose"], callbacks=fit_options["callbacks"])
         elif bccd_per_epoch is None:  # one fit call: the same shuffling as the runs before bccd_per_epoch existed
-            head_model.fit(x_train.astype(np.float32), y_onehot, sample_weight=sample_weight, epochs=epochs, **fit_options)
+            head_model.fit(
+                x_train.astype(np.float32), y_onehot, sample_weight=sample_weight, epochs=epochs, **fit_options
+            )
         else:
             for epoch in range(epochs):
                 chosen = first_epoch if epoch == 0 else epoch_indices()
-                head_model.fit(x_train[chosen].astype(np.float32), y_onehot[chosen], sample_weight=sample_weight[chosen],
-                               initial_epoch=epoch, epochs=epoch + 1, **fit_options)
+                head_model.fit(
+                    x_train[chosen].astype(np.float32),
+                    y_onehot[chosen],
+                    sample_weight=sample_weight[chosen],
+                    initial_epoch=epoch,
+                    epochs=epoch + 1,
+                    **fit_options,
+                )
         history += seed_history
 
         # Candidates: each epoch's weights, and the mean weights of the last k epochs (BatchNorm is frozen, so a
         # weight average needs no re-estimated statistics). The one with the best validation macro-F1 is kept.
-        seed_candidates = {f"{prefix}epoch {h['epoch']}": (h["val_macro_f1"], w) for h, w in zip(seed_history, epoch_weights)}
+        seed_candidates = {
+            f"{prefix}epoch {h['epoch']}": (h["val_macro_f1"], w) for h, w in zip(seed_history, epoch_weights)
+        }
         for k in average_last_epochs:
             if 1 < k <= len(epoch_weights):
                 averaged = mean_weights(epoch_weights[-k:])
@@ -283,25 +339,38 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
     models.classifier.save(out_dir / "classifier.keras")
     np.save(out_dir / "centroids.npy", centroids)
     selection_rule = "epoch with the best macro-F1 on the validation split (bccd_val + pbc_val)" + (
-        f", or the mean weights of the last {' or '.join(map(str, average_last_epochs))} epochs" if average_last_epochs else "")
+        f", or the mean weights of the last {' or '.join(map(str, average_last_epochs))} epochs"
+        if average_last_epochs
+        else ""
+    )
     if len(seeds) > 1:
-        selection_rule = (f"per seed: the {selection_rule}; then the best of those and their weight mean (soup), "
-                          "on the same validation split")
+        selection_rule = (
+            f"per seed: the {selection_rule}; then the best of those and their weight mean (soup), "
+            "on the same validation split"
+        )
     report = {
         "recipe": {
             "frozen": f"stem + blocks 1-{frozen_blocks} (up to {models.cut_layer}), features cached once per training view",
             "trained": f"blocks {frozen_blocks + 1}-16, Conv_1 and the head (GAP -> dropout 0.3 -> Dense(4) softmax); BatchNorm frozen",
             "optimizer": f"AdamW (weight decay 1e-4), cosine schedule with half-epoch warm-up, peak lr {peak_lr}",
             "loss": "categorical cross-entropy, label smoothing 0.1, class-balanced sample weights"
-                    + (f"; mixup of the cached features, Beta({mixup_alpha}, {mixup_alpha})" if mixup_alpha > 0 else ""),
-            "batch_size": batch_size, "epochs": epochs, "selected_epoch": selected,
+            + (f"; mixup of the cached features, Beta({mixup_alpha}, {mixup_alpha})" if mixup_alpha > 0 else ""),
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "selected_epoch": selected,
             "selection_rule": selection_rule,
             "candidates_val_macro_f1": {name: round(f1, 4) for name, (f1, _) in candidates.items()},
-            "augmentation": ("per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/stain-tint jitter; "
-                             f"pbc views are zoomed out to bccd-like cell size and position with probability {PBC_ZOOM_OUT_PROBABILITY}"
-                             + (f", and given the colour statistics of a random bccd training frame with probability {pbc_bccd_colour}"
-                                if pbc_bccd_colour > 0 else "")),
-            "views": {"bccd_train": 1, "pbc_train": pbc_views}, "seed": seed,
+            "augmentation": (
+                "per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/stain-tint jitter; "
+                f"pbc views are zoomed out to bccd-like cell size and position with probability {PBC_ZOOM_OUT_PROBABILITY}"
+                + (
+                    f", and given the colour statistics of a random bccd training frame with probability {pbc_bccd_colour}"
+                    if pbc_bccd_colour > 0
+                    else ""
+                )
+            ),
+            "views": {"bccd_train": 1, "pbc_train": pbc_views},
+            "seed": seed,
             "bccd_views_per_class_per_epoch": bccd_per_epoch or "all",
             **({"soup_seeds": list(soup_seeds)} if soup_seeds else {}),
         },
@@ -314,7 +383,9 @@ def train(out_dir: Path, data_root: Path, weights, smoke: bool = False, epochs: 
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
     }
     (out_dir / "train_report.json").write_text(json.dumps(report, indent=2))
-    log(f"training done in {report['seconds']['total']} s; selected {selected} (val macro-F1 {candidates[selected][0]:.4f})")
+    log(
+        f"training done in {report['seconds']['total']} s; selected {selected} (val macro-F1 {candidates[selected][0]:.4f})"
+    )
     return report
 
 

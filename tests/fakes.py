@@ -85,7 +85,13 @@ def build_fake_model(directory: Path, seed: int = 0, features: int = 16, version
         "version": version,
         "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
         "classes": CLASSES,
-        "input": {"name": "image", "dtype": "uint8", "shape": ["N", 224, 224, 3], "colour": "RGB", "resize": "bilinear"},
+        "input": {
+            "name": "image",
+            "dtype": "uint8",
+            "shape": ["N", 224, 224, 3],
+            "colour": "RGB",
+            "resize": "bilinear",
+        },
         "uncertainty": {
             "confidence_threshold": 0.5,
             "ood_similarity_threshold": 0.2,
@@ -103,7 +109,9 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
-def synthetic_cell(width: int = 320, height: int = 240, seed: int = 0, fmt: str = "JPEG", mode: str = "RGB", **save) -> bytes:
+def synthetic_cell(
+    width: int = 320, height: int = 240, seed: int = 0, fmt: str = "JPEG", mode: str = "RGB", **save
+) -> bytes:
     """A smear-like picture: pink background, red blobs and one purple 'nucleus'. Deterministic."""
     from PIL import Image, ImageDraw, ImageFilter
 
@@ -125,12 +133,18 @@ def synthetic_cell(width: int = 320, height: int = 240, seed: int = 0, fmt: str 
     return buffer.getvalue()
 
 
-def encode_multipart(fields: list[tuple[str, str | None, str, bytes]], boundary: str = "hematovisionBoundary7MA4YWxk") -> tuple[str, bytes]:
+def encode_multipart(
+    fields: list[tuple[str, str | None, str, bytes]], boundary: str = "hematovisionBoundary7MA4YWxk"
+) -> tuple[str, bytes]:
     """[(name, filename, content_type, data)] -> (Content-Type header, body), as browsers/curl -F send it."""
     body = b""
     for name, filename, content_type, data in fields:
         disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n"
+        body += (
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     body += f"--{boundary}--\r\n".encode()
     return f"multipart/form-data; boundary={boundary}", body
 

@@ -24,13 +24,25 @@ import sys
 
 def classify_event(jpeg: bytes) -> dict:
     return {
-        "resource": "/v1/classify", "path": "/v1/classify", "httpMethod": "POST",
+        "resource": "/v1/classify",
+        "path": "/v1/classify",
+        "httpMethod": "POST",
         "headers": {"Content-Type": "image/jpeg", "Accept": "application/json"},
         "multiValueHeaders": {"Content-Type": ["image/jpeg"], "Accept": ["application/json"]},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
-        "stageVariables": None, "body": base64.b64encode(jpeg).decode(), "isBase64Encoded": True,
-        "requestContext": {"resourcePath": "/v1/classify", "httpMethod": "POST", "path": "/v1/v1/classify",
-                           "stage": "v1", "requestId": "bytecode-build", "identity": {"sourceIp": "127.0.0.1"}},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": base64.b64encode(jpeg).decode(),
+        "isBase64Encoded": True,
+        "requestContext": {
+            "resourcePath": "/v1/classify",
+            "httpMethod": "POST",
+            "path": "/v1/v1/classify",
+            "stage": "v1",
+            "requestId": "bytecode-build",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
     }
 
 
@@ -71,7 +83,9 @@ def main(argv: list[str]) -> int:
     for module in list(sys.modules.values()):
         source = getattr(module, "__file__", None) or ""
         if source.endswith(".py") and os.path.abspath(source).startswith(package + os.sep):
-            py_compile.compile(source, cfile=None, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            py_compile.compile(
+                source, cfile=None, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+            )
             compiled += 1
     print(json.dumps({"compiled_modules": compiled, "python": sys.version.split()[0]}))
     return 0

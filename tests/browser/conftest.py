@@ -25,7 +25,9 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 def chromium():
     executable = chromium_path()
     if executable is None:
-        pytest.skip("Chromium is not installed (/usr/bin/chromium; `apt-get install chromium`, which .ci/run does): browser tests skipped")
+        pytest.skip(
+            "Chromium is not installed (/usr/bin/chromium; `apt-get install chromium`, which .ci/run does): browser tests skipped"
+        )
     return executable
 
 

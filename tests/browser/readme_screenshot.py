@@ -80,7 +80,9 @@ def save_small_png(png: bytes, out: Path, limit: int = MAX_BYTES) -> int:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     for colours in (256, 128, 64, 32):
         buffer = io.BytesIO()
-        image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(buffer, format="PNG", optimize=True)
+        image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            buffer, format="PNG", optimize=True
+        )
         if buffer.tell() <= limit:
             break
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -106,8 +108,9 @@ def take_screenshot(out: Path, model_dir: Path = REAL_MODEL_DIR) -> int:
                 raise SystemExit("the model labelled none of the first TEST_SIMPLE images correctly and confidently")
             with sync_playwright() as playwright:
                 browser = launch(playwright, executable)
-                context, page = open_page(browser, server, viewport={"width": 960, "height": 900}, device_scale_factor=1,
-                                          color_scheme="light")
+                context, page = open_page(
+                    browser, server, viewport={"width": 960, "height": 900}, device_scale_factor=1, color_scheme="light"
+                )
                 page.get_by_label("Also compute a heatmap").check()
                 upload(page, [path for _, path, _ in preferred])
                 expect(page.locator(".card .label")).to_have_count(len(preferred), timeout=60_000)

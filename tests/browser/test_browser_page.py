@@ -8,10 +8,9 @@ real-model check (the right label for a real bccd image) is in test_browser_real
 import json
 import re
 
+import fakes
 import pytest
 from playwright.sync_api import expect
-
-import fakes
 from serve_helpers import API_KEY, start_server, stop_server
 
 JPEG = fakes.synthetic_cell()
@@ -44,7 +43,9 @@ def assert_clean(page):
 
 
 def test_page_is_served_self_contained(server):
-    status, headers, body = server.request("GET", "/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, key=None)
+    status, headers, body = server.request(
+        "GET", "/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, key=None
+    )
     html = body.decode("utf-8")
     assert status == 200 and headers["content-type"].startswith("text/html")
     csp = headers["content-security-policy"]
@@ -170,22 +171,52 @@ def test_refused_key_asks_again_and_resends(server, new_page):
 
 
 ERRORS = [
-    (400, {"error": {"code": "invalid_request", "message": "Invalid query.explain"}, "request_id": "r-400"}, "not accepted (400): Invalid query.explain"),
+    (
+        400,
+        {"error": {"code": "invalid_request", "message": "Invalid query.explain"}, "request_id": "r-400"},
+        "not accepted (400): Invalid query.explain",
+    ),
     (403, {"message": "Forbidden"}, "API key was refused (403)"),
-    (403, {"error": {"code": "INVALID_API_KEY", "message": "Forbidden"}, "request_id": "r-403"}, "API key was refused (403)"),
-    (413, {"error": {"code": "REQUEST_TOO_LARGE", "message": "Request Too Large"}, "request_id": "r-413"}, "too large (413)"),
-    (415, {"error": {"code": "unsupported_image", "message": "Not an image."}, "request_id": "r-415"}, "not a supported image (415)"),
-    (422, {"error": {"code": "image_too_small", "message": "The image is 8x8."}, "request_id": "r-422"}, "could not be used (422): The image is 8x8."),
+    (
+        403,
+        {"error": {"code": "INVALID_API_KEY", "message": "Forbidden"}, "request_id": "r-403"},
+        "API key was refused (403)",
+    ),
+    (
+        413,
+        {"error": {"code": "REQUEST_TOO_LARGE", "message": "Request Too Large"}, "request_id": "r-413"},
+        "too large (413)",
+    ),
+    (
+        415,
+        {"error": {"code": "unsupported_image", "message": "Not an image."}, "request_id": "r-415"},
+        "not a supported image (415)",
+    ),
+    (
+        422,
+        {"error": {"code": "image_too_small", "message": "The image is 8x8."}, "request_id": "r-422"},
+        "could not be used (422): The image is 8x8.",
+    ),
     (429, {"message": "Too Many Requests"}, "Too many requests"),
-    (500, {"error": {"code": "internal_error", "message": "Internal error"}, "request_id": "r-500"}, "service failed (500)"),
+    (
+        500,
+        {"error": {"code": "internal_error", "message": "Internal error"}, "request_id": "r-500"},
+        "service failed (500)",
+    ),
     (502, {"message": "Internal server error"}, "service failed (502)"),
     (503, None, "service failed (503)"),
-    (504, {"error": {"code": "INTEGRATION_TIMEOUT", "message": "Endpoint request timed out"}}, "took too long to answer (504)"),
+    (
+        504,
+        {"error": {"code": "INTEGRATION_TIMEOUT", "message": "Endpoint request timed out"}},
+        "took too long to answer (504)",
+    ),
     (0, None, "Could not reach the service"),
 ]
 
 
-@pytest.mark.parametrize("status, body, message", ERRORS, ids=[f"{s or 'network'}-{i}" for i, (s, _, _) in enumerate(ERRORS)])
+@pytest.mark.parametrize(
+    "status, body, message", ERRORS, ids=[f"{s or 'network'}-{i}" for i, (s, _, _) in enumerate(ERRORS)]
+)
 def test_every_error_status_has_a_clear_message(server, new_page, status, body, message):
     """Statuses the local server cannot produce on demand (429, 5xx, network) answered by a stub route."""
     page = new_page()
@@ -196,7 +227,9 @@ def test_every_error_status_has_a_clear_message(server, new_page, status, body, 
         if status == 0:
             route.abort("connectionrefused")
         else:
-            route.fulfill(status=status, content_type="application/json", body=json.dumps(body) if body is not None else "")
+            route.fulfill(
+                status=status, content_type="application/json", body=json.dumps(body) if body is not None else ""
+            )
 
     page.route("**/v1/classify*", answer)
     choose(page, jpeg())
@@ -212,8 +245,12 @@ def test_every_error_status_has_a_clear_message(server, new_page, status, body, 
 @pytest.fixture(scope="module")
 def uncertain_server(tmp_path_factory, fake_model_dir, chromium):
     """Every prediction flagged: a confidence threshold of 1.0 (HEMATOVISION_UNCERTAINTY_THRESHOLD)."""
-    server = start_server(tmp_path_factory.mktemp("serve-uncertain"), fake_model_dir, workers=1,
-                          extra_env={"HEMATOVISION_UNCERTAINTY_THRESHOLD": "1.0"})
+    server = start_server(
+        tmp_path_factory.mktemp("serve-uncertain"),
+        fake_model_dir,
+        workers=1,
+        extra_env={"HEMATOVISION_UNCERTAINTY_THRESHOLD": "1.0"},
+    )
     yield server
     assert stop_server(server) == 0
 

@@ -8,7 +8,6 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-
 from readme_screenshot import TEST_SIMPLE, confident_examples, model_classes, open_page, real_model_ready, upload
 from serve_helpers import REAL_MODEL_DIR, require, start_server, stop_server
 
@@ -20,7 +19,10 @@ def percent(p: float) -> str:
 
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory, chromium):
-    require(real_model_ready(), "the trained model (functions/classifier/model/hematovision.onnx + model_card.json with metrics) has not landed yet")
+    require(
+        real_model_ready(),
+        "the trained model (functions/classifier/model/hematovision.onnx + model_card.json with metrics) has not landed yet",
+    )
     require(TEST_SIMPLE.is_dir(), f"shared data not found at {TEST_SIMPLE}")
     server = start_server(tmp_path_factory.mktemp("serve-real"), REAL_MODEL_DIR, workers=1)
     yield server
@@ -38,7 +40,9 @@ def test_real_bccd_photos_show_the_right_label(real_server, browser, artifacts):
     try:
         upload(page, [path for _, path, _ in examples])
         for truth, path, answer in examples:
-            card = page.locator(".card").filter(has=page.locator("h3", has_text=re.compile("^" + re.escape(path.name) + "$")))
+            card = page.locator(".card").filter(
+                has=page.locator("h3", has_text=re.compile("^" + re.escape(path.name) + "$"))
+            )
             expect(card.locator(".label")).to_have_text(truth.title(), timeout=60_000)
             expect(card.locator(".confidence")).to_have_text(percent(answer["confidence"]) + " confidence")
             expect(card.locator(".desc")).to_have_text(answer["description"])

@@ -69,7 +69,9 @@ def test_random_view_without_colour_transfer_is_the_earlier_recipe(seed):
     image = slide()
     plain = random_view(image, np.random.default_rng(seed), 0.5)
     zero_probability = random_view(image, np.random.default_rng(seed), 0.5, None, 0.0)
-    targets_at_zero = random_view(image, np.random.default_rng(seed), 0.5, np.array([[196.0, 185, 190, 20, 29, 22]]), 0.0)
+    targets_at_zero = random_view(
+        image, np.random.default_rng(seed), 0.5, np.array([[196.0, 185, 190, 20, 29, 22]]), 0.0
+    )
     rng = np.random.default_rng(seed)
     expected = zoom_out(image, rng) if rng.random() < 0.5 else image
     expected = colour_jitter(dihedral(expected, int(rng.integers(8))), rng)
@@ -90,7 +92,9 @@ def test_mixup_blends_each_example_with_a_partner_using_one_lambda_for_features_
     partner = np.random.default_rng(1)
     partner.beta(0.4, 0.4, size=32)
     partner = partner.permutation(32)
-    expected_x = lam[:, None, None, None] * features.astype(np.float32) + (1 - lam[:, None, None, None]) * features[partner]
+    expected_x = (
+        lam[:, None, None, None] * features.astype(np.float32) + (1 - lam[:, None, None, None]) * features[partner]
+    )
     assert np.allclose(mixed_x, expected_x, atol=1e-5)
     assert np.allclose(mixed_y, lam[:, None] * targets + (1 - lam[:, None]) * targets[partner], atol=1e-6)
     assert np.allclose(mixed_w, lam * weights + (1 - lam) * weights[partner], atol=1e-6)

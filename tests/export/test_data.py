@@ -22,7 +22,9 @@ def test_bccd_validation_holds_out_whole_groups(tmp_path):
     make_layout(tmp_path / "TEST", ["_0_1.jpeg"])
     make_layout(tmp_path / "TEST_SIMPLE", ["_0_1.jpeg"])
     # groups cut across the batch position in the name, as in the real data
-    groups = {f"TRAIN/{c}/_{i}_{n}.jpeg": f"{c}/original-{(i + n) % 10}" for c in CLASSES for i in range(40) for n in range(5)}
+    groups = {
+        f"TRAIN/{c}/_{i}_{n}.jpeg": f"{c}/original-{(i + n) % 10}" for c in CLASSES for i in range(40) for n in range(5)
+    }
     splits = bccd_splits(tmp_path, groups)
     for label, name in enumerate(CLASSES):
         train_groups = {groups[f"TRAIN/{name}/{s.path.name}"] for s in splits["train"] if s.label == label}
@@ -61,7 +63,12 @@ def test_real_splits_are_disjoint_and_complete():
     named = all_splits(SHARED_DATA)
     paths = Counter(str(s.path) for samples in named.values() for s in samples)
     assert max(paths.values()) == 1, "a file sits in two splits"
-    manifest_rows = sum(1 for _ in open(SHARED_DATA / "bccd" / "MANIFEST.csv")) - 1 + sum(1 for _ in open(SHARED_DATA / "pbc" / "MANIFEST.csv")) - 1
+    manifest_rows = (
+        sum(1 for _ in open(SHARED_DATA / "bccd" / "MANIFEST.csv"))
+        - 1
+        + sum(1 for _ in open(SHARED_DATA / "pbc" / "MANIFEST.csv"))
+        - 1
+    )
     assert len(paths) == manifest_rows
     assert {len(named[k]) for k in ("bccd_test",)} == {2487} and len(named["bccd_test_simple"]) == 71
     assert len(read_groups(BCCD_GROUPS_FILE)) == len(named["bccd_train"]) + len(named["bccd_val"]) == 9957

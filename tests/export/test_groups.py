@@ -17,7 +17,7 @@ def test_clusters_are_found_and_fragments_join_their_nearest_cluster():
     signatures /= np.linalg.norm(signatures, axis=1, keepdims=True)
     labels = cluster_originals(signatures, 4)  # one cluster too many: the fragment gets its own, then is merged
     assert len(set(labels)) == 3
-    assert [len(set(labels[i * 40:(i + 1) * 40])) for i in range(3)] == [1, 1, 1]
+    assert [len(set(labels[i * 40 : (i + 1) * 40])) for i in range(3)] == [1, 1, 1]
     assert set(labels[120:]) == {labels[40]}
 
 

@@ -18,7 +18,10 @@ def smoke_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("smoke")
     result = subprocess.run(
         [str(EXPORT_PYTHON), "-m", "export", "all", "--smoke", "--work", str(work), "--out", str(work / "model")],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return work

@@ -22,8 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "functions" / "classifier" / "requirements.txt"
 SERVICES = ("pypi", "osv")
-NETWORK_ERRORS = ("ConnectionError", "NameResolutionError", "Max retries exceeded", "Temporary failure in name resolution",
-                  "Network is unreachable", "timed out", "ConnectTimeout", "ReadTimeout")
+NETWORK_ERRORS = (
+    "ConnectionError",
+    "NameResolutionError",
+    "Max retries exceeded",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "timed out",
+    "ConnectTimeout",
+    "ReadTimeout",
+)
 
 
 @dataclass
@@ -38,7 +46,8 @@ class Verdict:
     def summary(self) -> str:
         if self.status == "vulnerable":
             return f"pip-audit ({self.service}): known-vulnerable pins: " + "; ".join(
-                f"{name}: {', '.join(ids)}" for name, ids in sorted(self.vulnerable.items()))
+                f"{name}: {', '.join(ids)}" for name, ids in sorted(self.vulnerable.items())
+            )
         if self.status == "unreachable":
             return f"pip-audit could not reach a vulnerability database ({self.detail})"
         if self.status == "incomplete":
@@ -81,9 +90,24 @@ def run(requirements: Path = REQUIREMENTS, timeout: float = 180) -> Verdict:
     for service in SERVICES:
         try:
             result = subprocess.run(
-                [*pip_audit_command(), "-r", str(requirements), "--no-deps", "--disable-pip", "--progress-spinner", "off",
-                 "--format", "json", "--vulnerability-service", service, "--timeout", "20"],
-                capture_output=True, text=True, timeout=timeout,
+                [
+                    *pip_audit_command(),
+                    "-r",
+                    str(requirements),
+                    "--no-deps",
+                    "--disable-pip",
+                    "--progress-spinner",
+                    "off",
+                    "--format",
+                    "json",
+                    "--vulnerability-service",
+                    service,
+                    "--timeout",
+                    "20",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             reasons.append(f"{service}: timed out after {timeout:.0f} s")

@@ -14,13 +14,12 @@ import io
 import json
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
-
-import numpy as np
-from PIL import Image
 
 import fakes
+import numpy as np
+from PIL import Image
 
 CLASSIFY = "/v1/classify"
 BATCH = "/v1/classify/batch"
@@ -76,8 +75,13 @@ def png_declaring(width: int, height: int, colour_type: int = 2, idat: bytes | N
 
 
 def gif_declaring(width: int, height: int) -> bytes:
-    return (b"GIF89a" + struct.pack("<HHBBB", width, height, 0, 0, 0)
-            + b"," + struct.pack("<HHHHB", 0, 0, width, height, 0) + b"\x02\x02\x44\x01\x00;")
+    return (
+        b"GIF89a"
+        + struct.pack("<HHBBB", width, height, 0, 0, 0)
+        + b","
+        + struct.pack("<HHHHB", 0, 0, width, height, 0)
+        + b"\x02\x02\x44\x01\x00;"
+    )
 
 
 def bmp_declaring(width: int, height: int) -> bytes:
@@ -141,7 +145,14 @@ def build() -> list[Case]:
     add = cases.append
 
     # -- empty bodies, every upload form, both routes
-    for content_type in ("image/jpeg", "image/png", "application/json", "multipart/form-data; boundary=x", None, "text/plain"):
+    for content_type in (
+        "image/jpeg",
+        "image/png",
+        "application/json",
+        "multipart/form-data; boundary=x",
+        None,
+        "text/plain",
+    ):
         add(Case(f"empty-single-{content_type}", CLASSIFY, content_type, b"", 400, "missing_body"))
         add(Case(f"empty-batch-{content_type}", BATCH, content_type, b"", 400, "missing_body"))
     add(Case("whitespace-json", CLASSIFY, "application/json", b"  \r\n\t ", 400, "missing_body"))
@@ -156,16 +167,45 @@ def build() -> list[Case]:
         add(Case(f"random-{i}-{content_type}", CLASSIFY, content_type, data, 415, code))
 
     # -- text, with an image content type (415 unsupported_image) or a text one (415 unsupported_media_type)
-    texts = [b"hello, I am a text file\n", b"<html><body>not an image</body></html>", b"GIF", b"\x89PN", b"%PDF-1.7\n%\xe2\xe3",
-             "a photo of a cell \u2603\n".encode(), b"BM", b"RIFF\x00\x00\x00\x00WEBP", b"II*\x00", b"\xff\xd8"]
+    texts = [
+        b"hello, I am a text file\n",
+        b"<html><body>not an image</body></html>",
+        b"GIF",
+        b"\x89PN",
+        b"%PDF-1.7\n%\xe2\xe3",
+        "a photo of a cell \u2603\n".encode(),
+        b"BM",
+        b"RIFF\x00\x00\x00\x00WEBP",
+        b"II*\x00",
+        b"\xff\xd8",
+    ]
     for i, text in enumerate(texts):
         for content_type in ("image/jpeg", "image/png", "image/tiff"):
             # a few-byte magic number alone identifies the format but cannot be decoded: 415 or 422
             status = 415 if i in (0, 1, 4, 5) else frozenset({415, 422})
-            add(Case(f"text-{i}-as-{content_type}", CLASSIFY, content_type, text, status, "unsupported_image" if status == 415 else None))
-    for content_type in ("text/plain", "text/html", "application/xml", "application/pdf", "audio/mpeg", "video/mp4",
-                         "application/x-www-form-urlencoded", "font/woff2"):
-        add(Case(f"text-type-{content_type}", CLASSIFY, content_type, b"field=value&x=1", 415, "unsupported_media_type"))
+            add(
+                Case(
+                    f"text-{i}-as-{content_type}",
+                    CLASSIFY,
+                    content_type,
+                    text,
+                    status,
+                    "unsupported_image" if status == 415 else None,
+                )
+            )
+    for content_type in (
+        "text/plain",
+        "text/html",
+        "application/xml",
+        "application/pdf",
+        "audio/mpeg",
+        "video/mp4",
+        "application/x-www-form-urlencoded",
+        "font/woff2",
+    ):
+        add(
+            Case(f"text-type-{content_type}", CLASSIFY, content_type, b"field=value&x=1", 415, "unsupported_media_type")
+        )
         add(Case(f"batch-type-{content_type}", BATCH, content_type, b"field=value&x=1", 415, "unsupported_media_type"))
     for content_type in ("image/jpeg", None):
         add(Case(f"batch-raw-image-{content_type}", BATCH, content_type, jpeg, 415, "unsupported_media_type"))
@@ -177,16 +217,38 @@ def build() -> list[Case]:
     for fraction in np.linspace(0.0, 0.97, 60):
         cut = max(1, int(len(big_jpeg) * fraction))
         status = 422 if cut > scan + 64 else frozenset({415, 422})
-        add(Case(f"truncated-jpeg-{cut}", CLASSIFY, "image/jpeg", big_jpeg[:cut], status, "corrupt_image" if status == 422 else None))
+        add(
+            Case(
+                f"truncated-jpeg-{cut}",
+                CLASSIFY,
+                "image/jpeg",
+                big_jpeg[:cut],
+                status,
+                "corrupt_image" if status == 422 else None,
+            )
+        )
     big_png = fakes.synthetic_cell(320, 240, seed=5, fmt="PNG")
     idat = big_png.find(b"IDAT")
     end = big_png.find(b"IEND") - 4
     for fraction in np.linspace(0.0, 0.97, 60):
         cut = max(1, int(end * fraction))
         status = 422 if cut > idat + 64 else frozenset({415, 422})
-        add(Case(f"truncated-png-{cut}", CLASSIFY, "image/png", big_png[:cut], status, "corrupt_image" if status == 422 else None))
-    for fmt, data in (("webp", save(picture(), "WEBP")), ("gif", save(picture(), "GIF")), ("bmp", save(picture(), "BMP")),
-                      ("tiff", save(picture(), "TIFF"))):
+        add(
+            Case(
+                f"truncated-png-{cut}",
+                CLASSIFY,
+                "image/png",
+                big_png[:cut],
+                status,
+                "corrupt_image" if status == 422 else None,
+            )
+        )
+    for fmt, data in (
+        ("webp", save(picture(), "WEBP")),
+        ("gif", save(picture(), "GIF")),
+        ("bmp", save(picture(), "BMP")),
+        ("tiff", save(picture(), "TIFF")),
+    ):
         for fraction in (0.3, 0.6, 0.9):
             cut = int(len(data) * fraction)
             add(Case(f"truncated-{fmt}-{cut}", CLASSIFY, f"image/{fmt}", data[:cut], frozenset({415, 422})))
@@ -194,16 +256,29 @@ def build() -> list[Case]:
     # -- valid headers, corrupt data
     for i in range(20):
         noise = rng.bytes(int(rng.integers(200, 4000)))
-        add(Case(f"jpeg-header-noise-{i}", CLASSIFY, "image/jpeg", big_jpeg[:scan + 12] + noise, frozenset({200, 422})))
-        add(Case(f"png-header-noise-{i}", CLASSIFY, "image/png", big_png[:idat + 4] + noise, 422, "corrupt_image"))
+        add(
+            Case(f"jpeg-header-noise-{i}", CLASSIFY, "image/jpeg", big_jpeg[: scan + 12] + noise, frozenset({200, 422}))
+        )
+        add(Case(f"png-header-noise-{i}", CLASSIFY, "image/png", big_png[: idat + 4] + noise, 422, "corrupt_image"))
     for i in range(10):  # flipped bytes inside PNG's IDAT: the CRC check fails
         data = bytearray(big_png)
         position = idat + 8 + int(rng.integers(0, 500))
         data[position] ^= 0xFF
         add(Case(f"png-flipped-idat-{i}", CLASSIFY, "image/png", bytes(data), 422, "corrupt_image"))
-    add(Case("png-bad-ihdr-crc", CLASSIFY, "image/png", png_declaring(320, 240)[:29] + b"\x00\x00\x00\x00" + png_declaring(320, 240)[33:],
-             frozenset({415, 422})))
-    add(Case("png-bad-colour-type", CLASSIFY, "image/png", png_declaring(320, 240, colour_type=7), frozenset({415, 422})))
+    add(
+        Case(
+            "png-bad-ihdr-crc",
+            CLASSIFY,
+            "image/png",
+            png_declaring(320, 240)[:29] + b"\x00\x00\x00\x00" + png_declaring(320, 240)[33:],
+            frozenset({415, 422}),
+        )
+    )
+    add(
+        Case(
+            "png-bad-colour-type", CLASSIFY, "image/png", png_declaring(320, 240, colour_type=7), frozenset({415, 422})
+        )
+    )
 
     # -- zero-size, 1x1 and small images in every format
     add(Case("png-0x0", CLASSIFY, "image/png", png_declaring(0, 0), frozenset({415, 422})))
@@ -212,26 +287,76 @@ def build() -> list[Case]:
     add(Case("bmp-0x0", CLASSIFY, "image/bmp", bmp_declaring(0, 0), frozenset({415, 422})))
     for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"):
         for width, height in ((1, 1), (15, 240), (240, 15), (2, 2)):
-            add(Case(f"small-{fmt}-{width}x{height}", CLASSIFY, f"image/{fmt.lower()}", save(picture(width, height), fmt), 422, "image_too_small"))
+            add(
+                Case(
+                    f"small-{fmt}-{width}x{height}",
+                    CLASSIFY,
+                    f"image/{fmt.lower()}",
+                    save(picture(width, height), fmt),
+                    422,
+                    "image_too_small",
+                )
+            )
         add(Case(f"min-{fmt}-16x16", CLASSIFY, f"image/{fmt.lower()}", save(picture(16, 16), fmt), 200))
 
     # -- decompression bombs: tiny files declaring huge dimensions
     for width, height in ((50_000, 50_000), (7072, 7072), (8000, 6251), (65_535, 65_535), (1_000_000, 100)):
-        add(Case(f"bomb-png-{width}x{height}", CLASSIFY, "image/png", png_declaring(width, height), 413, "image_too_large"))
+        add(
+            Case(
+                f"bomb-png-{width}x{height}",
+                CLASSIFY,
+                "image/png",
+                png_declaring(width, height),
+                413,
+                "image_too_large",
+            )
+        )
     for width, height in ((65_535, 65_535), (10_000, 6000)):
-        add(Case(f"bomb-gif-{width}x{height}", CLASSIFY, "image/gif", gif_declaring(width, height), 413, "image_too_large"))
-        add(Case(f"bomb-jpeg-{width}x{height}", CLASSIFY, "image/jpeg", jpeg_declaring(width, height), 413, "image_too_large"))
+        add(
+            Case(
+                f"bomb-gif-{width}x{height}",
+                CLASSIFY,
+                "image/gif",
+                gif_declaring(width, height),
+                413,
+                "image_too_large",
+            )
+        )
+        add(
+            Case(
+                f"bomb-jpeg-{width}x{height}",
+                CLASSIFY,
+                "image/jpeg",
+                jpeg_declaring(width, height),
+                413,
+                "image_too_large",
+            )
+        )
     add(Case("bomb-bmp-30000x30000", CLASSIFY, "image/bmp", bmp_declaring(30_000, 30_000), 413, "image_too_large"))
     bomb = png_declaring(50_000, 50_000)
-    add(Case("bomb-json", CLASSIFY, "application/json", json.dumps({"image": b64(bomb)}).encode(), 413, "image_too_large"))
+    add(
+        Case(
+            "bomb-json", CLASSIFY, "application/json", json.dumps({"image": b64(bomb)}).encode(), 413, "image_too_large"
+        )
+    )
     content_type, body = multipart([("image", "bomb.png", "image/png", bomb)])
     add(Case("bomb-multipart", CLASSIFY, content_type, body, 413, "image_too_large"))
-    add(Case("bomb-in-batch", BATCH, "application/json", json.dumps({"images": [b64(bomb), b64(jpeg)]}).encode(), 200,
-             check=lambda r: _item_statuses(r, [413, 200])))
+    add(
+        Case(
+            "bomb-in-batch",
+            BATCH,
+            "application/json",
+            json.dumps({"images": [b64(bomb), b64(jpeg)]}).encode(),
+            200,
+            check=lambda r: _item_statuses(r, [413, 200]),
+        )
+    )
 
     # -- legitimately usable images in every mode and format: 200
     usable = {
-        "png-16bit-grey": save(Image.fromarray((np.asarray(picture(mode="L"), dtype=np.uint16) * 257).astype(np.uint16)), "PNG"),
+        "png-16bit-grey": save(
+            Image.fromarray((np.asarray(picture(mode="L"), dtype=np.uint16) * 257).astype(np.uint16)), "PNG"
+        ),
         "png-palette": save(picture().convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
         "png-palette-transparency": save(picture().convert("P", palette=Image.Palette.ADAPTIVE), "PNG", transparency=0),
         "png-grey": save(picture(mode="L"), "PNG"),
@@ -250,7 +375,9 @@ def build() -> list[Case]:
         "bmp": save(picture(), "BMP"),
         "tiff": save(picture(), "TIFF"),
         "tiff-cmyk": save(picture(mode="CMYK"), "TIFF"),
-        "tiff-16bit-grey": save(Image.fromarray((np.asarray(picture(mode="L"), dtype=np.uint16) * 257).astype(np.uint16)), "TIFF"),
+        "tiff-16bit-grey": save(
+            Image.fromarray((np.asarray(picture(mode="L"), dtype=np.uint16) * 257).astype(np.uint16)), "TIFF"
+        ),
         "tiff-deflate": save(picture(), "TIFF", compression="tiff_adobe_deflate"),
         "mpo-like-jpeg-large": fakes.synthetic_cell(2000, 1500, seed=9),
         "png-wide": save(picture(4000, 16), "PNG"),
@@ -264,20 +391,68 @@ def build() -> list[Case]:
         add(Case(f"usable-{name}-json", CLASSIFY, "application/json", json.dumps({"image": b64(data)}).encode(), 200))
     for orientation in range(1, 9):
         upright, stored = exif_rotated(orientation)
-        add(Case(f"exif-orientation-{orientation}", CLASSIFY, "image/png", stored, 200,
-                 check=lambda r: _assert(r["width"] == 320 and r["height"] == 240, f"not upright: {r['width']}x{r['height']}")))
+        add(
+            Case(
+                f"exif-orientation-{orientation}",
+                CLASSIFY,
+                "image/png",
+                stored,
+                200,
+                check=lambda r: _assert(
+                    r["width"] == 320 and r["height"] == 240, f"not upright: {r['width']}x{r['height']}"
+                ),
+            )
+        )
     # a real phone-style JPEG: portrait stored as landscape + orientation 6
     exif = Image.Exif()
     exif[0x0112] = 6
-    add(Case("exif-jpeg-orientation-6", CLASSIFY, "image/jpeg", save(picture(400, 300), "JPEG", exif=exif.tobytes()), 200,
-             check=lambda r: _assert((r["width"], r["height"]) == (300, 400), "EXIF orientation not applied")))
-    add(Case("exif-broken-block", CLASSIFY, "image/jpeg", _jpeg_with_app1(jpeg, b"Exif\x00\x00MM\x00*\xff\xff\xff\xff"), 200))
+    add(
+        Case(
+            "exif-jpeg-orientation-6",
+            CLASSIFY,
+            "image/jpeg",
+            save(picture(400, 300), "JPEG", exif=exif.tobytes()),
+            200,
+            check=lambda r: _assert((r["width"], r["height"]) == (300, 400), "EXIF orientation not applied"),
+        )
+    )
+    add(
+        Case(
+            "exif-broken-block",
+            CLASSIFY,
+            "image/jpeg",
+            _jpeg_with_app1(jpeg, b"Exif\x00\x00MM\x00*\xff\xff\xff\xff"),
+            200,
+        )
+    )
 
     # -- JSON base64: invalid, and the tolerated variants
-    invalid_b64 = ["@@@@", "not base64!", "abcde", "a", "ab=c", "\u00e9\u00e9\u00e9\u00e9", "YW Jj%", "data:image/png;base64,***",
-                   "/9j/4AAQ*", "a" * 4097 + "!", "\x00\x01\x02\x03", "..", "ab\\ncd"]
+    invalid_b64 = [
+        "@@@@",
+        "not base64!",
+        "abcde",
+        "a",
+        "ab=c",
+        "\u00e9\u00e9\u00e9\u00e9",
+        "YW Jj%",
+        "data:image/png;base64,***",
+        "/9j/4AAQ*",
+        "a" * 4097 + "!",
+        "\x00\x01\x02\x03",
+        "..",
+        "ab\\ncd",
+    ]
     for i, text in enumerate(invalid_b64):
-        add(Case(f"b64-invalid-{i}", CLASSIFY, "application/json", json.dumps({"image": text}).encode(), 400, "invalid_base64"))
+        add(
+            Case(
+                f"b64-invalid-{i}",
+                CLASSIFY,
+                "application/json",
+                json.dumps({"image": text}).encode(),
+                400,
+                "invalid_base64",
+            )
+        )
     add(Case("b64-empty", CLASSIFY, "application/json", b'{"image": ""}', 400, "empty_image"))
     add(Case("b64-only-padding", CLASSIFY, "application/json", b'{"image": "=="}', 400, "empty_image"))
     add(Case("b64-only-padding-4", CLASSIFY, "application/json", b'{"image": "===="}', 400, "empty_image"))
@@ -287,48 +462,159 @@ def build() -> list[Case]:
         "standard": encoded,
         "urlsafe": base64.urlsafe_b64encode(jpeg).decode(),
         "unpadded": encoded.rstrip("="),
-        "mime-wrapped": "\r\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76)),
-        "spaces": " ".join(encoded[i:i + 10] for i in range(0, len(encoded), 10)),
+        "mime-wrapped": "\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76)),
+        "spaces": " ".join(encoded[i : i + 10] for i in range(0, len(encoded), 10)),
         "data-url": "data:image/jpeg;base64," + encoded,
         "leading-trailing-ws": "\n  " + encoded + "  \n",
     }
     for name, text in variants.items():
         add(Case(f"b64-{name}", CLASSIFY, "application/json", json.dumps({"image": text}).encode(), 200))
-        add(Case(f"b64-{name}-batch", BATCH, "application/json", json.dumps({"images": [text]}).encode(), 200,
-                 check=lambda r: _item_statuses(r, [200])))
-    add(Case("b64-valid-but-text", CLASSIFY, "application/json", json.dumps({"image": b64(b"just text")}).encode(), 415, "unsupported_image"))
-    add(Case("b64-truncated-jpeg", CLASSIFY, "application/json", json.dumps({"image": b64(big_jpeg[:len(big_jpeg) // 2])}).encode(),
-             422, "corrupt_image"))
+        add(
+            Case(
+                f"b64-{name}-batch",
+                BATCH,
+                "application/json",
+                json.dumps({"images": [text]}).encode(),
+                200,
+                check=lambda r: _item_statuses(r, [200]),
+            )
+        )
+    add(
+        Case(
+            "b64-valid-but-text",
+            CLASSIFY,
+            "application/json",
+            json.dumps({"image": b64(b"just text")}).encode(),
+            415,
+            "unsupported_image",
+        )
+    )
+    add(
+        Case(
+            "b64-truncated-jpeg",
+            CLASSIFY,
+            "application/json",
+            json.dumps({"image": b64(big_jpeg[: len(big_jpeg) // 2])}).encode(),
+            422,
+            "corrupt_image",
+        )
+    )
 
     # -- JSON of the wrong shape / not JSON
-    wrong_json = [b"{", b"[", b"nul", b"{'image': 'x'}", b'{"image": "x"', b"\xff\xfe{}", b"\x00\x00", b"NaN-ish", b'"unterminated',
-                  b"{" * 50_000, b"[" * 100_000]
+    wrong_json = [
+        b"{",
+        b"[",
+        b"nul",
+        b"{'image': 'x'}",
+        b'{"image": "x"',
+        b"\xff\xfe{}",
+        b"\x00\x00",
+        b"NaN-ish",
+        b'"unterminated',
+        b"{" * 50_000,
+        b"[" * 100_000,
+    ]
     for i, body in enumerate(wrong_json):
         add(Case(f"json-invalid-{i}", CLASSIFY, "application/json", body, 400, "invalid_json"))
         add(Case(f"json-invalid-batch-{i}", BATCH, "application/json", body, 400, "invalid_json"))
-    wrong_shape = [[], {}, None, 1, "image", True, {"images": [encoded]}, {"image": None}, {"image": 5}, {"image": [encoded]},
-                   {"image": {"data": encoded}}, {"Image": encoded}, {"img": encoded}, {"image": encoded, "filename": 7},
-                   [{"image": encoded}], {"image": True}, 3.5, {"image": {}}]
+    wrong_shape = [
+        [],
+        {},
+        None,
+        1,
+        "image",
+        True,
+        {"images": [encoded]},
+        {"image": None},
+        {"image": 5},
+        {"image": [encoded]},
+        {"image": {"data": encoded}},
+        {"Image": encoded},
+        {"img": encoded},
+        {"image": encoded, "filename": 7},
+        [{"image": encoded}],
+        {"image": True},
+        3.5,
+        {"image": {}},
+    ]
     for i, value in enumerate(wrong_shape):
         add(Case(f"json-shape-{i}", CLASSIFY, "application/json", json.dumps(value).encode(), 400, "invalid_request"))
-    batch_wrong_shape = [[], {}, None, 1, {"image": encoded}, {"images": encoded}, {"images": None}, {"images": [5]}, {"images": [None]},
-                         {"images": [[encoded]]}, {"images": [{"data": encoded}]}, {"images": {"0": encoded}}, [encoded], {"images": [{}]}]
+    batch_wrong_shape = [
+        [],
+        {},
+        None,
+        1,
+        {"image": encoded},
+        {"images": encoded},
+        {"images": None},
+        {"images": [5]},
+        {"images": [None]},
+        {"images": [[encoded]]},
+        {"images": [{"data": encoded}]},
+        {"images": {"0": encoded}},
+        [encoded],
+        {"images": [{}]},
+    ]
     for i, value in enumerate(batch_wrong_shape):
-        add(Case(f"json-shape-batch-{i}", BATCH, "application/json", json.dumps(value).encode(), 400, "invalid_request"))
+        add(
+            Case(f"json-shape-batch-{i}", BATCH, "application/json", json.dumps(value).encode(), 400, "invalid_request")
+        )
     add(Case("json-batch-empty-list", BATCH, "application/json", b'{"images": []}', 400, "invalid_request"))
-    add(Case("json-charset-utf16", CLASSIFY, "application/json; charset=utf-16", json.dumps({"image": encoded}).encode(), 200))
+    add(
+        Case(
+            "json-charset-utf16",
+            CLASSIFY,
+            "application/json; charset=utf-16",
+            json.dumps({"image": encoded}).encode(),
+            200,
+        )
+    )
     add(Case("json-text-json", CLASSIFY, "text/json", json.dumps({"image": encoded}).encode(), 200))
     # invalid UTF-8 in a JSON body: API Gateway passes it as text with U+FFFD, so the base64 is invalid
-    add(Case("json-invalid-utf8", CLASSIFY, "application/json", b'{"image": "' + b"\xc3\x28" * 4 + b'"}', 400, "invalid_base64"))
-    add(Case("json-extra-fields", CLASSIFY, "application/json", json.dumps({"image": encoded, "x": 1}).encode(), 400, "invalid_request"))
-    add(Case("json-with-filename", CLASSIFY, "application/json", json.dumps({"image": encoded, "filename": "a.jpg"}).encode(), 200,
-             check=lambda r: _assert(r["filename"] == "a.jpg", "filename not echoed")))
+    add(
+        Case(
+            "json-invalid-utf8",
+            CLASSIFY,
+            "application/json",
+            b'{"image": "' + b"\xc3\x28" * 4 + b'"}',
+            400,
+            "invalid_base64",
+        )
+    )
+    add(
+        Case(
+            "json-extra-fields",
+            CLASSIFY,
+            "application/json",
+            json.dumps({"image": encoded, "x": 1}).encode(),
+            400,
+            "invalid_request",
+        )
+    )
+    add(
+        Case(
+            "json-with-filename",
+            CLASSIFY,
+            "application/json",
+            json.dumps({"image": encoded, "filename": "a.jpg"}).encode(),
+            200,
+            check=lambda r: _assert(r["filename"] == "a.jpg", "filename not echoed"),
+        )
+    )
 
     # -- multipart: missing, extra, repeated fields, broken framing
     part = ("image", "cell.jpg", "image/jpeg", jpeg)
     forms = {
         "ok": ([part], 200, None),
-        "extra-fields": ([("note", None, "text/plain", b"hello"), part, ("other", "x.bin", "application/octet-stream", b"\x00" * 10)], 200, None),
+        "extra-fields": (
+            [
+                ("note", None, "text/plain", b"hello"),
+                part,
+                ("other", "x.bin", "application/octet-stream", b"\x00" * 10),
+            ],
+            200,
+            None,
+        ),
         "no-filename": ([("image", None, "image/jpeg", jpeg)], 200, None),
         "odd-filename": ([("image", "../../etc/passwd\u00e9.jpg", "image/jpeg", jpeg)], 200, None),
         "wrong-part-type": ([("image", "cell.txt", "text/plain", jpeg)], 200, None),
@@ -348,60 +634,199 @@ def build() -> list[Case]:
     add(Case("multipart-wrong-boundary", CLASSIFY, "multipart/form-data; boundary=other", body, 400))
     add(Case("multipart-quoted-boundary", CLASSIFY, 'multipart/form-data; boundary="hvCorpusBoundary"', body, 200))
     for i, fraction in enumerate((0.1, 0.5, 0.9, 0.999)):
-        add(Case(f"multipart-truncated-{i}", CLASSIFY, content_type, body[: int(len(body) * fraction)], 400, "malformed_multipart"))
+        add(
+            Case(
+                f"multipart-truncated-{i}",
+                CLASSIFY,
+                content_type,
+                body[: int(len(body) * fraction)],
+                400,
+                "malformed_multipart",
+            )
+        )
     add(Case("multipart-garbage", CLASSIFY, content_type, rng.bytes(3000), 400, "malformed_multipart"))
     add(Case("multipart-only-closing", CLASSIFY, content_type, b"--hvCorpusBoundary--\r\n", 400))
-    add(Case("multipart-no-headers", CLASSIFY, content_type, b"--hvCorpusBoundary\r\n\r\n" + jpeg + b"\r\n--hvCorpusBoundary--\r\n", 400,
-             "missing_image"))
-    add(Case("multipart-header-bomb", CLASSIFY, content_type,
-             b"--hvCorpusBoundary\r\n" + b"X-A: b\r\n" * 20_000 + b'Content-Disposition: form-data; name="image"\r\n\r\n' + jpeg
-             + b"\r\n--hvCorpusBoundary--\r\n", 200))
+    add(
+        Case(
+            "multipart-no-headers",
+            CLASSIFY,
+            content_type,
+            b"--hvCorpusBoundary\r\n\r\n" + jpeg + b"\r\n--hvCorpusBoundary--\r\n",
+            400,
+            "missing_image",
+        )
+    )
+    add(
+        Case(
+            "multipart-header-bomb",
+            CLASSIFY,
+            content_type,
+            b"--hvCorpusBoundary\r\n"
+            + b"X-A: b\r\n" * 20_000
+            + b'Content-Disposition: form-data; name="image"\r\n\r\n'
+            + jpeg
+            + b"\r\n--hvCorpusBoundary--\r\n",
+            200,
+        )
+    )
 
     # -- batches: caps on count and size, per-item errors
     for count in (1, 15, 16):
-        add(Case(f"batch-json-{count}", BATCH, "application/json", json.dumps({"images": [encoded] * count}).encode(), 200,
-                 check=lambda r, n=count: _item_statuses(r, [200] * n)))
+        add(
+            Case(
+                f"batch-json-{count}",
+                BATCH,
+                "application/json",
+                json.dumps({"images": [encoded] * count}).encode(),
+                200,
+                check=lambda r, n=count: _item_statuses(r, [200] * n),
+            )
+        )
     for count in (17, 40):
-        add(Case(f"batch-json-over-{count}", BATCH, "application/json", json.dumps({"images": [encoded] * count}).encode(), 413, "too_many_images"))
+        add(
+            Case(
+                f"batch-json-over-{count}",
+                BATCH,
+                "application/json",
+                json.dumps({"images": [encoded] * count}).encode(),
+                413,
+                "too_many_images",
+            )
+        )
         content_type, body = multipart([part] * count)
         add(Case(f"batch-multipart-over-{count}", BATCH, content_type, body, 413, "too_many_images"))
     content_type, body = multipart([part] * 16)
     add(Case("batch-multipart-16", BATCH, content_type, body, 200, check=lambda r: _item_statuses(r, [200] * 16)))
-    mixed = [encoded, "@@@", b64(b"text"), b64(big_jpeg[:500]), b64(save(picture(2, 2), "PNG")), b64(bomb), "", {"image": encoded, "filename": "x.jpg"}]
-    add(Case("batch-mixed-items", BATCH, "application/json", json.dumps({"images": mixed}).encode(), 200,
-             check=lambda r: _item_statuses(r, [200, 400, 415, 422, 422, 413, 400, 200])))
-    content_type, body = multipart([part, ("image", "t.txt", "text/plain", b"nope"), ("image", "e.jpg", "image/jpeg", b"")])
-    add(Case("batch-multipart-mixed", BATCH, content_type, body, 200, check=lambda r: _item_statuses(r, [200, 415, 400])))
+    mixed = [
+        encoded,
+        "@@@",
+        b64(b"text"),
+        b64(big_jpeg[:500]),
+        b64(save(picture(2, 2), "PNG")),
+        b64(bomb),
+        "",
+        {"image": encoded, "filename": "x.jpg"},
+    ]
+    add(
+        Case(
+            "batch-mixed-items",
+            BATCH,
+            "application/json",
+            json.dumps({"images": mixed}).encode(),
+            200,
+            check=lambda r: _item_statuses(r, [200, 400, 415, 422, 422, 413, 400, 200]),
+        )
+    )
+    content_type, body = multipart(
+        [part, ("image", "t.txt", "text/plain", b"nope"), ("image", "e.jpg", "image/jpeg", b"")]
+    )
+    add(
+        Case(
+            "batch-multipart-mixed", BATCH, content_type, body, 200, check=lambda r: _item_statuses(r, [200, 415, 400])
+        )
+    )
     content_type, body = multipart([("file", "x.jpg", "image/jpeg", jpeg)])
     add(Case("batch-multipart-missing-image", BATCH, content_type, body, 400, "missing_image"))
     # total size over the batch cap, while under Lambda's payload limit it is not reachable through the server
     padded = b64(jpeg + b"\x00" * (1024 * 1024))
-    add(Case("batch-over-bytes", BATCH, "application/json", json.dumps({"images": [padded] * 5}).encode(), 413, "payload_too_large",
-             server_status=413))
+    add(
+        Case(
+            "batch-over-bytes",
+            BATCH,
+            "application/json",
+            json.dumps({"images": [padded] * 5}).encode(),
+            413,
+            "payload_too_large",
+            server_status=413,
+        )
+    )
 
     # -- bodies just under and over the 6 MB Lambda payload (raw binary bodies grow by 4/3 in base64)
     under = _padded_jpeg(jpeg, 4_400_000)
     over = _padded_jpeg(jpeg, 4_800_000)
     add(Case("lambda-limit-raw-just-under", CLASSIFY, "image/jpeg", under, 200))
-    add(Case("lambda-limit-raw-just-over", CLASSIFY, "image/jpeg", over, 200, server_status=413))  # the handler alone could take it
-    add(Case("function-limit-raw-over-6mib", CLASSIFY, "image/jpeg", _padded_jpeg(jpeg, FUNCTION_LIMIT + 1), 413, "payload_too_large",
-             server_status=413))
-    add(Case("lambda-limit-json-just-under", CLASSIFY, "application/json", json.dumps({"image": b64(_padded_jpeg(jpeg, 4_500_000))}).encode(), 200))
-    add(Case("lambda-limit-json-just-over", CLASSIFY, "application/json", json.dumps({"image": b64(_padded_jpeg(jpeg, 4_800_000))}).encode(),
-             413, "payload_too_large", server_status=413))
-    add(Case("api-gateway-limit-over-10mb", CLASSIFY, "image/jpeg", b"\x00" * (10 * 1024 * 1024 + 1), 413, "payload_too_large",
-             server_status=413))
+    add(
+        Case("lambda-limit-raw-just-over", CLASSIFY, "image/jpeg", over, 200, server_status=413)
+    )  # the handler alone could take it
+    add(
+        Case(
+            "function-limit-raw-over-6mib",
+            CLASSIFY,
+            "image/jpeg",
+            _padded_jpeg(jpeg, FUNCTION_LIMIT + 1),
+            413,
+            "payload_too_large",
+            server_status=413,
+        )
+    )
+    add(
+        Case(
+            "lambda-limit-json-just-under",
+            CLASSIFY,
+            "application/json",
+            json.dumps({"image": b64(_padded_jpeg(jpeg, 4_500_000))}).encode(),
+            200,
+        )
+    )
+    add(
+        Case(
+            "lambda-limit-json-just-over",
+            CLASSIFY,
+            "application/json",
+            json.dumps({"image": b64(_padded_jpeg(jpeg, 4_800_000))}).encode(),
+            413,
+            "payload_too_large",
+            server_status=413,
+        )
+    )
+    add(
+        Case(
+            "api-gateway-limit-over-10mb",
+            CLASSIFY,
+            "image/jpeg",
+            b"\x00" * (10 * 1024 * 1024 + 1),
+            413,
+            "payload_too_large",
+            server_status=413,
+        )
+    )
 
     # -- query strings
     for value, status in (("true", 200), ("false", 200), ("1", 200), ("maybe", 400), ("", 400), ("%00", 400)):
-        add(Case(f"explain-{value or 'empty'}", CLASSIFY, "image/jpeg", jpeg, status, None if status == 200 else "invalid_request",
-                 query=f"explain={value}"))
-    add(Case("explain-batch-bad", BATCH, "application/json", json.dumps({"images": [encoded]}).encode(), 400, "invalid_request", query="explain=2x"))
+        add(
+            Case(
+                f"explain-{value or 'empty'}",
+                CLASSIFY,
+                "image/jpeg",
+                jpeg,
+                status,
+                None if status == 200 else "invalid_request",
+                query=f"explain={value}",
+            )
+        )
+    add(
+        Case(
+            "explain-batch-bad",
+            BATCH,
+            "application/json",
+            json.dumps({"images": [encoded]}).encode(),
+            400,
+            "invalid_request",
+            query="explain=2x",
+        )
+    )
     add(Case("unknown-query-ignored", CLASSIFY, "image/jpeg", jpeg, 200, query="foo=bar&foo=baz&%zz=1"))
 
     # -- odd content-type headers
-    for content_type, status in (("IMAGE/JPEG", 200), ("image/jpeg; charset=binary", 200), ("image/x-unknown", 415), ("image/svg+xml", 415),
-                                 (";;;", 415), ("application/json;", 400), ("multipart/mixed; boundary=x", 415)):
+    for content_type, status in (
+        ("IMAGE/JPEG", 200),
+        ("image/jpeg; charset=binary", 200),
+        ("image/x-unknown", 415),
+        ("image/svg+xml", 415),
+        (";;;", 415),
+        ("application/json;", 400),
+        ("multipart/mixed; boundary=x", 415),
+    ):
         data = jpeg if status != 400 else b"not json"
         code = {415: None, 400: "invalid_json"}.get(status)
         if content_type == "image/svg+xml":

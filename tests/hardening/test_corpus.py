@@ -14,13 +14,13 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl
 
-import pytest
-
 import corpus
 import fakes
+import pytest
+from serve_helpers import API_KEY
+
 from hematovision.local.events import build_event
 from hematovision.local.template import default_template_path, load_api_config
-from serve_helpers import API_KEY
 
 CASES = corpus.build()
 TEMPLATE = load_api_config(default_template_path())
@@ -46,7 +46,7 @@ def fingerprints(case: corpus.Case) -> list[str]:
     data = case.body
     if len(data) >= 96:
         for start in (0, 1, 2, len(data) // 2):
-            found.append(base64.b64encode(data[start:start + 48]).decode())
+            found.append(base64.b64encode(data[start : start + 48]).decode())
     if case.content_type and "json" in case.content_type and len(data) >= 96:
         try:
             value = json.loads(data)
@@ -60,7 +60,9 @@ def fingerprints(case: corpus.Case) -> list[str]:
 
 
 def assert_clean_logs(text: str, cases: list[corpus.Case]) -> None:
-    assert "Traceback" not in text and "unhandled error" not in text and "could not resolve" not in text, "an exception reached the logs"
+    assert "Traceback" not in text and "unhandled error" not in text and "could not resolve" not in text, (
+        "an exception reached the logs"
+    )
     for line in text.splitlines():
         run = BASE64_RUN.search(line)
         assert run is None, f"base64-like run in a log line: {line[:200]}"
@@ -74,14 +76,18 @@ def assert_clean_logs(text: str, cases: list[corpus.Case]) -> None:
 def check_answer(case: corpus.Case, status: int, body: bytes, through_server: bool) -> dict | None:
     where = "serve" if through_server else "handler"
     assert status < 500, f"{where} {case.id}: {status} {body[:300]!r}"
-    assert status in case.expected(through_server), f"{where} {case.id}: got {status}, want {sorted(case.expected(through_server))}: {body[:300]!r}"
+    assert status in case.expected(through_server), (
+        f"{where} {case.id}: got {status}, want {sorted(case.expected(through_server))}: {body[:300]!r}"
+    )
     text = body.decode("utf-8", errors="replace")
     assert not LEAKS.search(text), f"{where} {case.id}: the answer leaks internals: {text[:300]}"
     parsed = json.loads(body)
     if status != 200:
         assert set(parsed) >= {"error", "request_id"} and parsed["error"]["code"] and parsed["error"]["message"], parsed
         if case.code and (not through_server or case.server_status is None):
-            assert parsed["error"]["code"] == case.code, f"{where} {case.id}: code {parsed['error']['code']}, want {case.code}"
+            assert parsed["error"]["code"] == case.code, (
+                f"{where} {case.id}: code {parsed['error']['code']}, want {case.code}"
+            )
     elif case.check is not None:
         case.check(parsed)
     return parsed
@@ -91,9 +97,14 @@ def check_answer(case: corpus.Case, status: int, body: bytes, through_server: bo
 def event_for(case: corpus.Case) -> dict:
     """The event API Gateway would send for this request (same builder as the local server)."""
     return build_event(
-        "POST", case.path, case.path, headers=[*case.headers.items(), ("x-api-key", API_KEY)],
-        query=parse_qsl(case.query, keep_blank_values=True), body=case.body,
-        binary=TEMPLATE.is_binary(case.content_type), api_key=API_KEY,
+        "POST",
+        case.path,
+        case.path,
+        headers=[*case.headers.items(), ("x-api-key", API_KEY)],
+        query=parse_qsl(case.query, keep_blank_values=True),
+        body=case.body,
+        binary=TEMPLATE.is_binary(case.content_type),
+        api_key=API_KEY,
     )
 
 
@@ -125,7 +136,9 @@ def test_exif_orientations_are_classified_upright(api, context):
         upright, stored = corpus.exif_rotated(orientation)
         answers = []
         for data in (upright, stored):
-            response = api.lambda_handler(event_for(corpus.Case("exif", corpus.CLASSIFY, "image/png", data, 200)), context)
+            response = api.lambda_handler(
+                event_for(corpus.Case("exif", corpus.CLASSIFY, "image/png", data, 200)), context
+            )
             assert response["statusCode"] == 200, response["body"]
             answers.append(json.loads(response["body"]))
         assert answers[0]["probabilities"] == answers[1]["probabilities"], f"orientation {orientation}"
@@ -180,7 +193,9 @@ def test_every_classify_route_needs_a_key_locally(server):
         assert route.api_key_required, f"{route.method} {route.path} is open"
         for key in (None, "", "wrong-key", API_KEY.upper(), API_KEY[:-1]):
             headers = {"Content-Type": "image/jpeg"}
-            status, _, body = server.request(route.method, route.path, JPEG if route.method == "POST" else None, headers, key=key)
+            status, _, body = server.request(
+                route.method, route.path, JPEG if route.method == "POST" else None, headers, key=key
+            )
             assert status == 403, (route.path, key, status)
             assert json.loads(body)["error"]["code"] in ("INVALID_API_KEY", "MISSING_AUTHENTICATION_TOKEN")
     status, spec = server.json("GET", "/openapi.json", key=None)

@@ -3,9 +3,8 @@ vulnerability database is reachable (never a pass without an audit). See tests/h
 
 from __future__ import annotations
 
-import pytest
-
 import audit
+import pytest
 
 
 def test_pinned_lambda_requirements_have_no_known_vulnerabilities():
@@ -22,10 +21,12 @@ def test_pinned_lambda_requirements_have_no_known_vulnerabilities():
 
 # the verdict logic, on pip-audit's JSON report format (no network involved)
 def test_verdict_on_a_vulnerable_pin():
-    report = {"dependencies": [
-        {"name": "pillow", "version": "9.0.0", "vulns": [{"id": "PYSEC-2022-10", "fix_versions": ["9.0.1"]}]},
-        {"name": "numpy", "version": "2.4.6", "vulns": []},
-    ]}
+    report = {
+        "dependencies": [
+            {"name": "pillow", "version": "9.0.0", "vulns": [{"id": "PYSEC-2022-10", "fix_versions": ["9.0.1"]}]},
+            {"name": "numpy", "version": "2.4.6", "vulns": []},
+        ]
+    }
     verdict = audit.judge(report, "pypi")
     assert verdict.status == "vulnerable" and verdict.vulnerable == {"pillow==9.0.0": ["PYSEC-2022-10"]}
     assert "PYSEC-2022-10" in verdict.summary()
@@ -33,8 +34,13 @@ def test_verdict_on_a_vulnerable_pin():
 
 def test_verdict_when_every_pin_was_skipped_is_not_a_pass():
     """Only PyPI's simple index reachable: pip-audit says 'No known vulnerabilities found' having audited nothing."""
-    report = {"dependencies": [{"name": n, "skip_reason": f"Dependency not found on PyPI and could not be audited: {n}"}
-                               for n in ("pillow", "numpy")], "fixes": []}
+    report = {
+        "dependencies": [
+            {"name": n, "skip_reason": f"Dependency not found on PyPI and could not be audited: {n}"}
+            for n in ("pillow", "numpy")
+        ],
+        "fixes": [],
+    }
     assert audit.judge(report, "pypi").status == "unreachable"
     report["dependencies"].append({"name": "pydantic", "version": "2.14.3", "vulns": []})
     assert audit.judge(report, "pypi").status == "incomplete"

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import socket
 
-import pytest
-
 import fakes
+import pytest
 from serve_helpers import API_KEY
 
 JPEG = fakes.synthetic_cell()
@@ -37,8 +36,13 @@ def status_of(reply: bytes) -> int | None:
 
 
 def head(path="/v1/classify", **extra) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"x-api-key: {API_KEY}", "Content-Type: image/jpeg",
-             *[f"{k.replace('_', '-')}: {v}" for k, v in extra.items()]]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"x-api-key: {API_KEY}",
+        "Content-Type: image/jpeg",
+        *[f"{k.replace('_', '-')}: {v}" for k, v in extra.items()],
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 

@@ -24,10 +24,9 @@ import threading
 import time
 from pathlib import Path
 
+import fakes
 import pytest
 from PIL import Image
-
-import fakes
 from serve_helpers import REAL_MODEL_DIR, ROOT, require, start_server, stop_server
 
 LOAD_SECONDS = float(os.environ.get("HEMATOVISION_LOAD_SECONDS", "60"))
@@ -80,7 +79,9 @@ def test_load_on_loopback(real_server):
         while not stop.is_set() and time.monotonic() < deadline:
             sent = time.monotonic()
             try:
-                status, _, body = server.request("POST", "/v1/classify", JPEG, {"Content-Type": "image/jpeg"}, timeout=30)
+                status, _, body = server.request(
+                    "POST", "/v1/classify", JPEG, {"Content-Type": "image/jpeg"}, timeout=30
+                )
                 ok = status == 200 and json.loads(body)["label"]
                 problem = None if ok else f"{status}: {body[:200]!r}"
             except Exception as error:  # noqa: BLE001 - every failure is an error of the load test
@@ -123,7 +124,10 @@ def test_load_on_loopback(real_server):
             "p99": round(percentile(steady, 99) * 1000, 1),
             "max": round(max(steady) * 1000, 1),
         },
-        "latency_ms_all": {"p50": round(statistics.median(all_latencies) * 1000, 1), "p99": round(percentile(all_latencies, 99) * 1000, 1)},
+        "latency_ms_all": {
+            "p50": round(statistics.median(all_latencies) * 1000, 1),
+            "p99": round(percentile(all_latencies, 99) * 1000, 1),
+        },
         "rss_mib": {
             "at_start": round(samples[0][1] / 2**20, 1),
             "after_warm_up": round(statistics.mean(first) / 2**20, 1),
@@ -133,7 +137,9 @@ def test_load_on_loopback(real_server):
         "cpu_count": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
-    report["rss_mib"]["change_pct"] = round((report["rss_mib"]["end"] / report["rss_mib"]["after_warm_up"] - 1) * 100, 2)
+    report["rss_mib"]["change_pct"] = round(
+        (report["rss_mib"]["end"] / report["rss_mib"]["after_warm_up"] - 1) * 100, 2
+    )
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     (artifacts / "load-test.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -143,7 +149,9 @@ def test_load_on_loopback(real_server):
     assert duration >= LOAD_SECONDS - 1 and len(latencies) >= 100, report
     assert server.process.poll() is None and server.workers() == workers, "a process died under load"
     assert abs(report["rss_mib"]["change_pct"]) <= 10, f"RSS not flat: {report['rss_mib']}"
-    assert max(warm) <= 1.10 * statistics.mean(first), f"RSS peak over 10% above the post-warm-up level: {report['rss_mib']}"
+    assert max(warm) <= 1.10 * statistics.mean(first), (
+        f"RSS peak over 10% above the post-warm-up level: {report['rss_mib']}"
+    )
 
 
 def busy(pid: int) -> float:
@@ -155,7 +163,9 @@ def busy(pid: int) -> float:
 @pytest.mark.slow
 def test_worker_killed_mid_request_is_replaced(tmp_path, fake_model_dir):
     big = io.BytesIO()
-    Image.new("RGB", (7000, 7000), (200, 120, 160)).save(big, format="PNG", compress_level=1)  # 49 MP: decodes for a while
+    Image.new("RGB", (7000, 7000), (200, 120, 160)).save(
+        big, format="PNG", compress_level=1
+    )  # 49 MP: decodes for a while
     big = big.getvalue()
     server = start_server(tmp_path, fake_model_dir, workers=1)
     try:
@@ -167,7 +177,9 @@ def test_worker_killed_mid_request_is_replaced(tmp_path, fake_model_dir):
         batch = json.dumps({"images": [base64.b64encode(big).decode()] * 5}).encode()
 
         def slow_request():
-            answer["reply"] = server.request("POST", "/v1/classify/batch", batch, {"Content-Type": "application/json"}, timeout=60)
+            answer["reply"] = server.request(
+                "POST", "/v1/classify/batch", batch, {"Content-Type": "application/json"}, timeout=60
+            )
 
         thread = threading.Thread(target=slow_request)
         thread.start()

@@ -8,19 +8,17 @@ body_bytes, and arbitrary requests through lambda_handler (never a 5xx).
 from __future__ import annotations
 
 import base64
-import io
 import json
-
-import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
-from PIL import Image
 
 import corpus
 import fakes
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from test_corpus import LEAKS, event_for
+
 from hematovision.logic.parsing import RequestError, body_bytes, decode_base64_image, parse_single
 from hematovision.logic.preprocessing import MIN_SIDE, ImageError, decode_image
-from test_corpus import LEAKS, event_for
 
 FORMATS = ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]
 MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "CMYK", "I;16"]
@@ -60,9 +58,9 @@ def mutated_images(draw):
         elif kind == "insert":
             data[position:position] = draw(st.binary(min_size=1, max_size=64))
         elif kind == "zero":
-            data[position:position + draw(st.integers(1, 32))] = b"\x00" * 8
+            data[position : position + draw(st.integers(1, 32))] = b"\x00" * 8
         else:
-            data[position:position] = data[position:position + draw(st.integers(1, 64))]
+            data[position:position] = data[position : position + draw(st.integers(1, 64))]
     return bytes(data)
 
 
@@ -90,7 +88,11 @@ def test_decode_every_mode_and_size(fmt, mode, width, height):
         assert min(width, height) >= MIN_SIDE and decoded.mode == "RGB" and decoded.size == (width, height)
 
 
-@given(st.binary(min_size=1, max_size=3000), st.sampled_from(["standard", "urlsafe", "unpadded", "spaced", "data-url"]), st.randoms())
+@given(
+    st.binary(min_size=1, max_size=3000),
+    st.sampled_from(["standard", "urlsafe", "unpadded", "spaced", "data-url"]),
+    st.randoms(),
+)
 @settings(max_examples=300, deadline=None)
 def test_base64_round_trip_any_data_and_spacing(data, variant, random):
     text = base64.b64encode(data).decode()
@@ -146,15 +148,34 @@ def test_raw_image_that_api_gateway_passed_as_text_is_a_415(content_type):
 
 # ------------------------------------------------------------------ arbitrary requests through the handler
 CONTENT_TYPES = st.one_of(
-    st.sampled_from(["image/jpeg", "image/png", "image/gif", "application/json", "multipart/form-data; boundary=b", "text/plain",
-                     "application/octet-stream", "image/webp; q=1", "multipart/form-data", "application/json; charset=latin-1"]),
+    st.sampled_from(
+        [
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "application/json",
+            "multipart/form-data; boundary=b",
+            "text/plain",
+            "application/octet-stream",
+            "image/webp; q=1",
+            "multipart/form-data",
+            "application/json; charset=latin-1",
+        ]
+    ),
     st.none(),
     st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
 )
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30)
     | st.sampled_from([base64.b64encode(SEEDS["PNG"]).decode(), base64.b64encode(SEEDS["JPEG"][:300]).decode()]),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.sampled_from(["image", "images", "filename", "x"]), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.sampled_from(["image", "images", "filename", "x"]), children, max_size=3)
+    ),
     max_leaves=10,
 )
 BODIES = st.one_of(
@@ -162,13 +183,20 @@ BODIES = st.one_of(
     mutated_images(),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     st.lists(mutated_images(), max_size=3).map(
-        lambda images: fakes.encode_multipart([("image", f"{i}.bin", "image/png", d) for i, d in enumerate(images)], boundary="b")[1]),
+        lambda images: fakes.encode_multipart(
+            [("image", f"{i}.bin", "image/png", d) for i, d in enumerate(images)], boundary="b"
+        )[1]
+    ),
 )
-QUERIES = st.one_of(st.just(""), st.sampled_from(["explain=true", "explain=no", "explain=", "explain=1&explain=0", "x=%ff"]))
+QUERIES = st.one_of(
+    st.just(""), st.sampled_from(["explain=true", "explain=no", "explain=", "explain=1&explain=0", "x=%ff"])
+)
 
 
 @given(st.sampled_from([corpus.CLASSIFY, corpus.BATCH]), CONTENT_TYPES, BODIES, QUERIES)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @example(corpus.CLASSIFY, "image/png", SEEDS["PNG"], "explain=true")
 def test_arbitrary_requests_through_the_handler(api, context, path, content_type, body, query):
     case = corpus.Case("hypothesis", path, content_type, body, 200, query=query)

@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from serve_helpers import API_KEY, require
 
 MAX_EXAMPLES = 50
@@ -50,13 +49,33 @@ def test_schemathesis_against_the_local_server(server, tmp_path):
     require(command is not None, "schemathesis is not installed (requirements-dev.txt)")
     (tmp_path / "schemathesis.toml").write_text(CONFIG, encoding="utf-8")
     result = subprocess.run(
-        [*command, "--no-color", "--config-file", str(tmp_path / "schemathesis.toml"), "run", f"{server.url}/openapi.json",
-         "-H", f"x-api-key: {API_KEY}", "--max-examples", str(MAX_EXAMPLES), "--seed", "20261126", "--workers", "2",
-         "--phases", "examples,fuzzing", "--request-timeout", "30"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=400,
+        [
+            *command,
+            "--no-color",
+            "--config-file",
+            str(tmp_path / "schemathesis.toml"),
+            "run",
+            f"{server.url}/openapi.json",
+            "-H",
+            f"x-api-key: {API_KEY}",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            "20261126",
+            "--workers",
+            "2",
+            "--phases",
+            "examples,fuzzing",
+            "--request-timeout",
+            "30",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     output = result.stdout + result.stderr
-    summary = output[output.find("SUMMARY"):] if "SUMMARY" in output else output[-3000:]
+    summary = output[output.find("SUMMARY") :] if "SUMMARY" in output else output[-3000:]
     assert result.returncode == 0, output[-8000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", output)
     assert generated and int(generated.group(1)) >= 50, summary

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from infra_helpers import (
     FUNCTION_ID,
     ROOT,

@@ -26,7 +26,6 @@ HANDLER = "hematovision.handlers.api.lambda_handler"
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 sys.path.insert(0, str(INFRA))
-import package_size  # noqa: E402  (infra/package_size.py, standard library only)
 from python312 import find_python312  # noqa: E402,F401  (infra/python312.py)
 
 SIZE_REPORTS: list[str] = []  # printed at the end of the session by conftest.py
@@ -34,7 +33,6 @@ SIZE_REPORTS: list[str] = []  # printed at the end of the session by conftest.py
 
 # ---------------------------------------------------------------- CloudFormation YAML
 # The local server's loader (short-form intrinsics such as !Ref become their long form): one parser for both.
-from hematovision.local.template import load_yaml as load_cfn  # noqa: E402
 
 
 def all_template_paths() -> list[Path]:
@@ -80,5 +78,3 @@ def model_card() -> dict | None:
     if not card.exists() or not (MODEL_DIR / "hematovision.onnx").exists():
         return None
     return json.loads(card.read_text(encoding="utf-8"))
-
-

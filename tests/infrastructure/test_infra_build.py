@@ -11,9 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from hematovision.logic.inference import sha256_file
-
 from infra_helpers import (
     FUNCTION_DIR,
     HANDLER,
@@ -27,11 +24,22 @@ from infra_helpers import (
     skip_or_fail,
 )
 
+from hematovision.logic.inference import sha256_file
+
 SMOKE = Path(__file__).with_name("lambda_smoke.py")
 # Libraries the python3.12 runtime (Amazon Linux 2023) provides; everything else must be bundled.
 SYSTEM_LIBS = {
-    "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1",
-    "libstdc++.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "libz.so.1", "libcrypt.so.2",
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "librt.so.1",
+    "libpthread.so.0",
+    "libutil.so.1",
+    "libstdc++.so.6",
+    "libgcc_s.so.1",
+    "ld-linux-x86-64.so.2",
+    "libz.so.1",
+    "libcrypt.so.2",
 }
 
 
@@ -77,7 +85,10 @@ def test_package_size_budget(built_function: Path):
     assert report["total_mib"] <= package_size.LAMBDA_LIMIT_MIB, text
     if report["total_mib"] > package_size.BUDGET_MIB:
         binding = max(
-            (p.stat().st_size for p in (built_function / "onnxruntime" / "capi").glob("onnxruntime_pybind11_state*.so")),
+            (
+                p.stat().st_size
+                for p in (built_function / "onnxruntime" / "capi").glob("onnxruntime_pybind11_state*.so")
+            ),
             default=0,
         )
         if binding > 30 * package_size.MIB:
@@ -93,7 +104,9 @@ def test_package_size_budget(built_function: Path):
 def test_package_size_script(built_function: Path):
     proc = subprocess.run(
         ["python3", str(ROOT / "infra" / "package_size.py"), str(built_function), "--json"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads(proc.stdout)
@@ -170,7 +183,11 @@ def _run_smoke(python312: str, package: Path, extra_env: dict[str, str], *args: 
     # -I isolated, -S no site-packages (only the stdlib + the package, as in Lambda), -B no .pyc
     proc = subprocess.run(
         [python312, "-I", "-S", "-B", str(SMOKE), str(package), *args],
-        capture_output=True, text=True, timeout=300, env=env, cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=package,
     )
     assert proc.returncode == 0, f"smoke test failed under {python312}:\n{proc.stdout}\n{proc.stderr[-6000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -219,4 +236,3 @@ def test_handler_importable_with_built_dependencies(python312: str, built_functi
 def test_built_template_lints_clean(sam_build: Path, cfn_lint):
     proc = run_tool([cfn_lint, "--", sam_build / "template.yaml"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from infra_helpers import ROOT, TEMPLATE, all_template_paths, run_tool
 
 

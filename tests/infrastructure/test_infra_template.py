@@ -6,7 +6,6 @@ import re
 import tomllib
 
 import pytest
-
 from infra_helpers import FUNCTION_DIR, HANDLER, INFRA, ROOT, all_template_paths, load_cfn
 
 EXPECTED_ROUTES = {
@@ -99,8 +98,13 @@ def test_reserved_concurrency_is_optional(template):
 
 def test_environment(template):
     env = function(template)["Properties"]["Environment"]["Variables"]
-    for name in ("LOG_LEVEL", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
-                 "HEMATOVISION_INTRA_OP_THREADS", "HEMATOVISION_UNCERTAINTY_THRESHOLD"):
+    for name in (
+        "LOG_LEVEL",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "HEMATOVISION_INTRA_OP_THREADS",
+        "HEMATOVISION_UNCERTAINTY_THRESHOLD",
+    ):
         assert name in env, name
     # the code reads these names (functions/classifier/hematovision/logic/config.py)
     config = FUNCTION_DIR / "hematovision" / "logic" / "config.py"
@@ -198,8 +202,16 @@ def test_usage_plan_tiers_and_keys(template, nested):
 
 def test_outputs(template):
     outputs = template["Outputs"]
-    for name in ("ApiUrl", "FreeSampleApiKeyId", "StandardSampleApiKeyId", "FreeUsagePlanId",
-                 "StandardUsagePlanId", "FunctionAliasArn", "DashboardName", "AlarmTopicArn"):
+    for name in (
+        "ApiUrl",
+        "FreeSampleApiKeyId",
+        "StandardSampleApiKeyId",
+        "FreeUsagePlanId",
+        "StandardUsagePlanId",
+        "FunctionAliasArn",
+        "DashboardName",
+        "AlarmTopicArn",
+    ):
         assert name in outputs, name
     assert "${Api.Stage}" in outputs["ApiUrl"]["Value"]["Fn::Sub"]
 

@@ -73,9 +73,25 @@ def start_server(tmp_path: Path, model_dir: Path, workers: int = 2, extra_env: d
     env = dict(os.environ, HEMATOVISION_MODEL_DIR=str(model_dir), **(extra_env or {}))
     env.pop("HEMATOVISION_API_KEYS", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "hematovision.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--workers", str(workers), "--api-key", API_KEY],
-        cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "hematovision.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--workers",
+            str(workers),
+            "--api-key",
+            API_KEY,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     deadline = time.time() + 90
     url = None
@@ -90,7 +106,9 @@ def start_server(tmp_path: Path, model_dir: Path, workers: int = 2, extra_env: d
         time.sleep(0.1)
     if url is None:
         process.kill()
-        raise AssertionError("hematovision serve did not start in 90 s:\n" + log_path.read_text(errors="replace")[-3000:])
+        raise AssertionError(
+            "hematovision serve did not start in 90 s:\n" + log_path.read_text(errors="replace")[-3000:]
+        )
     server = Server(process, url, log_path)
     for _ in range(100):
         try:
@@ -113,7 +131,11 @@ def stop_server(server: Server, sig=signal.SIGINT) -> int:
             server.process.wait(timeout=5)
             raise AssertionError("hematovision serve did not stop within 20 s of " + sig.name)
     time.sleep(0.2)
-    leftover = {pid for pid in workers if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()}
+    leftover = {
+        pid
+        for pid in workers
+        if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    }
     assert not leftover, f"worker processes survived the server: {leftover}"
     return server.process.returncode
 

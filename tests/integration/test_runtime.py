@@ -33,8 +33,14 @@ HANDLER = textwrap.dedent(
 def make_pool(tmp_path, workers=1, timeout=2.0, **env):
     (tmp_path / "probe.py").write_text(HANDLER, encoding="utf-8")
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]), **env)
-    pool = WorkerPool(workers, "probe.handler", tmp_path, environment, function_timeout=timeout,
-                      worker_output=open(tmp_path / "workers.log", "wb"))
+    pool = WorkerPool(
+        workers,
+        "probe.handler",
+        tmp_path,
+        environment,
+        function_timeout=timeout,
+        worker_output=open(tmp_path / "workers.log", "wb"),
+    )
     pool.start()
     return pool
 

@@ -1,16 +1,15 @@
 """`hematovision serve` end to end: API Gateway emulation + awslambdaric workers (random-weights model)."""
 
 import base64
+import http.client
 import json
 import os
 import signal
 import threading
 import time
-import http.client
-
-import pytest
 
 import fakes
+import pytest
 from serve_helpers import API_KEY
 
 JPEG = fakes.synthetic_cell()
@@ -32,7 +31,12 @@ def test_health_without_key(server):
 
 def test_three_upload_forms(server):
     raw = server.json("POST", "/v1/classify", JPEG, {"Content-Type": "image/jpeg"})
-    as_json = server.json("POST", "/v1/classify", json.dumps({"image": base64.b64encode(JPEG).decode()}), {"Content-Type": "application/json"})
+    as_json = server.json(
+        "POST",
+        "/v1/classify",
+        json.dumps({"image": base64.b64encode(JPEG).decode()}),
+        {"Content-Type": "application/json"},
+    )
     content_type, body = fakes.encode_multipart([("image", "cell.jpg", "image/jpeg", JPEG)])
     multipart = server.json("POST", "/v1/classify", body, {"Content-Type": content_type})
     for status, result in (raw, as_json, multipart):
@@ -43,12 +47,16 @@ def test_three_upload_forms(server):
 
 
 def test_batch_forms_and_explain(server):
-    content_type, body = fakes.encode_multipart([("image", "a.png", "image/png", PNG), ("image", "b.txt", "text/plain", b"nope")])
+    content_type, body = fakes.encode_multipart(
+        [("image", "a.png", "image/png", PNG), ("image", "b.txt", "text/plain", b"nope")]
+    )
     status, result = server.json("POST", "/v1/classify/batch?explain=true", body, {"Content-Type": content_type})
     assert status == 200 and [r["status"] for r in result["results"]] == [200, 415]
     assert result["results"][0]["result"]["heatmap"]["data"]
     images = [base64.b64encode(JPEG).decode()] * 3
-    status, result = server.json("POST", "/v1/classify/batch", json.dumps({"images": images}), {"Content-Type": "application/json"})
+    status, result = server.json(
+        "POST", "/v1/classify/batch", json.dumps({"images": images}), {"Content-Type": "application/json"}
+    )
     assert status == 200 and result["succeeded"] == 3
 
 
@@ -65,7 +73,17 @@ def test_batch_forms_and_explain(server):
         ({"Content-Type": "application/json"}, b'{"image": "@@@"}', API_KEY, 400),
         ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\ntruncated", API_KEY, 400),
     ],
-    ids=["no-key", "wrong-key", "text-file", "text-as-jpeg", "truncated-jpeg", "truncated-png", "empty", "bad-base64", "bad-multipart"],
+    ids=[
+        "no-key",
+        "wrong-key",
+        "text-file",
+        "text-as-jpeg",
+        "truncated-jpeg",
+        "truncated-png",
+        "empty",
+        "bad-base64",
+        "bad-multipart",
+    ],
 )
 def test_client_errors_then_still_serving(server, headers, body, key, status):
     got, _, data = server.request("POST", "/v1/classify", body, headers, key=key)
@@ -97,7 +115,9 @@ def test_api_gateway_body_limit(server):
 
 def test_lambda_payload_limit(server):
     """5 MB of binary is under API Gateway's 10 MB but ~6.7 MB as a base64 event: Lambda refuses it."""
-    status, _, data = server.request("POST", "/v1/classify", os.urandom(5 * 1024 * 1024), {"Content-Type": "image/jpeg"})
+    status, _, data = server.request(
+        "POST", "/v1/classify", os.urandom(5 * 1024 * 1024), {"Content-Type": "image/jpeg"}
+    )
     assert status == 413, data
     assert_alive(server)
 
@@ -151,9 +171,25 @@ def test_missing_model_fails_fast_with_a_clear_message(tmp_path):
     from serve_helpers import ROOT
 
     result = subprocess.run(
-        [sys.executable, "-m", "hematovision.cli", "serve", "--port", "0", "--workers", "1", "--api-key", "k",
-         "--model-dir", str(tmp_path / "no-model"), "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "hematovision.cli",
+            "serve",
+            "--port",
+            "0",
+            "--workers",
+            "1",
+            "--api-key",
+            "k",
+            "--model-dir",
+            str(tmp_path / "no-model"),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 3
     assert "failed to initialise" in result.stderr and "No model" in result.stderr

@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import fakes  # noqa: E402
+
 from bench import common, report, sizes  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -38,13 +39,24 @@ def test_requirement_closure_of_this_interpreter():
 def _results(handler_ms, bare_ms, keras_ms, cold=(1.0, 12.0)):
     stats = lambda ms: {"median_ms": ms, "p90_ms": ms * 1.1, "mean_ms": ms, "samples": 200, "images": 200}  # noqa: E731
     return {
-        "config": {"model_dir": "m", "keras_model": "k", "images": 200, "threads": [1], "batches": [1],
-                   "serve_requests": 10, "serve_seconds": 5},
+        "config": {
+            "model_dir": "m",
+            "keras_model": "k",
+            "images": 200,
+            "threads": [1],
+            "batches": [1],
+            "serve_requests": 10,
+            "serve_seconds": 5,
+        },
         "environment": {"date": "today"},
         "warm": {"1": {"handler": {"1": stats(handler_ms)}, "bare": {"1": stats(bare_ms)}, "peak_rss_mib": 200}},
-        "keras": {"1": {"predict": {"1": stats(keras_ms)}, "tf_function": {"1": stats(keras_ms / 2)}, "peak_rss_mib": 800}},
-        "cold": {"serving": {"median_s": cold[0], "min_s": cold[0], "max_s": cold[0], "runs": 5, "peak_rss_mib": 150},
-                 "keras": {"median_s": cold[1], "min_s": cold[1], "max_s": cold[1], "runs": 5, "peak_rss_mib": 600}},
+        "keras": {
+            "1": {"predict": {"1": stats(keras_ms)}, "tf_function": {"1": stats(keras_ms / 2)}, "peak_rss_mib": 800}
+        },
+        "cold": {
+            "serving": {"median_s": cold[0], "min_s": cold[0], "max_s": cold[0], "runs": 5, "peak_rss_mib": 150},
+            "keras": {"median_s": cold[1], "min_s": cold[1], "max_s": cold[1], "runs": 5, "peak_rss_mib": 600},
+        },
     }
 
 
@@ -74,10 +86,33 @@ def test_serving_child_warm_on_the_test_model(tmp_path):
     (tmp_path / "images.txt").write_text("\n".join(images))
     out = tmp_path / "warm.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.serving_child", "warm", "--model-dir", str(model_dir), "--threads", "1",
-         "--images-file", str(tmp_path / "images.txt"), "--batches", "1,2", "--warmup", "1", "--breakdown",
-         "--profile", str(tmp_path / "profile.txt"), "--result", str(out)],
-        cwd=ROOT, env=common.child_env(), capture_output=True, text=True, timeout=180)
+        [
+            sys.executable,
+            "-m",
+            "bench.serving_child",
+            "warm",
+            "--model-dir",
+            str(model_dir),
+            "--threads",
+            "1",
+            "--images-file",
+            str(tmp_path / "images.txt"),
+            "--batches",
+            "1,2",
+            "--warmup",
+            "1",
+            "--breakdown",
+            "--profile",
+            str(tmp_path / "profile.txt"),
+            "--result",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=common.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["tensorflow_imported"] is False
@@ -112,10 +147,24 @@ def fakes_batch():
 def test_model_card_int8_section_only_for_the_measured_model(tmp_path):
     from export.card import int8_section
 
-    report = {"date": "today", "fp32_sha256": "abc", "int8_bytes": 2_700_000, "recipe": "QDQ", "calibration_images": 200,
-              "sets": {"bccd_test": {"n": 10, "fp32_accuracy": 0.9, "int8_accuracy": 0.8, "fp32_uncertain": 0.1,
-                                     "int8_uncertain": 0.2}},
-              "handler_speedup": {"1": 0.91}, "verdict": "Not shipped."}
+    report = {
+        "date": "today",
+        "fp32_sha256": "abc",
+        "int8_bytes": 2_700_000,
+        "recipe": "QDQ",
+        "calibration_images": 200,
+        "sets": {
+            "bccd_test": {
+                "n": 10,
+                "fp32_accuracy": 0.9,
+                "int8_accuracy": 0.8,
+                "fp32_uncertain": 0.1,
+                "int8_uncertain": 0.2,
+            }
+        },
+        "handler_speedup": {"1": 0.91},
+        "verdict": "Not shipped.",
+    }
     path = tmp_path / "int8_report.json"
     assert int8_section({"sha256": "abc"}, path) == []  # no report yet
     path.write_text(json.dumps(report))

@@ -2,9 +2,9 @@
 
 import json
 
+import fakes
 import pytest
 
-import fakes
 from hematovision import cli
 
 
@@ -20,7 +20,16 @@ def image_tree(tmp_path):
 
 
 def test_classify_json_lines(image_tree, fake_model_dir, capsys):
-    code = cli.main(["classify", str(image_tree / "LYMPHOCYTE"), str(image_tree / "EOSINOPHIL" / "broken.jpg"), "--json", "--model-dir", str(fake_model_dir)])
+    code = cli.main(
+        [
+            "classify",
+            str(image_tree / "LYMPHOCYTE"),
+            str(image_tree / "EOSINOPHIL" / "broken.jpg"),
+            "--json",
+            "--model-dir",
+            str(fake_model_dir),
+        ]
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 1  # one unreadable image
     assert len(lines) == 4

@@ -4,9 +4,8 @@ import base64
 import io
 import json
 
-import pytest
-
 import fakes
+import pytest
 
 EXPECTED = {
     "classify-raw-jpeg": 200,
@@ -61,7 +60,10 @@ def test_classify_response_shape(api, context, load_event):
 
 
 def test_all_upload_forms_agree(api, context, load_event):
-    results = [invoke(api, load_event(n), context)[1]["probabilities"] for n in ("classify-raw-jpeg", "classify-json", "classify-multipart")]
+    results = [
+        invoke(api, load_event(n), context)[1]["probabilities"]
+        for n in ("classify-raw-jpeg", "classify-json", "classify-multipart")
+    ]
     assert results[0] == results[1] == results[2]
 
 
@@ -141,7 +143,13 @@ def test_logs_and_metrics_never_carry_image_data(api, context, load_event, capsy
     stream = io.StringIO()
     previous = handler.setStream(stream)
     try:
-        for name in ("classify-raw-jpeg", "classify-json", "classify-multipart", "batch-json", "classify-truncated-jpeg"):
+        for name in (
+            "classify-raw-jpeg",
+            "classify-json",
+            "classify-multipart",
+            "batch-json",
+            "classify-truncated-jpeg",
+        ):
             event = load_event(name)
             invoke(api, event, context)
             out = capsys.readouterr()

@@ -2,6 +2,7 @@
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,8 +10,6 @@ from hematovision.local import server as local_server
 from hematovision.local.runtime import Result
 from hematovision.local.server import Gateway
 from hematovision.local.template import load_api_config
-
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +28,10 @@ class RecordingPool:
 
     def __init__(self, result=None):
         self.events = []
-        self.result = result or Result("response", json.dumps({"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}).encode())
+        self.result = result or Result(
+            "response",
+            json.dumps({"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}).encode(),
+        )
 
     def invoke(self, payload, timeout):
         self.events.append(json.loads(payload))
@@ -109,8 +111,15 @@ def test_event_as_api_gateway_builds_it(config):
     pool = RecordingPool()
     gateway = Gateway(config, pool, {"k1"}, host="127.0.0.1:4000")
     data = b"\xff\xd8\xff\x00binary\r\n"
-    gateway.handle("POST", "/v1/classify?explain=true&a=1&a=2", [("x-api-key", "k1"), ("Content-Type", "image/jpeg"), ("X-Multi", "1"), ("X-Multi", "2")], data)
-    gateway.handle("POST", "/v1/classify", [("x-api-key", "k1"), ("Content-Type", "application/json")], b'{"image": "abc"}')
+    gateway.handle(
+        "POST",
+        "/v1/classify?explain=true&a=1&a=2",
+        [("x-api-key", "k1"), ("Content-Type", "image/jpeg"), ("X-Multi", "1"), ("X-Multi", "2")],
+        data,
+    )
+    gateway.handle(
+        "POST", "/v1/classify", [("x-api-key", "k1"), ("Content-Type", "application/json")], b'{"image": "abc"}'
+    )
     gateway.handle("GET", "/health", [], b"")
     binary, text, health = pool.events
     assert binary["isBase64Encoded"] and base64.b64decode(binary["body"]) == data

@@ -5,11 +5,11 @@ import io
 import json
 import shutil
 
+import fakes
 import numpy as np
 import pytest
 from PIL import Image
 
-import fakes
 from hematovision.logic.classification import LOW_CONFIDENCE, OUT_OF_DISTRIBUTION, verdict
 from hematovision.logic.classifier import Classifier
 from hematovision.logic.descriptions import DESCRIPTIONS
@@ -118,7 +118,9 @@ def _jpeg(pixels: np.ndarray, orientation: int | None = None) -> bytes:
 
 def _smooth_picture(height: int, width: int) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width]
-    return np.stack([(x * 255 // width), (y * 255 // height), ((x + y) * 127 // (width + height))], axis=-1).astype(np.uint8)
+    return np.stack([(x * 255 // width), (y * 255 // height), ((x + y) * 127 // (width + height))], axis=-1).astype(
+        np.uint8
+    )
 
 
 def test_large_jpeg_is_decoded_at_reduced_scale_with_its_upright_size_reported():

@@ -4,11 +4,11 @@ import base64
 import json
 import random
 
+import fakes
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fakes
 from hematovision.logic import config
 from hematovision.logic.parsing import (
     MAX_PART_HEADER_LINE,
@@ -125,7 +125,9 @@ def test_parse_single_forms(headers, body, expected):
 
 
 def test_parse_single_multipart_and_errors():
-    content_type, body = fakes.encode_multipart([("note", None, "text/plain", b"hi"), ("image", "a.jpg", "image/jpeg", JPEG)])
+    content_type, body = fakes.encode_multipart(
+        [("note", None, "text/plain", b"hi"), ("image", "a.jpg", "image/jpeg", JPEG)]
+    )
     upload = parse_single({"Content-Type": content_type}, body)
     assert upload.data == JPEG and upload.filename == "a.jpg"
     cases = [
@@ -135,8 +137,12 @@ def test_parse_single_multipart_and_errors():
         ({"Content-Type": "application/json"}, b'{"img": "x"}', 400, "invalid_request"),
         ({"Content-Type": "application/json"}, b'["x"]', 400, "invalid_request"),
         ({"Content-Type": "application/json"}, b'{"image": 5}', 400, "invalid_request"),
-        ({"Content-Type": fakes.encode_multipart([("file", "a", "image/jpeg", JPEG)])[0]},
-         fakes.encode_multipart([("file", "a", "image/jpeg", JPEG)])[1], 400, "missing_image"),
+        (
+            {"Content-Type": fakes.encode_multipart([("file", "a", "image/jpeg", JPEG)])[0]},
+            fakes.encode_multipart([("file", "a", "image/jpeg", JPEG)])[1],
+            400,
+            "missing_image",
+        ),
         ({"Content-Type": "image/jpeg"}, b"x" * (config.MAX_IMAGE_BYTES + 1), 413, "payload_too_large"),
     ]
     for headers, body, status, code in cases:
@@ -147,11 +153,16 @@ def test_parse_single_multipart_and_errors():
 
 def test_parse_batch_per_item_errors_and_caps():
     good = base64.b64encode(JPEG).decode()
-    uploads = parse_batch({"Content-Type": "application/json"}, json.dumps({"images": [good, "%%%", {"image": good, "filename": "f.jpg"}]}).encode())
+    uploads = parse_batch(
+        {"Content-Type": "application/json"},
+        json.dumps({"images": [good, "%%%", {"image": good, "filename": "f.jpg"}]}).encode(),
+    )
     assert [u.error is None for u in uploads] == [True, False, True]
     assert uploads[1].error.code == "invalid_base64" and uploads[2].filename == "f.jpg"
     with pytest.raises(RequestError) as error:
-        parse_batch({"Content-Type": "application/json"}, json.dumps({"images": [good] * (config.MAX_BATCH_ITEMS + 1)}).encode())
+        parse_batch(
+            {"Content-Type": "application/json"}, json.dumps({"images": [good] * (config.MAX_BATCH_ITEMS + 1)}).encode()
+        )
     assert error.value.status == 413
     with pytest.raises(RequestError) as error:
         parse_batch({"Content-Type": "application/json"}, b'{"images": []}')
@@ -164,16 +175,39 @@ def test_parse_batch_per_item_errors_and_caps():
 
 
 CONTENT_TYPES = st.sampled_from(
-    ["image/jpeg", "application/json", "multipart/form-data; boundary=b", "multipart/form-data", "text/plain", "", "IMAGE/PNG;;",
-     "multipart/form-data; boundary=\"\"", "application/json; charset=utf-16"]
+    [
+        "image/jpeg",
+        "application/json",
+        "multipart/form-data; boundary=b",
+        "multipart/form-data",
+        "text/plain",
+        "",
+        "IMAGE/PNG;;",
+        'multipart/form-data; boundary=""',
+        "application/json; charset=utf-16",
+    ]
 )
 BODIES = st.one_of(
     st.binary(max_size=600),
     st.builds(lambda s: s.encode(), st.text(max_size=300)),
-    st.builds(lambda d: json.dumps(d).encode(), st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                                                             lambda c: st.lists(c, max_size=4) | st.dictionaries(st.sampled_from(["image", "images", "filename", "x"]), c, max_size=3), max_leaves=8)),
-    st.builds(lambda parts: b"--b\r\n" + b"\r\n--b\r\n".join(parts) + b"\r\n--b--\r\n",
-              st.lists(st.binary(max_size=80).map(lambda d: b'Content-Disposition: form-data; name="image"\r\n\r\n' + d), max_size=3)),
+    st.builds(
+        lambda d: json.dumps(d).encode(),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda c: (
+                st.lists(c, max_size=4)
+                | st.dictionaries(st.sampled_from(["image", "images", "filename", "x"]), c, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+    ),
+    st.builds(
+        lambda parts: b"--b\r\n" + b"\r\n--b\r\n".join(parts) + b"\r\n--b--\r\n",
+        st.lists(
+            st.binary(max_size=80).map(lambda d: b'Content-Disposition: form-data; name="image"\r\n\r\n' + d),
+            max_size=3,
+        ),
+    ),
 )
 
 

@@ -58,7 +58,15 @@ def test_csp_allows_exactly_the_inline_blocks():
 def test_page_is_self_contained():
     html = web.PAGE_FILE.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href|action)\s*=\s*["'](https?:)?//""", html)
-    assert "@import" not in html and "url(" not in html and "fetch(\"http" not in html
-    for needed in ('accept="image/*"', 'capture="environment"', "multiple", "localStorage", "x-api-key", 'lang="en"',
-                   'name="viewport"', "Uncertain \\u2014 review manually"):
+    assert "@import" not in html and "url(" not in html and 'fetch("http' not in html
+    for needed in (
+        'accept="image/*"',
+        'capture="environment"',
+        "multiple",
+        "localStorage",
+        "x-api-key",
+        'lang="en"',
+        'name="viewport"',
+        "Uncertain \\u2014 review manually",
+    ):
         assert needed in html, needed

@@ -46,8 +46,13 @@ def cmd_classify(args) -> int:
     for path, item in classify_files(classifier, files):
         if item.ok:
             v = item.verdict
-            record = {"path": str(path), "label": v.label, "confidence": v.confidence, "probabilities": v.probabilities,
-                      "uncertain": v.uncertain}
+            record = {
+                "path": str(path),
+                "label": v.label,
+                "confidence": v.confidence,
+                "probabilities": v.probabilities,
+                "uncertain": v.uncertain,
+            }
             if args.json:
                 print(json.dumps(record), flush=True)
             else:
@@ -56,7 +61,10 @@ def cmd_classify(args) -> int:
         else:
             failures += 1
             if args.json:
-                print(json.dumps({"path": str(path), "error": {"code": item.error.code, "message": item.error.message}}), flush=True)
+                print(
+                    json.dumps({"path": str(path), "error": {"code": item.error.code, "message": item.error.message}}),
+                    flush=True,
+                )
             else:
                 print(f"{path}\tERROR {item.error.code}: {item.error.message}", flush=True)
     return 1 if failures else 0
@@ -85,9 +93,13 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(metrics))
     else:
-        print(f"model {metrics['model']['name']} {metrics['model']['version']} on {root}: n={metrics['n']}"
-              + (f" ({len(errors)} unreadable)" if errors else ""))
-        print(f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   uncertain {metrics['uncertain_fraction']:.2%}")
+        print(
+            f"model {metrics['model']['name']} {metrics['model']['version']} on {root}: n={metrics['n']}"
+            + (f" ({len(errors)} unreadable)" if errors else "")
+        )
+        print(
+            f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   uncertain {metrics['uncertain_fraction']:.2%}"
+        )
         print(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
         for name in classes:
             c = metrics["per_class"][name]
@@ -102,32 +114,51 @@ def cmd_evaluate(args) -> int:
 def cmd_serve(args) -> int:
     from hematovision.local.server import serve
 
-    return serve(args.host, args.port, args.workers, args.api_key, template=args.template, model_dir=args.model_dir, quiet=args.quiet)
+    return serve(
+        args.host,
+        args.port,
+        args.workers,
+        args.api_key,
+        template=args.template,
+        model_dir=args.model_dir,
+        quiet=args.quiet,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hematovision", description="White-blood-cell photo classification (decision support, not a diagnosis).")
+    parser = argparse.ArgumentParser(
+        prog="hematovision", description="White-blood-cell photo classification (decision support, not a diagnosis)."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the API locally: API Gateway + Lambda (awslambdaric) emulation")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000, help="0 picks a free port")
     serve.add_argument("--workers", type=int, default=2, help="Lambda execution environments (processes)")
-    serve.add_argument("--api-key", action="append", metavar="KEY", help="accepted x-api-key (repeatable; also $HEMATOVISION_API_KEYS, comma-separated)")
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY",
+        help="accepted x-api-key (repeatable; also $HEMATOVISION_API_KEYS, comma-separated)",
+    )
     serve.add_argument("--template", help="SAM template to read routes/binary types from (default: ./template.yaml)")
     serve.add_argument("--model-dir", help="model directory (default: the committed model, or $HEMATOVISION_MODEL_DIR)")
     serve.add_argument("--quiet", action="store_true", help="no access log, no function logs")
     serve.set_defaults(func=cmd_serve)
 
-    for name, helptext, func in (("classify", "classify image files or folders", cmd_classify),
-                                 ("evaluate", "evaluate on DIR/<CLASS>/<image> and print metrics", cmd_evaluate)):
+    for name, helptext, func in (
+        ("classify", "classify image files or folders", cmd_classify),
+        ("evaluate", "evaluate on DIR/<CLASS>/<image> and print metrics", cmd_evaluate),
+    ):
         command = sub.add_parser(name, help=helptext)
         if name == "classify":
             command.add_argument("paths", nargs="+", metavar="PATH")
         else:
             command.add_argument("dir", metavar="DIR")
         command.add_argument("--json", action="store_true", help="JSON output")
-        command.add_argument("--model-dir", help="model directory (default: the committed model, or $HEMATOVISION_MODEL_DIR)")
+        command.add_argument(
+            "--model-dir", help="model directory (default: the committed model, or $HEMATOVISION_MODEL_DIR)"
+        )
         command.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: up to 2)")
         command.set_defaults(func=func)
     return parser

@@ -45,7 +45,10 @@ from hematovision.models.output import (
 MODEL = Model(config.model_dir())
 CLASSIFIER = Classifier(MODEL)
 web.page()  # the upload page served at GET /, read once in the init phase
-logger.info("model loaded", extra={"model": MODEL.summary, "intra_op_threads": MODEL.threads, "thresholds": MODEL.thresholds.__dict__})
+logger.info(
+    "model loaded",
+    extra={"model": MODEL.summary, "intra_op_threads": MODEL.threads, "thresholds": MODEL.thresholds.__dict__},
+)
 
 app = APIGatewayRestResolver(
     enable_validation=True,
@@ -55,11 +58,20 @@ app = APIGatewayRestResolver(
 KEY_SECURITY = [{"apiKey": []}]
 ERROR_RESPONSES = {
     400: {"description": "Malformed request", "content": {"application/json": {"model": ErrorResponse}}},
-    403: {"description": "Missing or invalid x-api-key (answered by API Gateway)", "content": {"application/json": {"model": ErrorResponse}}},
+    403: {
+        "description": "Missing or invalid x-api-key (answered by API Gateway)",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
     413: {"description": "Payload or image too large", "content": {"application/json": {"model": ErrorResponse}}},
-    415: {"description": "Not a supported image or content type", "content": {"application/json": {"model": ErrorResponse}}},
+    415: {
+        "description": "Not a supported image or content type",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
     422: {"description": "Decodable but unusable image", "content": {"application/json": {"model": ErrorResponse}}},
-    500: {"description": "Unexpected error (with a request id to find it in the logs)", "content": {"application/json": {"model": ErrorResponse}}},
+    500: {
+        "description": "Unexpected error (with a request id to find it in the logs)",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
 }
 
 
@@ -110,7 +122,11 @@ def to_prediction(item: ItemOutcome) -> Prediction:
 
 
 def record(outcome: Outcome, started: float) -> Timings:
-    timings = Timings(decode_ms=outcome.decode_ms, inference_ms=outcome.inference_ms, total_ms=round((time.perf_counter() - started) * 1000, 3))
+    timings = Timings(
+        decode_ms=outcome.decode_ms,
+        inference_ms=outcome.inference_ms,
+        total_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total_ms)
     metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds, value=timings.inference_ms)
     for label, count in outcome.counts.items():
@@ -127,13 +143,18 @@ def record(outcome: Outcome, started: float) -> Timings:
     summary="Classify one white-blood-cell photo",
     description=(
         "Send the image as the raw body (Content-Type image/jpeg, image/png, image/webp, image/bmp, image/tiff, "
-        "image/gif), as JSON {\"image\": \"<base64>\"}, or as multipart/form-data field `image`."
+        'image/gif), as JSON {"image": "<base64>"}, or as multipart/form-data field `image`.'
     ),
     tags=["classify"],
     security=KEY_SECURITY,
-    responses={200: {"description": "The prediction", "content": {"application/json": {"model": ClassifyResponse}}}, **ERROR_RESPONSES},
+    responses={
+        200: {"description": "The prediction", "content": {"application/json": {"model": ClassifyResponse}}},
+        **ERROR_RESPONSES,
+    },
 )
-def classify(explain: Annotated[bool, Query(description="Add a class activation heatmap (base64 PNG).")] = False) -> ClassifyResponse:
+def classify(
+    explain: Annotated[bool, Query(description="Add a class activation heatmap (base64 PNG).")] = False,
+) -> ClassifyResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
     upload = parse_single(app.current_event.headers, raw_body(), bool(app.current_event.get("isBase64Encoded")))
@@ -145,11 +166,21 @@ def classify(explain: Annotated[bool, Query(description="Add a class activation 
     prediction = to_prediction(item)
     logger.info(
         "classified",
-        extra={"label": prediction.label, "confidence": prediction.confidence, "uncertain": prediction.uncertain,
-               "width": item.width, "height": item.height, "timings": timings.model_dump()},
+        extra={
+            "label": prediction.label,
+            "confidence": prediction.confidence,
+            "uncertain": prediction.uncertain,
+            "width": item.width,
+            "height": item.height,
+            "timings": timings.model_dump(),
+        },
     )
     return ClassifyResponse(
-        **prediction.model_dump(), model=model_ref(), timings=timings, disclaimer=config.DISCLAIMER, request_id=request_id()
+        **prediction.model_dump(),
+        model=model_ref(),
+        timings=timings,
+        disclaimer=config.DISCLAIMER,
+        request_id=request_id(),
     )
 
 
@@ -157,15 +188,20 @@ def classify(explain: Annotated[bool, Query(description="Add a class activation 
     "/v1/classify/batch",
     summary="Classify several photos, each answered on its own",
     description=(
-        f"JSON {{\"images\": [\"<base64>\", ...]}} or multipart/form-data with several `image` fields; at most "
+        f'JSON {{"images": ["<base64>", ...]}} or multipart/form-data with several `image` fields; at most '
         f"{config.MAX_BATCH_ITEMS} images and {config.MAX_BATCH_BYTES} bytes. A bad image yields an error entry "
         "for that item, not a failed batch."
     ),
     tags=["classify"],
     security=KEY_SECURITY,
-    responses={200: {"description": "Per-item results", "content": {"application/json": {"model": BatchResponse}}}, **ERROR_RESPONSES},
+    responses={
+        200: {"description": "Per-item results", "content": {"application/json": {"model": BatchResponse}}},
+        **ERROR_RESPONSES,
+    },
 )
-def classify_batch(explain: Annotated[bool, Query(description="Add class activation heatmaps.")] = False) -> BatchResponse:
+def classify_batch(
+    explain: Annotated[bool, Query(description="Add class activation heatmaps.")] = False,
+) -> BatchResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
     uploads = parse_batch(app.current_event.headers, raw_body())
@@ -174,19 +210,40 @@ def classify_batch(explain: Annotated[bool, Query(description="Add class activat
     results = [
         BatchResult(index=i.index, ok=True, result=to_prediction(i), status=200)
         if i.ok
-        else BatchResult(index=i.index, ok=False, error=ErrorBody(code=i.error.code, message=i.error.message), status=i.error.status)
+        else BatchResult(
+            index=i.index, ok=False, error=ErrorBody(code=i.error.code, message=i.error.message), status=i.error.status
+        )
         for i in outcome.items
     ]
     succeeded = sum(1 for r in results if r.ok)
-    logger.info("classified batch", extra={"count": len(results), "succeeded": succeeded, "labels": outcome.counts, "timings": timings.model_dump()})
+    logger.info(
+        "classified batch",
+        extra={
+            "count": len(results),
+            "succeeded": succeeded,
+            "labels": outcome.counts,
+            "timings": timings.model_dump(),
+        },
+    )
     return BatchResponse(
-        count=len(results), succeeded=succeeded, failed=len(results) - succeeded, results=results,
-        model=model_ref(), timings=timings, disclaimer=config.DISCLAIMER, request_id=request_id(),
+        count=len(results),
+        succeeded=succeeded,
+        failed=len(results) - succeeded,
+        results=results,
+        model=model_ref(),
+        timings=timings,
+        disclaimer=config.DISCLAIMER,
+        request_id=request_id(),
     )
 
 
-@app.get("/v1/model", summary="The model card", tags=["model"], security=KEY_SECURITY,
-         responses={200: {"description": "model_card.json as shipped with the function"}, 403: ERROR_RESPONSES[403]})
+@app.get(
+    "/v1/model",
+    summary="The model card",
+    tags=["model"],
+    security=KEY_SECURITY,
+    responses={200: {"description": "model_card.json as shipped with the function"}, 403: ERROR_RESPONSES[403]},
+)
 def model_card():
     return Response(status_code=200, content_type="application/json", body=json.dumps(MODEL.card))
 
@@ -200,8 +257,12 @@ def health() -> HealthResponse:
     "/",
     summary="The upload page for browsers (Accept: text/html), else what this API is (no API key)",
     tags=["ops"],
-    responses={200: {"description": "text/html upload page, or this JSON", "content": {
-        "text/html": {"schema": {"type": "string"}}, "application/json": {"model": IndexResponse}}}},
+    responses={
+        200: {
+            "description": "text/html upload page, or this JSON",
+            "content": {"text/html": {"schema": {"type": "string"}}, "application/json": {"model": IndexResponse}},
+        }
+    },
 )
 def index():  # Response (text/html) or IndexResponse
     if "text/html" in (app.current_event.headers.get("accept") or ""):
@@ -233,15 +294,18 @@ def openapi_document() -> str:
         # quarter of a cold start, and only this route needs them.
         from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
-        document: dict[str, Any] = json.loads(app.get_openapi_json_schema(
-            title="HematoVision API",
-            version=hematovision.__version__,
-            description=(
-                "White-blood-cell photo classification. " + config.DISCLAIMER
-                + " Every route except /, /health and /openapi.json needs the header x-api-key."
-            ),
-            security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
-        ))
+        document: dict[str, Any] = json.loads(
+            app.get_openapi_json_schema(
+                title="HematoVision API",
+                version=hematovision.__version__,
+                description=(
+                    "White-blood-cell photo classification. "
+                    + config.DISCLAIMER
+                    + " Every route except /, /health and /openapi.json needs the header x-api-key."
+                ),
+                security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+            )
+        )
         components = document.setdefault("components", {}).setdefault("schemas", {})
         for model in (ClassifyJsonRequest, BatchJsonRequest):
             definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -252,17 +316,34 @@ def openapi_document() -> str:
         single = {
             "required": True,
             "content": {
-                **{kind: binary for kind in ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/gif")},
+                **dict.fromkeys(("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/gif"), binary),
                 "application/json": {"schema": {"$ref": "#/components/schemas/ClassifyJsonRequest"}},
-                "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {"image": {"type": "string", "format": "binary"}}}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {"image": {"type": "string", "format": "binary"}},
+                    }
+                },
             },
         }
         batch = {
             "required": True,
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/BatchJsonRequest"}},
-                "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
-                    "image": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": config.MAX_BATCH_ITEMS}}}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {
+                            "image": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "maxItems": config.MAX_BATCH_ITEMS,
+                            }
+                        },
+                    }
+                },
             },
         }
         paths = document.get("paths", {})
@@ -318,4 +399,9 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     except Exception:  # not an API Gateway event, or a failure before routing
         logger.exception("could not resolve the event")
         body = ErrorResponse(error=ErrorBody(code="internal_error", message="Internal error."), request_id=None)
-        return {"statusCode": 500, "headers": {"Content-Type": "application/json"}, "body": body.model_dump_json(), "isBase64Encoded": False}
+        return {
+            "statusCode": 500,
+            "headers": {"Content-Type": "application/json"},
+            "body": body.model_dump_json(),
+            "isBase64Encoded": False,
+        }

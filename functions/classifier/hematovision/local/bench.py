@@ -46,8 +46,15 @@ def measure(url: str, key: str, data: bytes, n: int, content_type: str) -> dict:
     def quantile(q: float) -> float:
         return round(samples[min(len(samples) - 1, int(q * len(samples)))], 2)
 
-    return {"n": n, "median_ms": round(statistics.median(samples), 2), "p90_ms": quantile(0.9), "p99_ms": quantile(0.99),
-            "min_ms": round(samples[0], 2), "handler_total_median_ms": round(statistics.median(inside), 2), "model": body.get("model")}
+    return {
+        "n": n,
+        "median_ms": round(statistics.median(samples), 2),
+        "p90_ms": quantile(0.9),
+        "p99_ms": quantile(0.99),
+        "min_ms": round(samples[0], 2),
+        "handler_total_median_ms": round(statistics.median(inside), 2),
+        "model": body.get("model"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         print(json.dumps(measure(args.url, args.key, data, args.n, content_type)))
         return 0
-    command = [sys.executable, "-m", "hematovision.cli", "serve", "--port", "0", "--workers", str(args.workers), "--api-key", args.key, "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "hematovision.cli",
+        "serve",
+        "--port",
+        "0",
+        "--workers",
+        str(args.workers),
+        "--api-key",
+        args.key,
+        "--quiet",
+    ]
     if args.model_dir:
         command += ["--model-dir", args.model_dir]
     with tempfile.TemporaryFile() as log:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 API_ID = "local000ap"
 ACCOUNT_ID = "123456789012"
@@ -47,8 +47,13 @@ def build_event(
     header_pairs = list(headers)
     lowered = {k.lower() for k, _ in header_pairs}
     trace_id = f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]}"
-    for name, value in (("X-Amzn-Trace-Id", trace_id), ("X-Forwarded-For", source_ip), ("X-Forwarded-Port", host.rsplit(":", 1)[1] if ":" in host else ("443" if scheme == "https" else "80")),
-                        ("X-Forwarded-Proto", scheme), ("Host", host)):
+    for name, value in (
+        ("X-Amzn-Trace-Id", trace_id),
+        ("X-Forwarded-For", source_ip),
+        ("X-Forwarded-Port", host.rsplit(":", 1)[1] if ":" in host else ("443" if scheme == "https" else "80")),
+        ("X-Forwarded-Proto", scheme),
+        ("Host", host),
+    ):
         if name.lower() not in lowered:
             header_pairs.append((name, value))
     single_headers, multi_headers = _single_and_multi(header_pairs)
@@ -75,7 +80,7 @@ def build_event(
             "resourcePath": resource,
             "httpMethod": method.upper(),
             "extendedRequestId": base64.b32encode(uuid.uuid4().bytes)[:16].decode("ascii"),
-            "requestTime": datetime.fromtimestamp(now, timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTime": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "path": f"/{stage}{path}",
             "accountId": ACCOUNT_ID,
             "protocol": "HTTP/1.1",

@@ -96,7 +96,7 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "LocalLambdaRuntimeAPI/1.0"
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid delayed-ACK stalls
-    worker: "Worker"  # set on the per-worker subclass
+    worker: Worker  # set on the per-worker subclass
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
         log.debug("runtime-api[%s] " + format, self.worker.index, *args)
@@ -160,7 +160,7 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
             return
         prefix = f"{RUNTIME_PREFIX}/invocation/"
         if path.startswith(prefix):
-            request_id, _, action = path[len(prefix):].partition("/")
+            request_id, _, action = path[len(prefix) :].partition("/")
             if action in ("response", "error"):
                 if action == "response" and len(body) > MAX_RESPONSE_BYTES:
                     result = Result("too_large", detail=f"response of {len(body)} bytes exceeds {MAX_RESPONSE_BYTES}")
@@ -179,7 +179,7 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
 class Worker:
     """One execution environment: a runtime-API endpoint and the awslambdaric process polling it."""
 
-    def __init__(self, pool: "WorkerPool", index: int):
+    def __init__(self, pool: WorkerPool, index: int):
         self.pool = pool
         self.index = index
         handler = type(f"RuntimeApiHandler{index}", (_RuntimeApiHandler,), {"worker": self})
@@ -270,11 +270,18 @@ class Worker:
             self.alive = False
             invocation, self.current = self.current, None
         if invocation is not None:
-            timed_out = invocation.started is not None and time.time() - invocation.started >= self.pool.function_timeout
+            timed_out = (
+                invocation.started is not None and time.time() - invocation.started >= self.pool.function_timeout
+            )
             invocation.finish(Result("timeout" if timed_out else "died", detail=f"worker exited with {code}"))
         if not self.pool.stopping:
-            log.warning("worker %d (pid %s) exited with %s%s; respawning", self.index, self.process.pid if self.process else "?",
-                        code, " while handling a request" if invocation is not None else "")
+            log.warning(
+                "worker %d (pid %s) exited with %s%s; respawning",
+                self.index,
+                self.process.pid if self.process else "?",
+                code,
+                " while handling a request" if invocation is not None else "",
+            )
 
     def _supervise(self) -> None:
         failures = 0
@@ -288,8 +295,17 @@ class Worker:
                     pass
                 with self._lock:
                     current = self.current
-                if current is not None and current.started and time.time() - current.started > self.pool.function_timeout:
-                    log.warning("worker %d: invocation %s timed out after %ss; killing the environment", self.index, current.id, self.pool.function_timeout)
+                if (
+                    current is not None
+                    and current.started
+                    and time.time() - current.started > self.pool.function_timeout
+                ):
+                    log.warning(
+                        "worker %d: invocation %s timed out after %ss; killing the environment",
+                        self.index,
+                        current.id,
+                        self.pool.function_timeout,
+                    )
                     self.kill()
             else:
                 break
@@ -298,7 +314,7 @@ class Worker:
             # back off when the environment cannot even initialise (e.g. no model), like Lambda retrying init
             failures = failures + 1 if time.time() - self.spawned_at < 5 else 0
             if failures:
-                time.sleep(min(0.2 * 2 ** failures, 5.0))
+                time.sleep(min(0.2 * 2**failures, 5.0))
         self._terminate()
         self._on_exit(-1)
 

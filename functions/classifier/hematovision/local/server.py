@@ -59,14 +59,20 @@ class Gateway:
         self.host = host
 
     # -- API Gateway's own answers
-    def gateway_response(self, response_type: str, request_id: str, message: str | None = None, status: int | None = None) -> GatewayReply:
+    def gateway_response(
+        self, response_type: str, request_id: str, message: str | None = None, status: int | None = None
+    ) -> GatewayReply:
         default_status, default_message = GATEWAY_DEFAULTS.get(response_type, (status or 500, "Internal server error"))
         status = status or default_status
         message = message or default_message
         spec = self.config.gateway_responses.get(response_type) or self.config.gateway_responses.get(
             "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
         )
-        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", _error_type(response_type))]
+        headers = [
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-ErrorType", _error_type(response_type)),
+        ]
         body = json.dumps({"message": message})
         if spec is not None:
             status = spec.status or status
@@ -84,21 +90,31 @@ class Gateway:
         """What API Gateway answers when the function fails or returns a malformed response."""
         return GatewayReply(
             status,
-            [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", "InternalServerErrorException")],
+            [
+                ("Content-Type", "application/json"),
+                ("x-amzn-RequestId", request_id),
+                ("x-amzn-ErrorType", "InternalServerErrorException"),
+            ],
             b'{"message": "Internal server error"}',
         )
 
     def preflight(self, request_id: str) -> GatewayReply:
         cors = self.config.cors or {}
         headers = [("x-amzn-RequestId", request_id), ("Content-Type", "application/json")]
-        for key, header in (("AllowOrigin", "Access-Control-Allow-Origin"), ("AllowMethods", "Access-Control-Allow-Methods"),
-                            ("AllowHeaders", "Access-Control-Allow-Headers"), ("MaxAge", "Access-Control-Max-Age")):
+        for key, header in (
+            ("AllowOrigin", "Access-Control-Allow-Origin"),
+            ("AllowMethods", "Access-Control-Allow-Methods"),
+            ("AllowHeaders", "Access-Control-Allow-Headers"),
+            ("MaxAge", "Access-Control-Max-Age"),
+        ):
             if key in cors:
                 headers.append((header, str(cors[key])))
         return GatewayReply(200, headers, b"")
 
     # -- the request path
-    def handle(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str = "127.0.0.1") -> GatewayReply:
+    def handle(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str = "127.0.0.1"
+    ) -> GatewayReply:
         request_id = str(uuid.uuid4())
         split = urlsplit(target)
         path = unquote(split.path) or "/"
@@ -116,14 +132,25 @@ class Gateway:
             return self.gateway_response("INVALID_API_KEY", request_id)
         content_type = _header(headers, "content-type")
         event = build_event(
-            method, path, route.path, headers=headers, query=query, body=body,
-            binary=self.config.is_binary(content_type), stage=self.config.stage, path_parameters=path_params,
-            api_key=api_key if route.api_key_required else None, source_ip=source_ip, host=self.host, request_id=request_id,
+            method,
+            path,
+            route.path,
+            headers=headers,
+            query=query,
+            body=body,
+            binary=self.config.is_binary(content_type),
+            stage=self.config.stage,
+            path_parameters=path_params,
+            api_key=api_key if route.api_key_required else None,
+            source_ip=source_ip,
+            host=self.host,
+            request_id=request_id,
         )
         payload = json.dumps(event).encode("utf-8")
         if len(payload) > LAMBDA_MAX_REQUEST:
             return self.gateway_response(
-                "REQUEST_TOO_LARGE", request_id,
+                "REQUEST_TOO_LARGE",
+                request_id,
                 message=f"The request becomes a {len(payload)}-byte Lambda event; Lambda accepts at most {LAMBDA_MAX_REQUEST} bytes "
                 "(binary bodies grow by 4/3 in base64).",
             )
@@ -134,7 +161,12 @@ class Gateway:
         if result.kind == "gateway_timeout":
             return self.gateway_response("INTEGRATION_TIMEOUT", request_id)
         if result.kind != "response":
-            log.warning("request %s: function failed (%s%s)", request_id, result.kind, f": {result.detail}" if result.detail else "")
+            log.warning(
+                "request %s: function failed (%s%s)",
+                request_id,
+                result.kind,
+                f": {result.detail}" if result.detail else "",
+            )
             return self.internal_error(request_id)
         try:
             output = json.loads(result.body)
@@ -177,8 +209,11 @@ def _header(headers: list[tuple[str, str]], name: str) -> str | None:
 
 
 def _error_type(response_type: str) -> str:
-    return {"INVALID_API_KEY": "ForbiddenException", "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
-            "REQUEST_TOO_LARGE": "RequestTooLargeException"}.get(response_type, "InternalServerErrorException" if response_type.endswith("5XX") else "BadRequestException")
+    return {
+        "INVALID_API_KEY": "ForbiddenException",
+        "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+        "REQUEST_TOO_LARGE": "RequestTooLargeException",
+    }.get(response_type, "InternalServerErrorException" if response_type.endswith("5XX") else "BadRequestException")
 
 
 class _HttpHandler(BaseHTTPRequestHandler):
@@ -272,7 +307,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            reply = self.gateway.handle(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+            reply = self.gateway.handle(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+            )
         except Exception:  # the local gateway itself must never take the server down
             log.exception("local gateway error")
             reply = self.gateway.internal_error(str(uuid.uuid4()), status=500)
@@ -292,8 +329,16 @@ class _HttpHandler(BaseHTTPRequestHandler):
 
 
 class LocalServer:
-    def __init__(self, host: str, port: int, workers: int, api_keys: set[str], template: Path | None = None,
-                 model_dir: Path | None = None, worker_output=None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        workers: int,
+        api_keys: set[str],
+        template: Path | None = None,
+        model_dir: Path | None = None,
+        worker_output=None,
+    ):
         template = template or default_template_path()
         if template is None:
             raise FileNotFoundError("template.yaml not found: run from the repository root or pass --template")
@@ -303,27 +348,33 @@ class LocalServer:
         environment = dict(os.environ)
         for key, value in self.config.environment.items():
             environment.setdefault(key, value)  # the caller's environment overrides the template's
-        environment.update({
-            "AWS_LAMBDA_FUNCTION_NAME": "hematovision-local-classifier",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.function_memory),
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/hematovision-local-classifier",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-            "AWS_REGION": environment.get("AWS_REGION", "us-east-1"),
-            "AWS_DEFAULT_REGION": environment.get("AWS_DEFAULT_REGION", environment.get("AWS_REGION", "us-east-1")),
-            "LAMBDA_TASK_ROOT": str(code_uri),
-            "AWS_SAM_LOCAL": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
-            "PYTHONUNBUFFERED": "1",
-        })
+        environment.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": "hematovision-local-classifier",
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.function_memory),
+                "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/hematovision-local-classifier",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+                "AWS_REGION": environment.get("AWS_REGION", "us-east-1"),
+                "AWS_DEFAULT_REGION": environment.get("AWS_DEFAULT_REGION", environment.get("AWS_REGION", "us-east-1")),
+                "LAMBDA_TASK_ROOT": str(code_uri),
+                "AWS_SAM_LOCAL": "true",
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if model_dir is not None:
             environment["HEMATOVISION_MODEL_DIR"] = str(model_dir)
         if environment.get("HEMATOVISION_MODEL_DIR"):  # workers run in the CodeUri: make a relative path absolute
             environment["HEMATOVISION_MODEL_DIR"] = str(Path(environment["HEMATOVISION_MODEL_DIR"]).resolve())
         environment["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_uri), environment.get("PYTHONPATH", "")) if p)
         self.pool = WorkerPool(
-            workers=workers, handler=self.config.handler, task_root=code_uri if code_uri.is_dir() else Path.cwd(),
-            environment=environment, function_timeout=self.config.function_timeout, worker_output=worker_output,
+            workers=workers,
+            handler=self.config.handler,
+            task_root=code_uri if code_uri.is_dir() else Path.cwd(),
+            environment=environment,
+            function_timeout=self.config.function_timeout,
+            worker_output=worker_output,
         )
         handler = type("HttpHandler", (_HttpHandler,), {})
         self.httpd = ThreadingHTTPServer((host, port), handler)
@@ -370,14 +421,30 @@ def resolve_api_keys(cli_keys: list[str] | None) -> tuple[set[str], bool]:
     return {"dev-" + secrets.token_urlsafe(18)}, True
 
 
-def serve(host: str, port: int, workers: int, api_keys: list[str] | None, template: str | None = None,
-          model_dir: str | None = None, quiet: bool = False) -> int:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    api_keys: list[str] | None,
+    template: str | None = None,
+    model_dir: str | None = None,
+    quiet: bool = False,
+) -> int:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     keys, generated = resolve_api_keys(api_keys)
     worker_output = open(os.devnull, "wb") if quiet else None  # noqa: SIM115 - closed at exit
     try:
-        server = LocalServer(host, port, workers, keys, Path(template) if template else None,
-                             Path(model_dir) if model_dir else None, worker_output)
+        server = LocalServer(
+            host,
+            port,
+            workers,
+            keys,
+            Path(template) if template else None,
+            Path(model_dir) if model_dir else None,
+            worker_output,
+        )
     except (OSError, ValueError) as error:
         print(f"hematovision serve: {error}", file=sys.stderr)
         return 2
@@ -388,7 +455,10 @@ def serve(host: str, port: int, workers: int, api_keys: list[str] | None, templa
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"HematoVision local API (template {server.template}, {len(server.pool.workers)} awslambdaric worker(s))", flush=True)
+    print(
+        f"HematoVision local API (template {server.template}, {len(server.pool.workers)} awslambdaric worker(s))",
+        flush=True,
+    )
     ready = server.start_workers()
     errors = server.pool.init_errors()
     if server.stopping.is_set():
@@ -396,14 +466,21 @@ def serve(host: str, port: int, workers: int, api_keys: list[str] | None, templa
         print("Stopped.", flush=True)
         return 0
     if not ready or errors:
-        print(f"hematovision serve: the function failed to initialise: {'; '.join(errors) or 'timed out'}", file=sys.stderr, flush=True)
+        print(
+            f"hematovision serve: the function failed to initialise: {'; '.join(errors) or 'timed out'}",
+            file=sys.stderr,
+            flush=True,
+        )
         server.close()
         return 3
     key_list = ", ".join(sorted(keys))
     print(f"Listening on {server.url}", flush=True)
     print(f"{'Dev API key (generated)' if generated else 'API key(s)'}: {key_list}", flush=True)
     example_key = sorted(keys)[0]
-    print(f"Try: curl -H 'x-api-key: {example_key}' -H 'Content-Type: image/jpeg' --data-binary @cell.jpg {server.url}/v1/classify", flush=True)
+    print(
+        f"Try: curl -H 'x-api-key: {example_key}' -H 'Content-Type: image/jpeg' --data-binary @cell.jpg {server.url}/v1/classify",
+        flush=True,
+    )
     print("Press Ctrl-C to stop.", flush=True)
     server.serve_forever()
     print("Stopped.", flush=True)

@@ -73,7 +73,7 @@ class Resolver:
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.values.get(arg, self.UNRESOLVED)
             if key == "Fn::Sub":
@@ -190,7 +190,9 @@ def load_api_config(path: Path | str, handler: str = DEFAULT_HANDLER) -> ApiConf
     resolve = Resolver(template)
     resources: dict = template.get("Resources") or {}
     globals_ = template.get("Globals") or {}
-    functions = {n: r for n, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::Function"}
+    functions = {
+        n: r for n, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::Function"
+    }
     if not functions:
         raise TemplateError(f"{path} defines no AWS::Serverless::Function")
     name, function = next(
@@ -208,15 +210,28 @@ def load_api_config(path: Path | str, handler: str = DEFAULT_HANDLER) -> ApiConf
         if not isinstance(event, dict) or event.get("Type") != "Api":
             continue
         event_props = event.get("Properties") or {}
-        rest_api = (function.get("Properties") or {}).get("Events", {}).get(event_name, {}).get("Properties", {}).get("RestApiId")
+        rest_api = (
+            (function.get("Properties") or {})
+            .get("Events", {})
+            .get(event_name, {})
+            .get("Properties", {})
+            .get("RestApiId")
+        )
         if isinstance(rest_api, dict) and "Ref" in rest_api:
             api_name = rest_api["Ref"]
         api_auth = ((apis.get(api_name) or {}).get("Properties") or {}).get("Auth") or api_globals.get("Auth") or {}
         default_required = _as_bool(resolve(api_auth.get("ApiKeyRequired")), False)
         auth = event_props.get("Auth") or {}
-        required = _as_bool(auth.get("ApiKeyRequired"), default_required) if "ApiKeyRequired" in auth else default_required
+        required = (
+            _as_bool(auth.get("ApiKeyRequired"), default_required) if "ApiKeyRequired" in auth else default_required
+        )
         routes.append(
-            Route(method=str(event_props.get("Method", "ANY")).upper(), path=str(event_props.get("Path", "/")), api_key_required=required, name=event_name)
+            Route(
+                method=str(event_props.get("Method", "ANY")).upper(),
+                path=str(event_props.get("Path", "/")),
+                api_key_required=required,
+                name=event_name,
+            )
         )
     if not routes:
         raise TemplateError(f"{path}: function {name} has no Api events")
@@ -231,24 +246,30 @@ def load_api_config(path: Path | str, handler: str = DEFAULT_HANDLER) -> ApiConf
         cors = {"AllowOrigin": cors}
     cors_config = None
     if isinstance(cors, dict):
-        cors_config = {k: _unquote(v) for k, v in cors.items() if isinstance(v, (str, int)) and v is not Resolver.UNRESOLVED}
+        cors_config = {
+            k: _unquote(v) for k, v in cors.items() if isinstance(v, (str, int)) and v is not Resolver.UNRESOLVED
+        }
 
     responses: dict[str, GatewayResponse] = {}
     for response_type, spec in (merged_api.get("GatewayResponses") or {}).items():
         if not isinstance(spec, dict):
             continue
-        headers = ((spec.get("ResponseParameters") or {}).get("Headers") or {})
+        headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
         templates = spec.get("ResponseTemplates") or {}
         status = spec.get("StatusCode")
         responses[str(response_type)] = GatewayResponse(
             status=int(status) if isinstance(status, (int, str)) and str(status).isdigit() else None,
             headers={k: _unquote(v) for k, v in headers.items() if isinstance(v, str)},
-            json_template=templates.get("application/json") if isinstance(templates.get("application/json"), str) else None,
+            json_template=templates.get("application/json")
+            if isinstance(templates.get("application/json"), str)
+            else None,
         )
 
     env = {}
-    for key, value in {**((function_globals.get("Environment") or {}).get("Variables") or {}),
-                       **((props.get("Environment") or {}).get("Variables") or {})}.items():
+    for key, value in {
+        **((function_globals.get("Environment") or {}).get("Variables") or {}),
+        **((props.get("Environment") or {}).get("Variables") or {}),
+    }.items():
         if value is Resolver.UNRESOLVED or value is None or isinstance(value, (dict, list)):
             continue
         env[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)

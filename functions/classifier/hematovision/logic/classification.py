@@ -25,7 +25,9 @@ class Verdict:
     description: str = ""
 
 
-def verdict(probabilities: np.ndarray, classes: list[str], thresholds: Thresholds, ood_similarity: float | None = None) -> Verdict:
+def verdict(
+    probabilities: np.ndarray, classes: list[str], thresholds: Thresholds, ood_similarity: float | None = None
+) -> Verdict:
     """The card's rule: uncertain = max probability < confidence threshold OR ood similarity < ood threshold."""
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     if probabilities.shape[0] != len(classes) or not np.all(np.isfinite(probabilities)):

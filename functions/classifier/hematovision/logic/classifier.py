@@ -67,7 +67,11 @@ class Classifier:
             return item, None
         data = upload.data or b""
         if len(data) > config.MAX_IMAGE_BYTES:
-            item.error = ItemError("payload_too_large", f"The image is {len(data)} bytes; at most {config.MAX_IMAGE_BYTES} are accepted.", 413)
+            item.error = ItemError(
+                "payload_too_large",
+                f"The image is {len(data)} bytes; at most {config.MAX_IMAGE_BYTES} are accepted.",
+                413,
+            )
             return item, None
         try:
             decoded = decode_for_model(data)
@@ -104,7 +108,9 @@ class Classifier:
             for row, position in enumerate(positions[offset : offset + CHUNK]):
                 item = items[position]
                 similarity = None if outputs.ood_similarity is None else float(outputs.ood_similarity[row])
-                item.verdict = verdict(outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity)
+                item.verdict = verdict(
+                    outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity
+                )
                 if explain and outputs.cam is not None:
                     item.heatmap = {
                         "label": item.verdict.label,

@@ -23,9 +23,7 @@ MAX_BATCH_BYTES = 6 * 1024 * 1024
 # Heatmap overlays are returned as small palette PNGs of this side length.
 HEATMAP_SIZE = 224
 
-DISCLAIMER = (
-    "Decision support, not a diagnosis: results must be reviewed by a qualified professional."
-)
+DISCLAIMER = "Decision support, not a diagnosis: results must be reviewed by a qualified professional."
 
 
 def default_model_dir() -> Path:

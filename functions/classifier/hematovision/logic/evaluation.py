@@ -3,8 +3,8 @@ for the model card written by export/, so the CLI reproduces the card's figures 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -15,7 +15,9 @@ from hematovision.logic.parsing import RequestError, Upload
 BATCH = 32
 
 
-def classify_files(classifier: Classifier, files: Sequence[Path], batch: int = BATCH) -> Iterator[tuple[Path, ItemOutcome]]:
+def classify_files(
+    classifier: Classifier, files: Sequence[Path], batch: int = BATCH
+) -> Iterator[tuple[Path, ItemOutcome]]:
     """Yields (path, ItemOutcome) in order, `batch` files per onnxruntime call; an unreadable file is an item error."""
     for start in range(0, len(files), batch):
         chunk = files[start : start + batch]
@@ -24,7 +26,13 @@ def classify_files(classifier: Classifier, files: Sequence[Path], batch: int = B
             try:
                 uploads.append(Upload(data=Path(path).read_bytes(), filename=str(path)))
             except OSError as error:
-                uploads.append(Upload(data=None, filename=str(path), error=RequestError("unreadable_file", str(error.strerror or error), 400)))
+                uploads.append(
+                    Upload(
+                        data=None,
+                        filename=str(path),
+                        error=RequestError("unreadable_file", str(error.strerror or error), 400),
+                    )
+                )
         yield from zip(chunk, classifier.classify(uploads).items)
 
 
@@ -41,7 +49,9 @@ def evaluate_files(classifier: Classifier, files: Sequence[Path], labels: Sequen
             errors.append({"path": str(path), "code": item.error.code})
     flagged = np.array(uncertain, dtype=bool)
     correct = np.array(y_true) == np.array(y_pred)
-    metrics = compute_metrics(np.array(y_true, dtype=np.int64), np.array(y_pred, dtype=np.int64), classifier.model.classes, uncertain=flagged)
+    metrics = compute_metrics(
+        np.array(y_true, dtype=np.int64), np.array(y_pred, dtype=np.int64), classifier.model.classes, uncertain=flagged
+    )
     metrics["accuracy_when_certain"] = float(correct[~flagged].mean()) if (~flagged).any() else None
     metrics["accuracy_when_uncertain"] = float(correct[flagged].mean()) if flagged.any() else None
     metrics["errors"] = errors

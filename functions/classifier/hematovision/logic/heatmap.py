@@ -39,7 +39,10 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45, size: int =
     heat = Image.fromarray((normalise_cam(cam) * 255).round().astype(np.uint8), mode="L")
     heat = heat.resize((size, size), Image.Resampling.BILINEAR)
     coloured = colourise(np.asarray(heat, dtype=np.float64) / 255.0).astype(np.float64)
-    base = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((size, size), Image.Resampling.BILINEAR), dtype=np.float64)
+    base = np.asarray(
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((size, size), Image.Resampling.BILINEAR),
+        dtype=np.float64,
+    )
     blended = base * (1 - alpha) + coloured * alpha
     return Image.fromarray(np.clip(blended.round(), 0, 255).astype(np.uint8), mode="RGB")
 

@@ -119,6 +119,8 @@ class Model:
         values = dict(zip(names, self.session.run(names, {INPUT_NAME: batch})))
         return Outputs(
             probabilities=np.asarray(values[OUTPUT_PROBABILITIES], dtype=np.float32),
-            ood_similarity=None if OUTPUT_OOD not in values else np.asarray(values[OUTPUT_OOD], dtype=np.float32).reshape(-1),
+            ood_similarity=None
+            if OUTPUT_OOD not in values
+            else np.asarray(values[OUTPUT_OOD], dtype=np.float32).reshape(-1),
             cam=values.get(OUTPUT_CAM),
         )

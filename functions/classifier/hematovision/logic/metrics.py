@@ -6,7 +6,7 @@ figures printed by the CLI and the ones stated in the card are computed the same
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,7 +15,9 @@ def _safe_div(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator else 0.0
 
 
-def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, n_classes: int) -> np.ndarray:
+def confusion_matrix(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, n_classes: int
+) -> np.ndarray:
     """Integer matrix [n_classes, n_classes]; rows = true class, columns = predicted class."""
     true = np.asarray(y_true, dtype=np.int64).reshape(-1)
     pred = np.asarray(y_pred, dtype=np.int64).reshape(-1)

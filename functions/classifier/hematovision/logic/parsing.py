@@ -12,10 +12,10 @@ import binascii
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
-from typing import Mapping
 
 # `multipart` (defnull) rather than python-multipart: pure Python, no dependencies, one module; its
 # PushMultipartParser takes the whole in-memory body in one call, yields the parts as a generator, never touches
@@ -28,8 +28,18 @@ from hematovision.logic import config
 from hematovision.models.input import BatchJsonRequest, ClassifyJsonRequest
 
 RAW_IMAGE_TYPES = frozenset(
-    {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/bmp", "image/x-ms-bmp",
-     "image/tiff", "image/gif", "application/octet-stream"}
+    {
+        "image/jpeg",
+        "image/jpg",
+        "image/pjpeg",
+        "image/png",
+        "image/webp",
+        "image/bmp",
+        "image/x-ms-bmp",
+        "image/tiff",
+        "image/gif",
+        "application/octet-stream",
+    }
 )
 JSON_TYPES = frozenset({"application/json", "text/json"})
 MULTIPART_TYPE = "multipart/form-data"

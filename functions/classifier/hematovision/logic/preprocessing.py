@@ -78,7 +78,9 @@ def _decode(data: bytes, max_pixels: int, draft_min_side: int | None) -> Decoded
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         if isinstance(error, UnidentifiedImageError):
-            raise ImageError("unsupported_image", "The body is not a supported image (JPEG, PNG, WebP, BMP, TIFF).", 415) from None
+            raise ImageError(
+                "unsupported_image", "The body is not a supported image (JPEG, PNG, WebP, BMP, TIFF).", 415
+            ) from None
         raise ImageError("image_too_large", "The image declares too many pixels.", 413) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError("corrupt_image", f"The image could not be decoded: {type(error).__name__}.", 422) from None

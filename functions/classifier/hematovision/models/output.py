@@ -40,9 +40,13 @@ class Prediction(BaseModel):
     label: str = Field(description="Most probable cell type.")
     confidence: float = Field(description="Probability of `label`.")
     probabilities: dict[str, float] = Field(description="Probability of each of the four classes.")
-    uncertain: bool = Field(description="True when confidence or similarity to the training data is below the card's thresholds.")
+    uncertain: bool = Field(
+        description="True when confidence or similarity to the training data is below the card's thresholds."
+    )
     uncertain_reasons: list[str] = Field(default_factory=list, description="low_confidence and/or out_of_distribution.")
-    ood_similarity: float | None = Field(default=None, description="Cosine similarity to the nearest class centroid of the training data.")
+    ood_similarity: float | None = Field(
+        default=None, description="Cosine similarity to the nearest class centroid of the training data."
+    )
     description: str = Field(description="One sentence about the predicted cell type.")
     filename: str | None = None
     width: int | None = Field(default=None, description="Width of the decoded (upright) image.")

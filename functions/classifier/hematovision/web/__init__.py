@@ -29,16 +29,18 @@ def _hashes(html: str, tag: str) -> list[str]:
 
 
 def content_security_policy(html: str) -> str:
-    return "; ".join([
-        "default-src 'none'",
-        "script-src " + " ".join(_hashes(html, "script") or ["'none'"]),
-        "style-src " + " ".join(_hashes(html, "style") or ["'none'"]),
-        "img-src blob: data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src " + " ".join(_hashes(html, "script") or ["'none'"]),
+            "style-src " + " ".join(_hashes(html, "style") or ["'none'"]),
+            "img-src blob: data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 @lru_cache(maxsize=1)
