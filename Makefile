@@ -15,9 +15,10 @@ $(VENV)/.installed: pyproject.toml functions/classifier/requirements.txt require
 
 venv: $(VENV)/.installed
 
-$(EXPORT_VENV)/.installed: export/requirements.txt functions/classifier/requirements.txt
+$(EXPORT_VENV)/.installed: pyproject.toml export/requirements.txt functions/classifier/requirements.txt
 	$(PYTHON) -m venv $(EXPORT_VENV)
 	$(EXPORT_VENV)/bin/pip install $(PIP_FLAGS) -r export/requirements.txt
+	$(EXPORT_VENV)/bin/pip install $(PIP_FLAGS) --no-deps -e .
 	touch $@
 
 export-venv: $(EXPORT_VENV)/.installed
