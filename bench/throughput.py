@@ -2,7 +2,8 @@
 
 The server is started on 127.0.0.1 with a free port (never another address), loaded by `concurrency`
 client threads POSTing raw JPEGs to /v1/classify until `requests` answers or `seconds` have passed,
-then stopped with SIGINT (and killed if it has not stopped 20 s later).
+then stopped with SIGINT (and killed if it has not stopped 20 s later); hematovision.local.serve_process
+starts and stops it.
 """
 
 from __future__ import annotations
@@ -10,68 +11,16 @@ from __future__ import annotations
 import http.client
 import itertools
 import os
-import re
-import signal
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 from bench.common import ROOT, child_env, log, summary_ms
+from hematovision.local import serve_process
+from hematovision.local.serve_process import HOST
 
-HOST = "127.0.0.1"
 API_KEY = "bench-throughput-key"
-
-
-def start_server(
-    python: Path, model_dir: Path, workers: int, log_path: Path, threads: int = 1
-) -> tuple[subprocess.Popen, int]:
-    env = child_env(HEMATOVISION_MODEL_DIR=str(Path(model_dir).resolve()), HEMATOVISION_INTRA_OP_THREADS=str(threads))
-    env.pop("HEMATOVISION_API_KEYS", None)
-    process = subprocess.Popen(
-        [
-            str(python),
-            "-m",
-            "hematovision.cli",
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            "0",
-            "--workers",
-            str(workers),
-            "--api-key",
-            API_KEY,
-            "--quiet",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log_path, "wb"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,  # noqa: SIM115
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        text = log_path.read_text(errors="replace")
-        found = re.search(r"Listening on http://127\.0\.0\.1:(\d+)", text)
-        if found:
-            return process, int(found.group(1))
-        if process.poll() is not None:
-            raise RuntimeError(f"hematovision serve exited with {process.returncode}:\n{text[-2000:]}")
-        time.sleep(0.1)
-    stop_server(process)
-    raise RuntimeError("hematovision serve did not start within 120 s")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def post(port: int, body: bytes, timeout: float = 60.0) -> int:
@@ -136,14 +85,17 @@ def run(
     bodies = [p.read_bytes() for p in images]
     log_path = work / f"serve-{workers}w.log"
     started = time.perf_counter()
-    process, port = start_server(python, model_dir, workers, log_path)
+    env = child_env(HEMATOVISION_INTRA_OP_THREADS="1")
+    server = serve_process.start(
+        model_dir, log_path, API_KEY, workers=workers, python=python, env=env, cwd=ROOT, quiet=True
+    )
     startup = time.perf_counter() - started
     try:
         for i in range(2 * workers):  # warm every worker
-            post(port, bodies[i % len(bodies)])
-        result = load(port, bodies, requests, seconds, concurrency=2 * workers)
+            post(server.port, bodies[i % len(bodies)])
+        result = load(server.port, bodies, requests, seconds, concurrency=2 * workers)
     finally:
-        stop_server(process)
+        server.stop()
     result.update(workers=workers, startup_s=round(startup, 2), host=HOST)
     log(f"serve --workers {workers}: {result['ok']} ok / {result['errors']} errors, {result['requests_per_s']} req/s")
     return result

@@ -1,8 +1,8 @@
 """Warm latency through the local server: `python -m hematovision.local.bench IMAGE [-n 200]`.
 
-Starts `hematovision serve` on a free loopback port (or uses --url/--key), sends IMAGE as a raw
-image/jpeg body over one keep-alive connection: 10 warm-up requests, then N measured ones, one at a
-time. Prints a JSON line: client-side median/p90/p99 and the handler's own total_ms median.
+Starts `hematovision serve` on a free loopback port (hematovision.local.serve_process; or uses --url/--key),
+sends IMAGE as a raw image/jpeg body over one keep-alive connection: 10 warm-up requests, then N measured
+ones, one at a time. Prints a JSON line: client-side median/p90/p99 and the handler's own total_ms median.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from hematovision.local import serve_process
 
 
 def measure(url: str, key: str, data: bytes, n: int, content_type: str) -> dict:
@@ -71,43 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         print(json.dumps(measure(args.url, args.key, data, args.n, content_type)))
         return 0
-    command = [
-        sys.executable,
-        "-m",
-        "hematovision.cli",
-        "serve",
-        "--port",
-        "0",
-        "--workers",
-        str(args.workers),
-        "--api-key",
-        args.key,
-        "--quiet",
-    ]
-    if args.model_dir:
-        command += ["--model-dir", args.model_dir]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as scratch:
         try:
-            url = None
-            for _ in range(1200):
-                log.seek(0)
-                found = re.search(rb"Listening on (http://[\d.]+:\d+)", log.read())
-                if found:
-                    url = found.group(1).decode()
-                    break
-                if process.poll() is not None:
-                    break
-                time.sleep(0.1)
-            if url is None:
-                log.seek(0)
-                sys.stderr.write(log.read().decode(errors="replace")[-2000:])
-                return 1
-            print(json.dumps(measure(url, args.key, data, args.n, content_type)))
+            server = serve_process.start(args.model_dir, Path(scratch) / "serve.log", args.key, workers=args.workers)
+        except serve_process.ServeError as error:
+            sys.stderr.write(f"{error}\n")
+            return 1
+        try:
+            print(json.dumps(measure(server.url, args.key, data, args.n, content_type)))
             return 0
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            server.stop(signal.SIGTERM, timeout=30)
 
 
 if __name__ == "__main__":
