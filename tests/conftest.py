@@ -1,17 +1,11 @@
-"""Fixtures shared by every test folder: import paths (tests/ for fakes, tests/integration for serve_helpers),
-the random-weights stand-in model and a Lambda context."""
+"""Fixtures shared by every test folder: the random-weights stand-in model and a Lambda context.
 
-import sys
-from pathlib import Path
+tests/ is a package: helpers are imported as `from tests import fakes`, `from tests.integration.serve_helpers
+import ...` (pytest puts the repository root, the folder above the outermost package, on the path)."""
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-for path in (TESTS, TESTS / "integration"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import fakes  # noqa: E402
+from tests import fakes
 
 
 @pytest.fixture(scope="session")

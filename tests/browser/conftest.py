@@ -4,19 +4,11 @@ The tests skip (with the reason) only when Chromium is not installed at /usr/bin
 .ci/run installs; everything else they need is in requirements-dev.txt.
 """
 
-import sys
-from pathlib import Path
-
 import pytest
 
-HERE = Path(__file__).resolve().parent
-for path in (HERE, HERE.parent, HERE.parent / "integration"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import fakes  # noqa: E402
-from browser_helpers import CSP_PROBE, chromium_path, launch  # noqa: E402
-from serve_helpers import ROOT, start_server, stop_server  # noqa: E402
+from tests import fakes
+from tests.browser.browser_helpers import CSP_PROBE, chromium_path, launch
+from tests.integration.serve_helpers import ROOT, start_server, stop_server
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
@@ -26,7 +18,8 @@ def chromium():
     executable = chromium_path()
     if executable is None:
         pytest.skip(
-            "Chromium is not installed (/usr/bin/chromium; `apt-get install chromium`, which .ci/run does): browser tests skipped"
+            "Chromium is not installed (/usr/bin/chromium; `apt-get install chromium`, which .ci/run does): "
+            "browser tests skipped"
         )
     return executable
 

@@ -1,6 +1,8 @@
 """The README screenshot: the upload page showing REAL predictions on real bccd images.
 
-    make screenshot            # = .venv/bin/python tests/browser/readme_screenshot.py docs/screenshot.png
+    make screenshot            # = .venv/bin/python -m tests.browser.readme_screenshot docs/screenshot.png
+
+It is a module of the tests package, so it runs with -m from the repository root.
 
 Starts `hematovision serve` with the committed model (functions/classifier/model), picks from
 ../shared/data/bccd/TEST_SIMPLE images the model labels correctly and confidently (asking the API),
@@ -13,17 +15,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-for path in (HERE, HERE.parent, HERE.parent / "integration"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from browser_helpers import chromium_path, launch  # noqa: E402
-from serve_helpers import API_KEY, REAL_MODEL_DIR, SHARED_DATA, start_server, stop_server  # noqa: E402
+from tests.browser.browser_helpers import chromium_path, launch
+from tests.integration.serve_helpers import API_KEY, REAL_MODEL_DIR, SHARED_DATA, start_server, stop_server
 
 TEST_SIMPLE = SHARED_DATA / "bccd" / "TEST_SIMPLE"
 MAX_BYTES = 200_000

@@ -8,10 +8,11 @@ real-model check (the right label for a real bccd image) is in test_browser_real
 import json
 import re
 
-import fakes
 import pytest
 from playwright.sync_api import expect
-from serve_helpers import API_KEY, start_server, stop_server
+
+from tests import fakes
+from tests.integration.serve_helpers import API_KEY, start_server, stop_server
 
 JPEG = fakes.synthetic_cell()
 CLASS_NAMES = ["Eosinophil", "Lymphocyte", "Monocyte", "Neutrophil"]
@@ -116,7 +117,10 @@ def test_several_images_dropped_at_once(server, new_page):
     # a real drop event carrying the files (DataTransfer built in the page)
     data_transfer = page.evaluate_handle(
         """files => { const dt = new DataTransfer();
-            for (const f of files) dt.items.add(new File([Uint8Array.from(atob(f.b64), c => c.charCodeAt(0))], f.name, {type: 'image/jpeg'}));
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
+                dt.items.add(new File([bytes], f.name, {type: 'image/jpeg'}));
+            }
             return dt; }""",
         [{"name": f["name"], "b64": __import__("base64").b64encode(f["buffer"]).decode()} for f in files],
     )

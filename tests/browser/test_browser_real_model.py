@@ -8,8 +8,16 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from readme_screenshot import TEST_SIMPLE, confident_examples, model_classes, open_page, real_model_ready, upload
-from serve_helpers import REAL_MODEL_DIR, require, start_server, stop_server
+
+from tests.browser.readme_screenshot import (
+    TEST_SIMPLE,
+    confident_examples,
+    model_classes,
+    open_page,
+    real_model_ready,
+    upload,
+)
+from tests.integration.serve_helpers import REAL_MODEL_DIR, require, start_server, stop_server
 
 
 def percent(p: float) -> str:
@@ -21,7 +29,8 @@ def percent(p: float) -> str:
 def real_server(tmp_path_factory, chromium):
     require(
         real_model_ready(),
-        "the trained model (functions/classifier/model/hematovision.onnx + model_card.json with metrics) has not landed yet",
+        "the trained model (functions/classifier/model/hematovision.onnx + model_card.json with metrics) "
+        "has not landed yet",
     )
     require(TEST_SIMPLE.is_dir(), f"shared data not found at {TEST_SIMPLE}")
     server = start_server(tmp_path_factory.mktemp("serve-real"), REAL_MODEL_DIR, workers=1)

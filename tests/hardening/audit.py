@@ -52,7 +52,10 @@ class Verdict:
             return f"pip-audit could not reach a vulnerability database ({self.detail})"
         if self.status == "incomplete":
             return f"pip-audit ({self.service}): audited {self.audited}, could not audit {self.skipped}"
-        return f"pip-audit ({self.service}): {len(self.audited)} pins audited, no known vulnerabilities: {', '.join(self.audited)}"
+        return (
+            f"pip-audit ({self.service}): {len(self.audited)} pins audited, no known vulnerabilities: "
+            f"{', '.join(self.audited)}"
+        )
 
 
 def judge(report: dict, service: str) -> Verdict:

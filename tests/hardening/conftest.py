@@ -1,8 +1,9 @@
 """Hardening fixtures (the shared ones live in tests/conftest.py): the handler module and one server per module."""
 
 import pytest
-from fakes import load_handler_module
-from serve_helpers import serving
+
+from tests.fakes import load_handler_module
+from tests.integration.serve_helpers import serving
 
 
 @pytest.fixture(scope="module")

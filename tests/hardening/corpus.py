@@ -17,9 +17,10 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import fakes
 import numpy as np
 from PIL import Image
+
+from tests import fakes
 
 CLASSIFY = "/v1/classify"
 BATCH = "/v1/classify/batch"
@@ -140,7 +141,6 @@ def multipart(fields, boundary="hvCorpusBoundary") -> tuple[str, bytes]:
 def build() -> list[Case]:
     rng = np.random.default_rng(20261126)
     jpeg = fakes.synthetic_cell(320, 240, seed=1)
-    png = fakes.synthetic_cell(320, 240, seed=2, fmt="PNG")
     cases: list[Case] = []
     add = cases.append
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import http.client
 import io
 import json
@@ -14,13 +15,13 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl
 
-import corpus
-import fakes
 import pytest
-from serve_helpers import API_KEY
 
 from hematovision.local.events import build_event
 from hematovision.local.template import default_template_path, load_api_config
+from tests import fakes
+from tests.hardening import corpus
+from tests.integration.serve_helpers import API_KEY
 
 CASES = corpus.build()
 TEMPLATE = load_api_config(default_template_path())
@@ -147,13 +148,12 @@ def test_exif_orientations_are_classified_upright(api, context):
 
 # ------------------------------------------------------------------ through `hematovision serve`
 def post(server, case: corpus.Case) -> tuple[int, dict, bytes]:
-    """POST the case; a body over 10 MB is refused from its Content-Length, so the upload may break off: read the answer."""
+    """POST the case; a body over 10 MB is refused from its Content-Length, so the upload may break off:
+    read the answer."""
     connection = http.client.HTTPConnection(server.host, server.port, timeout=60)
     try:
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the server answered before the end
             connection.request("POST", case.target, body=case.body, headers={**case.headers, "x-api-key": API_KEY})
-        except (BrokenPipeError, ConnectionResetError):
-            pass
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
@@ -207,7 +207,8 @@ def test_every_classify_route_needs_a_key_locally(server):
 
 @pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "FOO", "PATCH", "DELETE", "PUT"])
 def test_any_method_gets_the_gateway_answer(server, method):
-    """Regression: http.server answered unknown methods (TRACE, ...) with an HTML 501; API Gateway gives its JSON 404."""
+    """Regression: http.server answered unknown methods (TRACE, ...) with an HTML 501;
+    API Gateway gives its JSON 404."""
     for path in ("/v1/classify", "/health", "/nowhere"):
         status, headers, body = server.request(method, path, b"x", {"Content-Type": "image/jpeg"})
         assert status == 404, (method, path, status, body[:200])

@@ -3,13 +3,14 @@ vulnerability database is reachable (never a pass without an audit). See tests/h
 
 from __future__ import annotations
 
-import audit
 import pytest
+
+from tests.hardening import audit
 
 
 def test_pinned_lambda_requirements_have_no_known_vulnerabilities():
-    lines = [l.split("#")[0].strip() for l in audit.REQUIREMENTS.read_text().splitlines()]
-    pins = [l for l in lines if l]
+    lines = [line.split("#")[0].strip() for line in audit.REQUIREMENTS.read_text().splitlines()]
+    pins = [line for line in lines if line]
     assert pins and all("==" in p for p in pins), f"every Lambda requirement must be pinned: {pins}"
     verdict = audit.run()
     print("\n" + verdict.summary())

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import socket
 
-import fakes
 import pytest
-from serve_helpers import API_KEY
+
+from tests import fakes
+from tests.integration.serve_helpers import API_KEY
 
 JPEG = fakes.synthetic_cell()
 

@@ -24,10 +24,11 @@ import threading
 import time
 from pathlib import Path
 
-import fakes
 import pytest
 from PIL import Image
-from serve_helpers import REAL_MODEL_DIR, ROOT, require, start_server, stop_server
+
+from tests import fakes
+from tests.integration.serve_helpers import REAL_MODEL_DIR, ROOT, require, start_server, stop_server
 
 LOAD_SECONDS = float(os.environ.get("HEMATOVISION_LOAD_SECONDS", "60"))
 WARM_UP_SECONDS = 10.0

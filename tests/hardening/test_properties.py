@@ -10,15 +10,18 @@ from __future__ import annotations
 import base64
 import json
 
-import corpus
-import fakes
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_corpus import LEAKS, event_for
 
-from hematovision.logic.parsing import RequestError, body_bytes, decode_base64_image, parse_single
-from hematovision.logic.preprocessing import MIN_SIDE, ImageError, decode_image
+from hematovision.errors import ClientError as ImageError
+from hematovision.errors import ClientError as RequestError
+from hematovision.handlers.utils.parsing import body_bytes, decode_base64_image, parse_single
+from hematovision.limits import MIN_SIDE
+from hematovision.logic.preprocessing import decode_image
+from tests import fakes
+from tests.hardening import corpus
+from tests.hardening.test_corpus import LEAKS, event_for
 
 FORMATS = ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]
 MODES = ["RGB", "RGBA", "L", "LA", "P", "1", "CMYK", "I;16"]

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from serve_helpers import API_KEY, require
+
+from tests.integration.serve_helpers import API_KEY, require
 
 MAX_EXAMPLES = 50
 CONFIG = """\

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from infra_helpers import (
+
+from tests.infrastructure.infra_helpers import (
     FUNCTION_ID,
     ROOT,
     SIZE_REPORTS,
@@ -60,8 +61,7 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory, sam: Path) -> Path:
         pytest.fail(f"sam build failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     function_dir = build_dir / FUNCTION_ID
     assert function_dir.is_dir(), f"sam build produced no {FUNCTION_ID}/: {sorted(os.listdir(build_dir))}"
-    report = package_size.measure(function_dir, top=10)
-    SIZE_REPORTS.append(package_size.format_report(report))
+    SIZE_REPORTS.append(package_size(function_dir, top=10)[1])
     return build_dir
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hematovision.local.template import load_yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 INFRA = ROOT / "infra"
@@ -25,14 +27,41 @@ FUNCTION_ID = "ClassifierFunction"
 HANDLER = "hematovision.handlers.api.lambda_handler"
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
-sys.path.insert(0, str(INFRA))
-from python312 import find_python312  # noqa: E402,F401  (infra/python312.py)
+MIB = 2**20
 
 SIZE_REPORTS: list[str] = []  # printed at the end of the session by conftest.py
 
 
+# ---------------------------------------------------------------- infra/ scripts
+# infra/python312.py and infra/package_size.py are standalone standard-library scripts (the Makefile runs
+# them with any python3); the tests run them the same way rather than importing them.
+def find_python312() -> str | None:
+    """A working CPython 3.12 (infra/python312.py), or None."""
+    proc = subprocess.run([sys.executable, str(INFRA / "python312.py")], capture_output=True, text=True, timeout=300)
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
+def package_size(function_dir: Path, top: int = 15) -> tuple[dict, str]:
+    """infra/package_size.py on a built function: its JSON report and its text table."""
+    outputs = []
+    for extra in (["--json"], []):
+        proc = subprocess.run(
+            [sys.executable, str(INFRA / "package_size.py"), str(function_dir), "--top", str(top), *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        # 1: over the budget, 2: over Lambda's limit - both are measurements; 3 (no directory) is not
+        assert proc.returncode in (0, 1, 2), f"infra/package_size.py failed ({proc.returncode}): {proc.stderr}"
+        outputs.append(proc.stdout)
+    return json.loads(outputs[0]), outputs[1].rstrip("\n")
+
+
 # ---------------------------------------------------------------- CloudFormation YAML
-# The local server's loader (short-form intrinsics such as !Ref become their long form): one parser for both.
+def load_cfn(path: Path) -> dict:
+    """A template as data, read by the local server's loader (short-form intrinsics such as !Ref become their
+    long form): one parser for both."""
+    return load_yaml(path)
 
 
 def all_template_paths() -> list[Path]:

@@ -11,9 +11,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from infra_helpers import (
+
+from hematovision.logic.inference import sha256_file
+from tests.infrastructure.infra_helpers import (
     FUNCTION_DIR,
     HANDLER,
+    MIB,
     MODEL_DIR,
     ROOT,
     find_python312,
@@ -23,8 +26,6 @@ from infra_helpers import (
     run_tool,
     skip_or_fail,
 )
-
-from hematovision.logic.inference import sha256_file
 
 SMOKE = Path(__file__).with_name("lambda_smoke.py")
 # Libraries the python3.12 runtime (Amazon Linux 2023) provides; everything else must be bundled.
@@ -79,11 +80,10 @@ def test_bytecode_for_the_cold_start(python312: str, built_function: Path):
 
 
 def test_package_size_budget(built_function: Path):
-    report = package_size.measure(built_function)
-    text = package_size.format_report(report)
+    report, text = package_size(built_function)
     print(text)
-    assert report["total_mib"] <= package_size.LAMBDA_LIMIT_MIB, text
-    if report["total_mib"] > package_size.BUDGET_MIB:
+    assert report["total_mib"] <= report["lambda_limit_mib"], text
+    if report["total_mib"] > report["budget_mib"]:
         binding = max(
             (
                 p.stat().st_size
@@ -91,14 +91,14 @@ def test_package_size_budget(built_function: Path):
             ),
             default=0,
         )
-        if binding > 30 * package_size.MIB:
+        if binding > 30 * MIB:
             # Known, reported cause: onnxruntime 1.32's Python binding alone is 35 MiB (1.23.2: 22 MiB,
             # 1.20.1: 17 MiB). Any other overrun is a real failure.
             pytest.xfail(
-                f"package {report['total_mib']:.1f} MiB > {package_size.BUDGET_MIB:.0f} MiB budget: "
-                f"onnxruntime binding is {binding / package_size.MIB:.1f} MiB (pin in functions/classifier/requirements.txt)"
+                f"package {report['total_mib']:.1f} MiB > {report['budget_mib']:.0f} MiB budget: "
+                f"onnxruntime binding is {binding / MIB:.1f} MiB (pin in functions/classifier/requirements.txt)"
             )
-        pytest.fail(f"package over the {package_size.BUDGET_MIB:.0f} MiB budget:\n{text}")
+        pytest.fail(f"package over the {report['budget_mib']:.0f} MiB budget:\n{text}")
 
 
 def test_package_size_script(built_function: Path):
@@ -110,7 +110,7 @@ def test_package_size_script(built_function: Path):
     )
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads(proc.stdout)
-    assert report["total_bytes"] > 10 * package_size.MIB
+    assert report["total_bytes"] > 10 * MIB
     assert "onnxruntime" in report["groups"] and "numpy" in report["groups"]
 
 
@@ -204,17 +204,13 @@ def test_dependencies_work_under_python312(python312: str, built_function: Path)
 
 def _fake_model_dir(tmp_path: Path) -> Path | None:
     """tests/fakes.py builds a random-weights stand-in honouring the artifact contract (needs onnx)."""
-    fakes = ROOT / "tests" / "fakes.py"
-    if not fakes.exists() or importlib.util.find_spec("onnx") is None:
+    if importlib.util.find_spec("onnx") is None:
         return None
-    spec = importlib.util.spec_from_file_location("hv_fakes_for_infra", fakes)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "build_fake_model"):
-        return None
+    from tests import fakes
+
     target = tmp_path / "fake-model"
     target.mkdir()
-    module.build_fake_model(target)
+    fakes.build_fake_model(target)
     return target
 
 

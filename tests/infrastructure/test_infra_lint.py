@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from infra_helpers import ROOT, TEMPLATE, all_template_paths, run_tool
+
+from tests.infrastructure.infra_helpers import ROOT, TEMPLATE, all_template_paths, run_tool
 
 
 def test_sam_validate_lint(sam):

@@ -6,7 +6,8 @@ import re
 import tomllib
 
 import pytest
-from infra_helpers import FUNCTION_DIR, HANDLER, INFRA, ROOT, all_template_paths, load_cfn
+
+from tests.infrastructure.infra_helpers import FUNCTION_DIR, HANDLER, INFRA, ROOT, all_template_paths, load_cfn
 
 EXPECTED_ROUTES = {
     # (method, path): API key required

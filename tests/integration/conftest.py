@@ -1,7 +1,8 @@
 """Integration fixtures (the shared ones live in tests/conftest.py): `hematovision serve` on a free loopback port."""
 
 import pytest
-from serve_helpers import serving
+
+from tests.integration.serve_helpers import serving
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,16 @@ import subprocess
 import sys
 
 import pytest
-from serve_helpers import API_KEY, REAL_MODEL_DIR, ROOT, SHARED_DATA, require, start_server, stop_server
+
+from tests.integration.serve_helpers import (
+    API_KEY,
+    REAL_MODEL_DIR,
+    ROOT,
+    SHARED_DATA,
+    require,
+    start_server,
+    stop_server,
+)
 
 TEST_SIMPLE = SHARED_DATA / "bccd" / "TEST_SIMPLE"
 
@@ -74,7 +83,7 @@ def test_local_server_agrees_with_cli(real_model, evaluation, tmp_path):
     server = start_server(tmp_path, real_model)
     try:
         correct = total = 0
-        for index, name in enumerate(classes):
+        for name in classes:
             for path in sorted((TEST_SIMPLE / name).iterdir()):
                 status, _, data = server.request(
                     "POST", "/v1/classify", path.read_bytes(), {"Content-Type": "image/jpeg"}, key=API_KEY

@@ -1,8 +1,9 @@
-"""The local Lambda Runtime API with real awslambdaric workers: responses, function errors, crashes, timeouts, init errors."""
+"""The local Lambda Runtime API with real awslambdaric workers: responses, function errors, crashes, timeouts,
+init errors."""
 
+import contextlib
 import json
 import os
-import sys
 import textwrap
 
 import pytest
@@ -30,19 +31,19 @@ HANDLER = textwrap.dedent(
 )
 
 
-def make_pool(tmp_path, workers=1, timeout=2.0, **env):
+@contextlib.contextmanager
+def running_pool(tmp_path, workers=1, timeout=2.0, **env):
+    """A started pool whose task root is tmp_path (holding probe.py), stopped on exit."""
     (tmp_path / "probe.py").write_text(HANDLER, encoding="utf-8")
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]), **env)
-    pool = WorkerPool(
-        workers,
-        "probe.handler",
-        tmp_path,
-        environment,
-        function_timeout=timeout,
-        worker_output=open(tmp_path / "workers.log", "wb"),
-    )
-    pool.start()
-    return pool
+    # tmp_path plays Lambda's /var/task, which Lambda puts on its workers' import path
+    environment = dict(os.environ, PYTHONPATH=str(tmp_path), **env)
+    with open(tmp_path / "workers.log", "wb") as log:  # every worker the pool (re)spawns writes here
+        pool = WorkerPool(workers, "probe.handler", tmp_path, environment, function_timeout=timeout, worker_output=log)
+        pool.start()
+        try:
+            yield pool
+        finally:
+            pool.stop()
 
 
 def invoke(pool, event, timeout=20):
@@ -53,10 +54,9 @@ def invoke(pool, event, timeout=20):
 
 @pytest.fixture
 def pool(tmp_path):
-    pool = make_pool(tmp_path)
-    assert pool.wait_ready(30), (tmp_path / "workers.log").read_text()
-    yield pool
-    pool.stop()
+    with running_pool(tmp_path) as pool:
+        assert pool.wait_ready(30), (tmp_path / "workers.log").read_text()
+        yield pool
 
 
 def test_response_and_context(pool):
@@ -87,10 +87,7 @@ def test_timeout_kills_the_environment(pool):
 
 
 def test_init_error_is_reported(tmp_path):
-    pool = make_pool(tmp_path, FAIL_INIT="1")
-    try:
+    with running_pool(tmp_path, FAIL_INIT="1") as pool:
         result, _ = invoke(pool, {}, timeout=3)
         assert result.kind == "gateway_timeout"  # no environment ever becomes ready
         assert any("init failed on purpose" in e for e in pool.init_errors())
-    finally:
-        pool.stop()

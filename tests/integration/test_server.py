@@ -8,9 +8,10 @@ import signal
 import threading
 import time
 
-import fakes
 import pytest
-from serve_helpers import API_KEY
+
+from tests import fakes
+from tests.integration.serve_helpers import API_KEY
 
 JPEG = fakes.synthetic_cell()
 PNG = fakes.synthetic_cell(seed=4, fmt="PNG")
@@ -157,7 +158,7 @@ def test_killed_worker_is_replaced(server):
 
 
 def test_sigterm_stops_server_and_workers(tmp_path, fake_model_dir):
-    from serve_helpers import start_server, stop_server
+    from tests.integration.serve_helpers import start_server, stop_server
 
     own = start_server(tmp_path, fake_model_dir, workers=1)
     assert len(own.workers()) == 1
@@ -168,7 +169,7 @@ def test_missing_model_fails_fast_with_a_clear_message(tmp_path):
     import subprocess
     import sys
 
-    from serve_helpers import ROOT
+    from tests.integration.serve_helpers import ROOT
 
     result = subprocess.run(
         [

@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes import load_handler_module
+
+from tests.fakes import load_handler_module
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bench import common, report, sizes
+from tests import fakes
+
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import fakes  # noqa: E402
-
-from bench import common, report, sizes  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 

@@ -2,10 +2,10 @@
 
 import json
 
-import fakes
 import pytest
 
 from hematovision import cli
+from tests import fakes
 
 
 @pytest.fixture

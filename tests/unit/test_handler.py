@@ -4,8 +4,9 @@ import base64
 import io
 import json
 
-import fakes
 import pytest
+
+from tests import fakes
 
 EXPECTED = {
     "classify-raw-jpeg": 200,

@@ -5,17 +5,17 @@ import io
 import json
 import shutil
 
-import fakes
 import numpy as np
 import pytest
 from PIL import Image
 
-from hematovision.logic.classification import LOW_CONFIDENCE, OUT_OF_DISTRIBUTION, verdict
-from hematovision.logic.classifier import Classifier
+from hematovision.errors import ClientError
+from hematovision.logic.classifier import Classifier, Upload
 from hematovision.logic.descriptions import DESCRIPTIONS
 from hematovision.logic.heatmap import heatmap_png_base64, normalise_cam
 from hematovision.logic.inference import Model, ModelLoadError, Thresholds
-from hematovision.logic.parsing import RequestError, Upload
+from hematovision.logic.verdict import LOW_CONFIDENCE, OUT_OF_DISTRIBUTION, verdict
+from tests import fakes
 
 CLASSES = fakes.CLASSES
 
@@ -56,6 +56,53 @@ def test_threshold_override(fake_model_dir, monkeypatch):
     assert Model(fake_model_dir).thresholds.confidence == 0.5
 
 
+def test_input_size_comes_from_the_card(tmp_path, fake_model_dir, model):
+    assert model.input_size == 224
+    card = json.loads((fake_model_dir / "model_card.json").read_text())
+    contradicting = tmp_path / "contradicting"
+    shutil.copytree(fake_model_dir, contradicting)
+    card["input"]["shape"] = ["N", 160, 160, 3]
+    (contradicting / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelLoadError, match="differs from the ONNX input"):
+        Model(contradicting)
+    card["input"]["shape"] = ["N", 224, 200, 3]
+    with pytest.raises(ModelLoadError, match="not square"):
+        Model(fake_model_dir, card=card)
+
+
+def test_card_and_thresholds_in_code(tmp_path, fake_model_dir, monkeypatch):
+    """No model_card.json needed, and explicit thresholds win over the card's and the environment's."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(fake_model_dir / "hematovision.onnx", bare / "hematovision.onnx")
+    monkeypatch.setenv("HEMATOVISION_UNCERTAINTY_THRESHOLD", "0.99")
+    staged = Model(bare, card={"name": "staged", "classes": CLASSES}, thresholds=Thresholds(0.25, 0.1))
+    assert (staged.name, staged.thresholds, staged.input_size) == ("staged", Thresholds(0.25, 0.1), 224)
+    assert Classifier(staged).classify([fakes.synthetic_cell()]).items[0].ok
+    with pytest.raises(ModelLoadError):
+        Model(bare)  # no card given and none on disk
+
+
+def test_client_error_is_one_value_type():
+    error = ClientError("image_too_small", "Too small.", 422)
+    assert (error.code, error.message, error.status, str(error)) == ("image_too_small", "Too small.", 422, "Too small.")
+    assert isinstance(error, ValueError) and ClientError("x", "y").status == 400
+
+
+def test_folder_suffixes_are_the_supported_formats():
+    from hematovision.logic.preprocessing import IMAGE_SUFFIXES, SUPPORTED_FORMATS
+
+    registered = Image.registered_extensions()
+    assert {registered[suffix] for suffix in IMAGE_SUFFIXES} == SUPPORTED_FORMATS - {"MPO"}
+
+
+def test_preprocess_at_another_input_size():
+    from hematovision.logic.preprocessing import preprocess
+
+    assert preprocess(fakes.synthetic_cell(), size=96).shape == (96, 96, 3)
+    assert preprocess(fakes.synthetic_cell()).shape == (224, 224, 3)
+
+
 def test_verdict_rule():
     thresholds = Thresholds(confidence=0.6, ood_similarity=0.3)
     sure = verdict(np.array([0.1, 0.7, 0.1, 0.1]), CLASSES, thresholds, 0.9)
@@ -85,7 +132,7 @@ def test_classifier_mixed_batch(model):
         fakes.synthetic_cell(seed=2, fmt="PNG", mode="RGBA"),
         Upload(data=b"not an image"),
         Upload(data=fakes.synthetic_cell()[:1500]),
-        Upload(data=None, error=RequestError("invalid_base64", "bad", 400)),
+        Upload(data=None, error=ClientError("invalid_base64", "bad", 400)),
         Upload(data=fakes.synthetic_cell(width=8, height=8, fmt="PNG")),
     ]
     outcome = classifier.classify(uploads, explain=True)
@@ -124,12 +171,12 @@ def _smooth_picture(height: int, width: int) -> np.ndarray:
 
 
 def test_large_jpeg_is_decoded_at_reduced_scale_with_its_upright_size_reported():
-    from hematovision.logic.preprocessing import DRAFT_MIN_SIDE, decode_for_model, decode_image, to_model_input
+    from hematovision.logic.preprocessing import decode_for_model, decode_image, draft_min_side, to_model_input
 
     data = _jpeg(_smooth_picture(1800, 2400), orientation=6)  # stored landscape, upright portrait
     decoded = decode_for_model(data)
     assert (decoded.width, decoded.height) == (1800, 2400)
-    assert DRAFT_MIN_SIDE <= min(decoded.image.size) < 1800 and decoded.image.size[0] < decoded.image.size[1]
+    assert draft_min_side(224) <= min(decoded.image.size) < 1800 and decoded.image.size[0] < decoded.image.size[1]
     full = decode_image(data)
     assert full.size == (1800, 2400)
     difference = np.abs(to_model_input(decoded.image).astype(int) - to_model_input(full).astype(int))

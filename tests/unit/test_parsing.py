@@ -4,21 +4,21 @@ import base64
 import json
 import random
 
-import fakes
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hematovision.logic import config
-from hematovision.logic.parsing import (
+from hematovision import limits
+from hematovision.errors import ClientError
+from hematovision.handlers.utils.parsing import (
     MAX_PART_HEADER_LINE,
-    RequestError,
     body_bytes,
     decode_base64_image,
     parse_batch,
     parse_multipart,
     parse_single,
 )
+from tests import fakes
 
 JPEG = fakes.synthetic_cell()
 
@@ -27,7 +27,7 @@ def test_body_bytes_base64_and_text():
     assert body_bytes(base64.b64encode(b"\xff\xd8\x00\r\n").decode(), True) == b"\xff\xd8\x00\r\n"
     assert body_bytes("héllo", False) == "héllo".encode()
     assert body_bytes(None, True) == b""
-    with pytest.raises(RequestError) as error:
+    with pytest.raises(ClientError) as error:
         body_bytes("***", True)
     assert error.value.status == 400
 
@@ -49,7 +49,7 @@ def test_base64_variants(encode):
 
 @pytest.mark.parametrize("text", ["not base64!", "abcde", "", "====", "a" * 5 + "%"])
 def test_base64_invalid(text):
-    with pytest.raises(RequestError) as error:
+    with pytest.raises(ClientError) as error:
         decode_base64_image(text)
     assert error.value.status == 400
 
@@ -65,10 +65,10 @@ def test_multipart_round_trips_arbitrary_binary(data):
 
 def test_multipart_truncated_or_without_boundary():
     content_type, body = fakes.encode_multipart([("image", "a.jpg", "image/jpeg", JPEG)])
-    with pytest.raises(RequestError) as error:
+    with pytest.raises(ClientError) as error:
         parse_multipart(content_type, body[: len(body) // 2])
     assert error.value.status == 400
-    with pytest.raises(RequestError):
+    with pytest.raises(ClientError):
         parse_multipart("multipart/form-data", body)
 
 
@@ -106,7 +106,7 @@ def test_multipart_boundary_without_crlf_in_front_is_data(data):
 
 def test_multipart_part_header_line_over_the_limit():
     content_type, body = fakes.encode_multipart([("image", "a" * (MAX_PART_HEADER_LINE + 1), "image/jpeg", JPEG)])
-    with pytest.raises(RequestError) as error:
+    with pytest.raises(ClientError) as error:
         parse_multipart(content_type, body)
     assert (error.value.status, error.value.code) == (400, "malformed_multipart")
 
@@ -143,10 +143,10 @@ def test_parse_single_multipart_and_errors():
             400,
             "missing_image",
         ),
-        ({"Content-Type": "image/jpeg"}, b"x" * (config.MAX_IMAGE_BYTES + 1), 413, "payload_too_large"),
+        ({"Content-Type": "image/jpeg"}, b"x" * (limits.MAX_IMAGE_BYTES + 1), 413, "payload_too_large"),
     ]
     for headers, body, status, code in cases:
-        with pytest.raises(RequestError) as error:
+        with pytest.raises(ClientError) as error:
             parse_single(headers, body)
         assert (error.value.status, error.value.code) == (status, code), headers
 
@@ -159,15 +159,15 @@ def test_parse_batch_per_item_errors_and_caps():
     )
     assert [u.error is None for u in uploads] == [True, False, True]
     assert uploads[1].error.code == "invalid_base64" and uploads[2].filename == "f.jpg"
-    with pytest.raises(RequestError) as error:
+    with pytest.raises(ClientError) as error:
         parse_batch(
-            {"Content-Type": "application/json"}, json.dumps({"images": [good] * (config.MAX_BATCH_ITEMS + 1)}).encode()
+            {"Content-Type": "application/json"}, json.dumps({"images": [good] * (limits.MAX_BATCH_ITEMS + 1)}).encode()
         )
     assert error.value.status == 413
-    with pytest.raises(RequestError) as error:
+    with pytest.raises(ClientError) as error:
         parse_batch({"Content-Type": "application/json"}, b'{"images": []}')
     assert error.value.status == 400
-    with pytest.raises(RequestError) as error:
+    with pytest.raises(ClientError) as error:
         parse_batch({"Content-Type": "image/jpeg"}, JPEG)
     assert error.value.status == 415
     content_type, body = fakes.encode_multipart([("image", f"{i}.jpg", "image/jpeg", JPEG) for i in range(3)])
@@ -217,7 +217,7 @@ def test_parsers_only_raise_request_errors(content_type, body):
     for parse in (parse_single, parse_batch):
         try:
             result = parse({"Content-Type": content_type}, body)
-        except RequestError as error:
+        except ClientError as error:
             assert 400 <= error.status < 500
         else:
             uploads = result if isinstance(result, list) else [result]
