@@ -38,7 +38,7 @@ serve: venv
 ## on bccd TEST_SIMPLE photos, in Debian's Chromium (`apt-get install chromium`).
 .PHONY: screenshot
 screenshot: venv
-	$(VENV)/bin/python tests/browser/readme_screenshot.py docs/screenshot.png
+	$(VENV)/bin/python -m tests.browser.readme_screenshot docs/screenshot.png
 
 ## Install everything the tests need, then run the whole suite.
 test: venv export-venv tools-venv
