@@ -11,6 +11,7 @@ build/bench/results.json. Sections: warm, keras, cold, size, serve, int8, profil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ from bench.common import (
     DEFAULT_MODEL_DIR,
     DEFAULT_OUT,
     DEFAULT_WORK,
+    INT8_REPORT,
     KERAS_PYTHON,
     ROOT,
     SERVING_PYTHON,
@@ -94,7 +96,8 @@ def contention() -> str | None:
 
 def cpu_busy_seconds() -> float:
     """Busy CPU time of the whole machine so far (all cores, /proc/stat), in seconds."""
-    fields = open("/proc/stat", encoding="ascii").readline().split()[1:]
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = stat.readline().split()[1:]
     user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
@@ -108,18 +111,14 @@ def own_cpu_seconds() -> float:
 
 def environment(model_dir: Path) -> dict:
     card = {}
-    try:
+    with contextlib.suppress(OSError, ValueError):  # no card or a broken one: the table says "?"
         card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
     cpu = platform.processor() or "?"
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
+    with contextlib.suppress(OSError):  # not Linux: the platform's name
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     versions = subprocess.run(
         [str(SERVING_PYTHON), "-c", "import onnxruntime, numpy, PIL; print(onnxruntime.__version__)"],
         capture_output=True,
@@ -208,14 +207,20 @@ def bench_keras(args, images_file: Path) -> dict:
     return results
 
 
+def infra_script(script: str, *args: str, ok: tuple[int, ...] = (0,)) -> str | None:
+    """stdout of infra/SCRIPT (a standalone standard-library script, as the Makefile runs it), or None when its
+    exit status is not in `ok`."""
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / script), *args], capture_output=True, text=True, timeout=300
+    )
+    return completed.stdout if completed.returncode in ok else None
+
+
 def built_package_python(package: Path) -> tuple[Path, str] | tuple[None, str]:
     """The built Lambda package (`make build`) and a Python 3.12 to run it, or None and the reason."""
-    sys.path.insert(0, str(ROOT / "infra"))
-    from python312 import find_python312
-
     if not (package / "hematovision" / "handlers" / "api.py").is_file():
         return None, f"no built package at {_rel(package)} (run `make build`)"
-    python312 = find_python312()
+    python312 = (infra_script("python312.py") or "").strip() or None
     if python312 is None:
         return None, "no Python 3.12 here (Lambda's runtime version; see infra/python312.py)"
     return package, python312
@@ -274,7 +279,9 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
                     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                     "LANG": "C.UTF-8",
                     "PYTHONDONTWRITEBYTECODE": "1",
-                    "PYTHONPATH": os.pathsep.join([str(package), str(ROOT)]),
+                    # Lambda's /var/task: the built package is the only code on the path (-S: no
+                    # site-packages); bench.serving_child itself comes from the working directory (-m, cwd ROOT)
+                    "PYTHONPATH": str(package),
                     "LAMBDA_TASK_ROOT": str(package),
                     "AWS_DEFAULT_REGION": "eu-west-1",
                     "POWERTOOLS_SERVICE_NAME": "hematovision-bench",
@@ -336,15 +343,15 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
 
 
 def bench_sizes(args) -> dict:
-    sys.path.insert(0, str(ROOT / "infra"))
-    import package_size  # infra/package_size.py: the built package's measure (shared with `make package-size`)
-
     from bench.sizes import requirement_names
 
     sizes = {}
     built = Path(args.built_package)
-    if built.is_dir():
-        report = package_size.measure(built)
+    # infra/package_size.py: the built package's measure, as `make package-size` prints it (exit 1 and 2 are
+    # over the budget and over Lambda's limit: measurements still)
+    measured = infra_script("package_size.py", str(built), "--json", ok=(0, 1, 2)) if built.is_dir() else None
+    if measured:
+        report = json.loads(measured)
         built_versions = sorted(
             d.name.removesuffix(".dist-info")
             for d in built.glob("*.dist-info")
@@ -438,9 +445,9 @@ def bench_int8(args, images_file: Path) -> dict:
 
 
 def record_int8_in_model_card(results: dict, model_dir: Path) -> Path | None:
-    """The committed model's card reports its int8 variant: export/artifacts/int8_report.json, then
-    docs/model-card.md re-rendered from the unchanged model_card.json (export/card.py adds the section, and
-    leaves it out when the report's fp32 sha256 is not the card's)."""
+    """The committed model's card reports its int8 variant: bench/results/int8_report.json (bench's own
+    output), then docs/model-card.md re-rendered from the unchanged model_card.json (export/card.py reads the
+    report and adds the section, and leaves it out when the report's fp32 sha256 is not the card's)."""
     from bench.report import int8_verdict
     from export import card as model_card
 
@@ -472,9 +479,10 @@ def record_int8_in_model_card(results: dict, model_dir: Path) -> Path | None:
         if verdict["ship"]
         else "Not shipped: the default stays fp32 (int8 must be faster and within 0.5 point on every set).",
     }
-    model_card.INT8_REPORT.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    INT8_REPORT.parent.mkdir(parents=True, exist_ok=True)
+    INT8_REPORT.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (ROOT / "docs" / "model-card.md").write_text(model_card.markdown(card), encoding="utf-8")
-    return model_card.INT8_REPORT
+    return INT8_REPORT
 
 
 def profile_findings(profile: dict) -> list[str]:
@@ -500,7 +508,8 @@ def profile_findings(profile: dict) -> list[str]:
     if classify is not None:
         lines.append(
             f"Powertools routing/validation, request parsing, pydantic response models, JSON logging and EMF "
-            f"metrics (whole path minus `Classifier.classify`): {whole - classify:.2f} ms ({100 * (whole - classify) / whole:.0f}%)."
+            f"metrics (whole path minus `Classifier.classify`): {whole - classify:.2f} ms "
+            f"({100 * (whole - classify) / whole:.0f}%)."
         )
     large = profile.get("large_photo")
     if large:
@@ -529,7 +538,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out",
         type=Path,
         default=Path(env("BENCH_OUT")) if env("BENCH_OUT") else None,
-        help=f"markdown file (default {DEFAULT_OUT.relative_to(ROOT)}; with --quick build/bench/quick/benchmarks-quick.md)",
+        help=f"markdown file (default {DEFAULT_OUT.relative_to(ROOT)}; "
+        "with --quick build/bench/quick/benchmarks-quick.md)",
     )
     parser.add_argument("--built-package", type=Path, default=ROOT / ".aws-sam" / "build" / "ClassifierFunction")
     parser.add_argument(
@@ -636,9 +646,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"section {name} FAILED: {error}")
             return None
         finally:
-            log(
-                f"section {name}: {time.perf_counter() - section_started:.0f} s (total {time.perf_counter() - started:.0f} s)"
-            )
+            now = time.perf_counter()
+            log(f"section {name}: {now - section_started:.0f} s (total {now - started:.0f} s)")
 
     warm = section("warm", bench_warm, args, images_file, args.model_dir, "fp32", "profile" not in args.skip)
     if warm:

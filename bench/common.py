@@ -23,6 +23,9 @@ DEFAULT_KERAS_MODEL = ROOT / "export" / "artifacts" / "classifier.keras"
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 DEFAULT_WORK = ROOT / "build" / "bench"
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
+# bench's committed outputs; export/card.py reads the int8 report from here for the model card
+RESULTS = ROOT / "bench" / "results"
+INT8_REPORT = RESULTS / "int8_report.json"
 SERVING_PYTHON = ROOT / ".venv" / "bin" / "python"
 KERAS_PYTHON = ROOT / ".venv-export" / "bin" / "python"
 CLASSES = ("EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL")
@@ -35,10 +38,9 @@ def log(message: str) -> None:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """Environment for a child: the serving package and the repo root importable, quiet TensorFlow."""
+    """Environment for a child (both venvs install the project, so hematovision, bench and export import as
+    they are): quiet TensorFlow, no uncertainty-threshold override."""
     env = dict(os.environ)
-    paths = [str(ROOT), str(SERVING_SRC)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("POWERTOOLS_SERVICE_NAME", "hematovision-bench")
     env.pop("HEMATOVISION_UNCERTAINTY_THRESHOLD", None)

@@ -16,13 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import ROOT, log, write_result
+from bench.common import log, write_result
 
 SETS = ("bccd_test", "bccd_test_simple", "pbc_test")
 
 
 def evaluation_sets(data_root: Path, limit: int | None) -> dict[str, list[tuple[Path, int]]]:
-    sys.path.insert(0, str(ROOT))
     from export.data import all_splits
 
     splits = all_splits(Path(data_root))
@@ -42,7 +41,7 @@ def evaluate(classifier, samples: list[tuple[Path, int]]) -> tuple[dict, list[in
     from hematovision.logic.metrics import compute_metrics
 
     y_true, y_pred, uncertain, predictions, errors = [], [], [], [], 0
-    for (_, item), (_, label) in zip(classify_files(classifier, [p for p, _ in samples]), samples):
+    for (_, item), (_, label) in zip(classify_files(classifier, [p for p, _ in samples]), samples, strict=True):
         if item.ok:
             y_true.append(label)
             y_pred.append(item.verdict.label_index)
@@ -107,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
             }
             entry[kind]["source"] = "measured"
         if "fp32" in predictions:
-            same = sum(1 for a, b in zip(predictions["fp32"], predictions["int8"]) if a is not None and a == b)
+            pairs = zip(predictions["fp32"], predictions["int8"], strict=True)
+            same = sum(1 for a, b in pairs if a is not None and a == b)
             entry["fp32"]["agreement"] = same / max(1, len(samples))
         result[name] = entry
+        fp32, int8 = entry["fp32"], entry["int8"]
         log(
-            f"int8 eval {name}: n={entry['int8']['n']} fp32 {entry['fp32']['accuracy']:.4f} ({entry['fp32']['source']}) "
-            f"int8 {entry['int8']['accuracy']:.4f}"
+            f"int8 eval {name}: n={int8['n']} fp32 {fp32['accuracy']:.4f} ({fp32['source']}) "
+            f"int8 {int8['accuracy']:.4f}"
         )
     write_result(args.result, result)
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 T_PROCESS = time.time()
 
@@ -39,8 +40,9 @@ def warm(args) -> dict:
 
     model = keras.models.load_model(args.keras_model)
     init_s = time.perf_counter() - started
-    paths = [line.strip() for line in open(args.images_file, encoding="utf-8") if line.strip()]
-    images = np.stack([preprocess(open(p, "rb").read()) for p in paths]).astype(np.float32)  # float32 [0, 255] "pixels"
+    paths = [line.strip() for line in Path(args.images_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+    # float32 [0, 255] "pixels"
+    images = np.stack([preprocess(Path(p).read_bytes()) for p in paths]).astype(np.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32)])
     def serve(x):
@@ -87,7 +89,7 @@ def cold(args) -> dict:
     t_import = time.perf_counter()
     model = keras.models.load_model(args.keras_model)
     t_load = time.perf_counter()
-    x = preprocess(open(args.image, "rb").read())[None].astype(np.float32)
+    x = preprocess(Path(args.image).read_bytes())[None].astype(np.float32)
     probabilities = model.predict(x, verbose=0)
     t_answer = time.perf_counter()
     answered_at = time.time()

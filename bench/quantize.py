@@ -30,14 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import ROOT, log
+from bench.common import log
 
 DEFAULT_OPS = ("Conv", "Clip", "Add")
 
 
 def calibration_samples(data_root: Path, count: int) -> list[tuple[Path, str]]:
     """`count` (path, split name) pairs: count/2 from bccd_train and from pbc_train, evenly over the classes."""
-    sys.path.insert(0, str(ROOT))
     from export.data import CLASSES, all_splits
 
     splits = all_splits(Path(data_root))
@@ -100,9 +99,10 @@ def quantize(
     source = model_dir / "hematovision.onnx"
     card = json.loads((model_dir / "model_card.json").read_text(encoding="utf-8"))
     samples = calibration_samples(data_root, calibration)
+    per_split = {name: sum(1 for _, s in samples if s == name) for name in ("bccd_train", "pbc_train")}
     log(
         f"int8: calibrating on {len(samples)} training images "
-        f"({sum(1 for _, s in samples if s == 'bccd_train')} bccd_train, {sum(1 for _, s in samples if s == 'pbc_train')} pbc_train)"
+        f"({per_split['bccd_train']} bccd_train, {per_split['pbc_train']} pbc_train)"
     )
     prepared = out / "prepared.onnx"
     # graph optimisation + ONNX shape inference; symbolic shape inference would need sympy (not installed)
@@ -151,7 +151,8 @@ def quantize(
     (out / "model_card.json").write_text(json.dumps(int8_card, indent=2), encoding="utf-8")
     (out / "calibration.txt").write_text("\n".join(f"{s}\t{p}" for p, s in samples) + "\n", encoding="utf-8")
     log(
-        f"int8: wrote {target} ({recipe['bytes'] / 1e6:.2f} MB, fp32 {recipe['source_bytes'] / 1e6:.2f} MB) in {recipe['seconds']} s"
+        f"int8: wrote {target} ({recipe['bytes'] / 1e6:.2f} MB, fp32 {recipe['source_bytes'] / 1e6:.2f} MB) "
+        f"in {recipe['seconds']} s"
     )
     return recipe
 

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 T_PROCESS = time.time()  # as early as possible: the orchestrator compares it with its spawn time
 
@@ -242,8 +243,8 @@ def warm(args) -> dict:
 
     from hematovision.logic.preprocessing import preprocess
 
-    paths = [line.strip() for line in open(args.images_file, encoding="utf-8") if line.strip()]
-    datas = [open(p, "rb").read() for p in paths]
+    paths = [line.strip() for line in Path(args.images_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+    datas = [Path(p).read_bytes() for p in paths]
     context = LambdaContext()
     events = [raw_event(d, f"bench-{i}") for i, d in enumerate(datas)]
     arrays = [preprocess(d) for d in datas]
@@ -274,7 +275,7 @@ def warm(args) -> dict:
         for x in stacked[: max(1, args.warmup // batch)]:
             model.session.run(names, {"image": x})
         handler_times, bare_times = [], []
-        for event, x in zip(handler_events, stacked):
+        for event, x in zip(handler_events, stacked, strict=True):
             start = time.perf_counter()
             response = invoke(api.lambda_handler, event, context)
             handler_times.append(time.perf_counter() - start)
@@ -306,7 +307,7 @@ def cold(args) -> dict:
         with open(args.event, encoding="utf-8") as file:
             event = json.load(file)
     else:
-        event = raw_event(open(args.image, "rb").read(), "bench-cold")  # API Gateway's work, not the function's
+        event = raw_event(Path(args.image).read_bytes(), "bench-cold")  # API Gateway's work, not the function's
     t0 = time.perf_counter()
     import aws_lambda_powertools.event_handler  # noqa: F401
     import numpy  # noqa: F401

@@ -98,8 +98,8 @@ def measure(requirements: list[str]) -> dict:
 def requirement_names(path) -> list[str]:
     """The `name[extras]` of each line of a requirements file (no -r includes, no options)."""
     names = []
-    for line in open(path, encoding="utf-8"):
-        line = line.split("#", 1)[0].strip()
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
         if not line or line.startswith("-"):
             continue
         match = _NAME.match(line)
