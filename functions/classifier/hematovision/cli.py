@@ -11,10 +11,11 @@ import os
 import sys
 from pathlib import Path
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-
 
 def _image_files(paths: list[str]) -> list[Path]:
+    """Files as given; folders scanned recursively for the suffixes of the supported image formats."""
+    from hematovision.logic.preprocessing import IMAGE_SUFFIXES
+
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -26,7 +27,7 @@ def _image_files(paths: list[str]) -> list[Path]:
 
 
 def _load_classifier(model_dir: str | None, threads: int | None):
-    from hematovision.logic import config
+    from hematovision import config
     from hematovision.logic.classifier import Classifier
     from hematovision.logic.inference import Model
 
@@ -98,7 +99,8 @@ def cmd_evaluate(args) -> int:
             + (f" ({len(errors)} unreadable)" if errors else "")
         )
         print(
-            f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   uncertain {metrics['uncertain_fraction']:.2%}"
+            f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
+            f"uncertain {metrics['uncertain_fraction']:.2%}"
         )
         print(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
         for name in classes:
@@ -106,7 +108,7 @@ def cmd_evaluate(args) -> int:
             print(f"{name:<12} {c['precision']:>9.4f} {c['recall']:>7.4f} {c['f1']:>7.4f} {c['support']:>8}")
         print("confusion matrix (rows = true, columns = predicted):")
         print(" " * 12 + "".join(f"{n[:4]:>7}" for n in classes))
-        for name, row in zip(classes, metrics["confusion_matrix"]):
+        for name, row in zip(classes, metrics["confusion_matrix"], strict=True):
             print(f"{name:<12}" + "".join(f"{v:>7}" for v in row))
     return 0
 

@@ -1,39 +1,37 @@
-"""Lambda entry point behind API Gateway (REST API, proxy integration).
+"""Lambda entry point behind API Gateway (REST API, proxy integration): the routes.
 
-Thin routes: body parsing, decoding and inference live in hematovision.logic. The model is loaded
-once per execution environment at import (init phase, snapshotted by SnapStart).
-Errors are JSON {"error": {"code", "message"}, "request_id"} with a 4xx status; an unexpected
-exception becomes a 500 with the same shape (never a stack trace, never a 502).
+Thin routes: body parsing lives in handlers/utils/parsing.py, decoding and inference in hematovision.logic, the
+OpenAPI document in handlers/utils/openapi.py and the exception -> error response mapping in
+handlers/utils/errors.py. The model is loaded once per execution environment at import (init phase,
+snapshotted by SnapStart). Errors are JSON {"error": {"code", "message"}, "request_id"} with a 4xx status; an
+unexpected exception becomes a 500 with the same shape (never a stack trace, never a 502).
 """
 
 # No `from __future__ import annotations`: Powertools validation reads the route signatures at runtime.
 import json
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-import hematovision
-from hematovision import web
+from hematovision import config, web
+from hematovision.errors import ClientError
+from hematovision.handlers.utils.errors import register_error_handlers, request_id, unresolvable_event_response
 from hematovision.handlers.utils.observability import logger, metrics
-from hematovision.logic import config
+from hematovision.handlers.utils.openapi import ERROR_RESPONSES, KEY_SECURITY, openapi_document
+from hematovision.handlers.utils.parsing import body_bytes, parse_batch, parse_single
+from hematovision.limits import MAX_BATCH_BYTES, MAX_BATCH_ITEMS
 from hematovision.logic.classifier import Classifier, ItemOutcome, Outcome
 from hematovision.logic.inference import Model
-from hematovision.logic.parsing import RequestError, body_bytes, parse_batch, parse_single
-from hematovision.logic.preprocessing import ImageError
-from hematovision.models.input import BatchJsonRequest, ClassifyJsonRequest
 from hematovision.models.output import (
     BatchResponse,
     BatchResult,
     ClassifyResponse,
     ErrorBody,
-    ErrorResponse,
     HealthResponse,
     IndexResponse,
     ModelRef,
@@ -54,38 +52,7 @@ app = APIGatewayRestResolver(
     enable_validation=True,
     cors=CORSConfig(allow_origin=config.cors_allow_origin(), allow_headers=["x-api-key"], max_age=600),
 )
-
-KEY_SECURITY = [{"apiKey": []}]
-ERROR_RESPONSES = {
-    400: {"description": "Malformed request", "content": {"application/json": {"model": ErrorResponse}}},
-    403: {
-        "description": "Missing or invalid x-api-key (answered by API Gateway)",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
-    413: {"description": "Payload or image too large", "content": {"application/json": {"model": ErrorResponse}}},
-    415: {
-        "description": "Not a supported image or content type",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
-    422: {"description": "Decodable but unusable image", "content": {"application/json": {"model": ErrorResponse}}},
-    500: {
-        "description": "Unexpected error (with a request id to find it in the logs)",
-        "content": {"application/json": {"model": ErrorResponse}},
-    },
-}
-
-
-def request_id() -> str | None:
-    try:
-        return app.current_event.request_context.request_id
-    except Exception:
-        return None
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    metrics.add_metric(name="ClientErrors" if status < 500 else "ServerErrors", unit=MetricUnit.Count, value=1)
-    body = ErrorResponse(error=ErrorBody(code=code, message=message), request_id=request_id())
-    return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
+register_error_handlers(app)
 
 
 def model_ref() -> ModelRef:
@@ -94,7 +61,7 @@ def model_ref() -> ModelRef:
 
 def explain_flag(value: bool) -> bool:
     if value and not MODEL.has_cam:
-        raise RequestError("explain_unavailable", "This model has no class activation map output.", 400)
+        raise ClientError("explain_unavailable", "This model has no class activation map output.", 400)
     return value
 
 
@@ -161,7 +128,7 @@ def classify(
     outcome = CLASSIFIER.classify([upload], explain=explain)
     item = outcome.items[0]
     if item.error is not None:
-        raise ImageError(item.error.code, item.error.message, item.error.status)
+        raise item.error
     timings = record(outcome, started)
     prediction = to_prediction(item)
     logger.info(
@@ -180,7 +147,7 @@ def classify(
         model=model_ref(),
         timings=timings,
         disclaimer=config.DISCLAIMER,
-        request_id=request_id(),
+        request_id=request_id(app),
     )
 
 
@@ -189,7 +156,7 @@ def classify(
     summary="Classify several photos, each answered on its own",
     description=(
         f'JSON {{"images": ["<base64>", ...]}} or multipart/form-data with several `image` fields; at most '
-        f"{config.MAX_BATCH_ITEMS} images and {config.MAX_BATCH_BYTES} bytes. A bad image yields an error entry "
+        f"{MAX_BATCH_ITEMS} images and {MAX_BATCH_BYTES} bytes. A bad image yields an error entry "
         "for that item, not a failed batch."
     ),
     tags=["classify"],
@@ -233,7 +200,7 @@ def classify_batch(
         model=model_ref(),
         timings=timings,
         disclaimer=config.DISCLAIMER,
-        request_id=request_id(),
+        request_id=request_id(app),
     )
 
 
@@ -283,110 +250,9 @@ def index():  # Response (text/html) or IndexResponse
     )
 
 
-_OPENAPI: str | None = None
-
-
-def openapi_document() -> str:
-    """The spec generated from the routes, plus request bodies the routes parse themselves."""
-    global _OPENAPI
-    if _OPENAPI is None:
-        # Imported here, not at module level: building Powertools' OpenAPI pydantic models is about 0.3 s, a
-        # quarter of a cold start, and only this route needs them.
-        from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-
-        document: dict[str, Any] = json.loads(
-            app.get_openapi_json_schema(
-                title="HematoVision API",
-                version=hematovision.__version__,
-                description=(
-                    "White-blood-cell photo classification. "
-                    + config.DISCLAIMER
-                    + " Every route except /, /health and /openapi.json needs the header x-api-key."
-                ),
-                security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
-            )
-        )
-        components = document.setdefault("components", {}).setdefault("schemas", {})
-        for model in (ClassifyJsonRequest, BatchJsonRequest):
-            definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, sub in definition.pop("$defs", {}).items():
-                components.setdefault(name, sub)
-            components[model.__name__] = definition
-        binary = {"schema": {"type": "string", "format": "binary"}}
-        single = {
-            "required": True,
-            "content": {
-                **dict.fromkeys(("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/gif"), binary),
-                "application/json": {"schema": {"$ref": "#/components/schemas/ClassifyJsonRequest"}},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["image"],
-                        "properties": {"image": {"type": "string", "format": "binary"}},
-                    }
-                },
-            },
-        }
-        batch = {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/BatchJsonRequest"}},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["image"],
-                        "properties": {
-                            "image": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                                "maxItems": config.MAX_BATCH_ITEMS,
-                            }
-                        },
-                    }
-                },
-            },
-        }
-        paths = document.get("paths", {})
-        paths.get("/v1/classify", {}).get("post", {})["requestBody"] = single
-        paths.get("/v1/classify/batch", {}).get("post", {})["requestBody"] = batch
-        _OPENAPI = json.dumps(document)
-    return _OPENAPI
-
-
 @app.get("/openapi.json", summary="This API's OpenAPI 3 document (no API key)", tags=["ops"], include_in_schema=False)
 def openapi():
-    return Response(status_code=200, content_type="application/json", body=openapi_document())
-
-
-# ---------------------------------------------------------------- errors
-@app.exception_handler(RequestError)
-def handle_request_error(error: RequestError) -> Response:
-    return error_response(error.status, error.code, error.message)
-
-
-@app.exception_handler(ImageError)
-def handle_image_error(error: ImageError) -> Response:
-    logger.info("unusable image", extra={"code": error.code, "status": error.status})
-    return error_response(error.status, error.code, error.message)
-
-
-@app.exception_handler(RequestValidationError)
-def handle_validation_error(error: RequestValidationError) -> Response:
-    details = error.errors()
-    first = details[0] if details else {}
-    where = ".".join(str(part) for part in first.get("loc", ())) or "request"
-    return error_response(400, "invalid_request", f"Invalid {where}: {first.get('msg', 'invalid value')}.")
-
-
-@app.not_found
-def handle_not_found(_: NotFoundError) -> Response:
-    return error_response(404, "not_found", "No such route.")
-
-
-@app.exception_handler(Exception)
-def handle_unexpected(error: Exception) -> Response:
-    logger.exception("unhandled error")
-    return error_response(500, "internal_error", "Internal error; the request id identifies it in the logs.")
+    return Response(status_code=200, content_type="application/json", body=openapi_document(app))
 
 
 # ---------------------------------------------------------------- entry point
@@ -398,10 +264,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return app.resolve(event, context)
     except Exception:  # not an API Gateway event, or a failure before routing
         logger.exception("could not resolve the event")
-        body = ErrorResponse(error=ErrorBody(code="internal_error", message="Internal error."), request_id=None)
-        return {
-            "statusCode": 500,
-            "headers": {"Content-Type": "application/json"},
-            "body": body.model_dump_json(),
-            "isBase64Encoded": False,
-        }
+        return unresolvable_event_response()

@@ -11,22 +11,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hematovision.logic import config
-from hematovision.logic.classification import Verdict, verdict
+from hematovision.errors import ClientError
+from hematovision.limits import HEATMAP_SIZE, INFERENCE_BATCH, MAX_IMAGE_BYTES
 from hematovision.logic.heatmap import heatmap_png_base64
 from hematovision.logic.inference import Model
-from hematovision.logic.parsing import RequestError, Upload
-from hematovision.logic.preprocessing import INPUT_SIZE, ImageError, decode_for_model, to_model_input
-
-# Inference runs in chunks so a large CLI run never builds one huge tensor.
-CHUNK = 32
+from hematovision.logic.preprocessing import decode_for_model, to_model_input
+from hematovision.logic.verdict import Verdict, verdict
 
 
 @dataclass
-class ItemError:
-    code: str
-    message: str
-    status: int
+class Upload:
+    """One image to classify (or the reason it is unusable, which becomes that item's error)."""
+
+    data: bytes | None
+    filename: str | None = None
+    error: ClientError | None = None
 
 
 @dataclass
@@ -34,7 +33,7 @@ class ItemOutcome:
     index: int
     filename: str | None = None
     verdict: Verdict | None = None
-    error: ItemError | None = None
+    error: ClientError | None = None
     width: int | None = None
     height: int | None = None
     heatmap: dict | None = None
@@ -63,26 +62,25 @@ class Classifier:
     def decode(self, upload: Upload, index: int) -> tuple[ItemOutcome, np.ndarray | None]:
         item = ItemOutcome(index=index, filename=upload.filename)
         if upload.error is not None:
-            item.error = ItemError(upload.error.code, upload.error.message, upload.error.status)
+            item.error = upload.error
             return item, None
         data = upload.data or b""
-        if len(data) > config.MAX_IMAGE_BYTES:
-            item.error = ItemError(
-                "payload_too_large",
-                f"The image is {len(data)} bytes; at most {config.MAX_IMAGE_BYTES} are accepted.",
-                413,
+        if len(data) > MAX_IMAGE_BYTES:
+            item.error = ClientError(
+                "payload_too_large", f"The image is {len(data)} bytes; at most {MAX_IMAGE_BYTES} are accepted.", 413
             )
             return item, None
+        size = self.model.input_size
         try:
-            decoded = decode_for_model(data)
+            decoded = decode_for_model(data, size=size)
             item.width, item.height = decoded.width, decoded.height
-            return item, to_model_input(decoded.image)
-        except (ImageError, RequestError) as error:
-            item.error = ItemError(error.code, error.message, error.status)
+            return item, to_model_input(decoded.image, size)
+        except ClientError as error:
+            item.error = error
         except MemoryError:
-            item.error = ItemError("image_too_large", "The image is too large to decode.", 413)
+            item.error = ClientError("image_too_large", "The image is too large to decode.", 413)
         except Exception as error:  # Pillow raises many exception types on hostile files
-            item.error = ItemError("corrupt_image", f"The image could not be decoded: {type(error).__name__}.", 422)
+            item.error = ClientError("corrupt_image", f"The image could not be decoded: {type(error).__name__}.", 422)
         return item, None
 
     def classify(self, uploads: list[Upload | bytes], explain: bool = False) -> Outcome:
@@ -102,10 +100,11 @@ class Classifier:
         if not arrays:
             return outcome
         start = time.perf_counter()
-        for offset in range(0, len(arrays), CHUNK):
-            chunk = np.stack(arrays[offset : offset + CHUNK]).reshape(-1, INPUT_SIZE, INPUT_SIZE, 3)
+        size = self.model.input_size
+        for offset in range(0, len(arrays), INFERENCE_BATCH):
+            chunk = np.stack(arrays[offset : offset + INFERENCE_BATCH]).reshape(-1, size, size, 3)
             outputs = self.model.predict(chunk, with_cam=explain)
-            for row, position in enumerate(positions[offset : offset + CHUNK]):
+            for row, position in enumerate(positions[offset : offset + INFERENCE_BATCH]):
                 item = items[position]
                 similarity = None if outputs.ood_similarity is None else float(outputs.ood_similarity[row])
                 item.verdict = verdict(
@@ -115,8 +114,8 @@ class Classifier:
                     item.heatmap = {
                         "label": item.verdict.label,
                         "media_type": "image/png",
-                        "width": config.HEATMAP_SIZE,
-                        "height": config.HEATMAP_SIZE,
+                        "width": HEATMAP_SIZE,
+                        "height": HEATMAP_SIZE,
                         "data": heatmap_png_base64(chunk[row], outputs.cam[row], item.verdict.label_index),
                     }
         outcome.inference_ms = _ms(start)

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hematovision.logic.classifier import Classifier, ItemOutcome
+from hematovision.errors import ClientError
+from hematovision.limits import INFERENCE_BATCH
+from hematovision.logic.classifier import Classifier, ItemOutcome, Upload
 from hematovision.logic.metrics import compute_metrics
-from hematovision.logic.parsing import RequestError, Upload
-
-BATCH = 32
 
 
 def classify_files(
-    classifier: Classifier, files: Sequence[Path], batch: int = BATCH
+    classifier: Classifier, files: Sequence[Path], batch: int = INFERENCE_BATCH
 ) -> Iterator[tuple[Path, ItemOutcome]]:
     """Yields (path, ItemOutcome) in order, `batch` files per onnxruntime call; an unreadable file is an item error."""
     for start in range(0, len(files), batch):
@@ -30,17 +29,17 @@ def classify_files(
                     Upload(
                         data=None,
                         filename=str(path),
-                        error=RequestError("unreadable_file", str(error.strerror or error), 400),
+                        error=ClientError("unreadable_file", str(error.strerror or error), 400),
                     )
                 )
-        yield from zip(chunk, classifier.classify(uploads).items)
+        yield from zip(chunk, classifier.classify(uploads).items, strict=True)
 
 
 def evaluate_files(classifier: Classifier, files: Sequence[Path], labels: Sequence[int]) -> dict:
     """compute_metrics over the files that decoded, plus accuracy with and without the uncertain flag, and
     the files that could not be classified under "errors"."""
     y_true, y_pred, uncertain, errors = [], [], [], []
-    for (path, item), label in zip(classify_files(classifier, files), labels):
+    for (path, item), label in zip(classify_files(classifier, files), labels, strict=True):
         if item.ok:
             y_true.append(label)
             y_pred.append(item.verdict.label_index)

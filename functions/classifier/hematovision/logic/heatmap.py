@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from hematovision.logic.config import HEATMAP_SIZE
+from hematovision.limits import HEATMAP_SIZE
 
 # A perceptually ordered ramp (dark blue -> cyan -> yellow -> red), interpolated linearly.
 _RAMP = np.array(

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from hematovision.logic import config
-from hematovision.logic.preprocessing import INPUT_SIZE
+from hematovision import config
+from hematovision.logic.preprocessing import DEFAULT_INPUT_SIZE
 
 INPUT_NAME = "image"
 OUTPUT_PROBABILITIES = "probabilities"
@@ -55,21 +55,35 @@ def session_options(intra_op_threads: int) -> ort.SessionOptions:
 
 
 class Model:
-    """A loaded model. `predict` is thread-safe (onnxruntime sessions allow concurrent run())."""
+    """A loaded model. `predict` is thread-safe (onnxruntime sessions allow concurrent run()).
 
-    def __init__(self, model_dir: Path | str, intra_op_threads: int | None = None, verify_sha256: bool = True):
+    `card`: the model card as a dict, instead of reading model_card.json from `model_dir` (export/ evaluates a
+    freshly exported .onnx before its card exists). `thresholds`: the uncertainty thresholds to apply instead of
+    the card's (and of the HEMATOVISION_UNCERTAINTY_THRESHOLD override), e.g. while choosing them.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        intra_op_threads: int | None = None,
+        verify_sha256: bool = True,
+        thresholds: Thresholds | None = None,
+        card: dict | None = None,
+    ):
         model_dir = Path(model_dir)
         onnx_path = model_dir / config.MODEL_FILE
         card_path = model_dir / config.CARD_FILE
-        if not onnx_path.is_file() or not card_path.is_file():
+        if not onnx_path.is_file() or (card is None and not card_path.is_file()):
             raise ModelLoadError(
                 f"No model in {model_dir}: expected {config.MODEL_FILE} and {config.CARD_FILE} "
                 f"(set {config.MODEL_DIR_ENV} to use another directory)."
             )
-        try:
-            self.card: dict = json.loads(card_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"Unreadable model card {card_path}: {error}") from None
+        if card is None:
+            try:
+                card = json.loads(card_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise ModelLoadError(f"Unreadable model card {card_path}: {error}") from None
+        self.card: dict = card
         classes = self.card.get("classes")
         if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
             raise ModelLoadError("The model card has no list of class names under 'classes'.")
@@ -89,9 +103,28 @@ class Model:
         outputs = {o.name for o in self.session.get_outputs()}
         if OUTPUT_PROBABILITIES not in outputs:
             raise ModelLoadError(f"The ONNX model has no output named {OUTPUT_PROBABILITIES!r}.")
+        self.input_size = self._input_size(inputs[INPUT_NAME].shape)
         self.has_cam = OUTPUT_CAM in outputs
         self.has_ood = OUTPUT_OOD in outputs
-        self.thresholds = self._thresholds()
+        self.thresholds = thresholds if thresholds is not None else self._thresholds()
+
+    def _input_size(self, graph_shape: list) -> int:
+        """The side of the square model input: the card's input shape [N, size, size, 3], else the graph's, else
+        DEFAULT_INPUT_SIZE. A card that contradicts the graph is refused at load, not at the first request."""
+        graph_sides = [d for d in graph_shape[1:3] if isinstance(d, int)] if len(graph_shape) == 4 else []
+        shape = (self.card.get("input") or {}).get("shape")
+        if shape is not None:
+            if not (isinstance(shape, list) and len(shape) == 4 and shape[3] == 3):
+                raise ModelLoadError(f"The model card's input shape {shape} is not [N, size, size, 3].")
+            sides = shape[1:3]
+            if not all(isinstance(side, int) and side > 0 for side in sides) or sides[0] != sides[1]:
+                raise ModelLoadError(f"The model card's input shape {shape} is not square.")
+            if any(side != sides[0] for side in graph_sides):
+                raise ModelLoadError(f"The model card's input shape {shape} differs from the ONNX input {graph_shape}.")
+            return sides[0]
+        if len(graph_sides) == 2 and graph_sides[0] == graph_sides[1]:
+            return graph_sides[0]
+        return DEFAULT_INPUT_SIZE
 
     def _thresholds(self) -> Thresholds:
         uncertainty = self.card.get("uncertainty") or {}
@@ -107,16 +140,17 @@ class Model:
         return {"name": self.name, "version": self.version}
 
     def predict(self, batch: np.ndarray, with_cam: bool = False) -> Outputs:
-        """batch: uint8 [N, 224, 224, 3] RGB."""
+        """batch: uint8 [N, input_size, input_size, 3] RGB."""
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
-        if batch.ndim != 4 or batch.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
-            raise ValueError(f"expected a uint8 batch [N, {INPUT_SIZE}, {INPUT_SIZE}, 3], got {batch.shape}")
+        size = self.input_size
+        if batch.ndim != 4 or batch.shape[1:] != (size, size, 3):
+            raise ValueError(f"expected a uint8 batch [N, {size}, {size}, 3], got {batch.shape}")
         names = [OUTPUT_PROBABILITIES]
         if self.has_ood:
             names.append(OUTPUT_OOD)
         if with_cam and self.has_cam:
             names.append(OUTPUT_CAM)
-        values = dict(zip(names, self.session.run(names, {INPUT_NAME: batch})))
+        values = dict(zip(names, self.session.run(names, {INPUT_NAME: batch}), strict=True))
         return Outputs(
             probabilities=np.asarray(values[OUTPUT_PROBABILITIES], dtype=np.float32),
             ood_similarity=None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hematovision.logic.config import MAX_BATCH_ITEMS
+from hematovision.limits import MAX_BATCH_ITEMS
 
 
 class ClassifyJsonRequest(BaseModel):

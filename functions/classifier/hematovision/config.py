@@ -1,4 +1,4 @@
-"""Runtime configuration from the environment, with the defaults the function ships with."""
+"""Runtime configuration from the environment, with the defaults the function ships with (request limits: limits.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,6 @@ CORS_ALLOW_ORIGIN_ENV = "HEMATOVISION_CORS_ALLOW_ORIGIN"
 
 MODEL_FILE = "hematovision.onnx"
 CARD_FILE = "model_card.json"
-
-# Request limits. API Gateway refuses bodies over 10 MB and Lambda events over 6 MB (base64 adds
-# 4/3), so no single upload can exceed ~4.5 MB in practice; these caps apply inside the function.
-MAX_IMAGE_BYTES = 6 * 1024 * 1024
-MAX_BATCH_ITEMS = 16
-MAX_BATCH_BYTES = 6 * 1024 * 1024
-# Heatmap overlays are returned as small palette PNGs of this side length.
-HEATMAP_SIZE = 224
 
 DISCLAIMER = "Decision support, not a diagnosis: results must be reviewed by a qualified professional."
 

@@ -1,6 +1,7 @@
-"""Turning an API Gateway request body into image bytes: raw binary, JSON base64, or multipart.
+"""Turning an API Gateway request body into image uploads: raw binary, JSON base64, or multipart.
 
-Pure functions over (headers, body bytes); every failure is a RequestError with the API's status and
+HTTP-specific, so it lives with the handler; the use case (logic.classifier) only sees the resulting Uploads.
+Pure functions over (headers, body bytes); every failure is a ClientError with the API's status and
 error code. Multipart bodies are parsed in memory by the `multipart` package (PushMultipartParser); only the
 Content-Type's boundary parameter is still read with the standard library's `email` header parser.
 """
@@ -24,7 +25,9 @@ from email.parser import BytesParser
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 from pydantic import ValidationError
 
-from hematovision.logic import config
+from hematovision.errors import ClientError
+from hematovision.limits import MAX_BATCH_BYTES, MAX_BATCH_ITEMS, MAX_IMAGE_BYTES
+from hematovision.logic.classifier import Upload
 from hematovision.models.input import BatchJsonRequest, ClassifyJsonRequest
 
 RAW_IMAGE_TYPES = frozenset(
@@ -44,25 +47,6 @@ RAW_IMAGE_TYPES = frozenset(
 JSON_TYPES = frozenset({"application/json", "text/json"})
 MULTIPART_TYPE = "multipart/form-data"
 IMAGE_FIELD = "image"
-
-
-class RequestError(ValueError):
-    """A request the client must fix. `status` is the HTTP status, `code` the API error code."""
-
-    def __init__(self, code: str, message: str, status: int = 400):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
-@dataclass
-class Upload:
-    """One image from the request (or the reason it is unusable, for per-item batch errors)."""
-
-    data: bytes | None
-    filename: str | None = None
-    error: RequestError | None = None
 
 
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -88,7 +72,7 @@ def body_bytes(body: str | bytes | None, is_base64_encoded: bool) -> bytes:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise RequestError("malformed_body", "The request body is not valid base64.", 400) from None
+            raise ClientError("malformed_body", "The request body is not valid base64.", 400) from None
     if isinstance(body, bytes):
         return body
     return body.encode("utf-8", errors="surrogateescape")
@@ -102,28 +86,28 @@ _BASE64_CHARS = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 def decode_base64_image(text: str) -> bytes:
     """Standard or URL-safe base64, optional data: URL prefix, whitespace and missing padding tolerated."""
     if not isinstance(text, str):
-        raise RequestError("invalid_base64", "The image must be a base64 string.", 400)
+        raise ClientError("invalid_base64", "The image must be a base64 string.", 400)
     text = _DATA_URL.sub("", text.strip(), count=1)
     text = _WHITESPACE.sub("", text).replace("-", "+").replace("_", "/")
     text = text.rstrip("=")
     if not text:
-        raise RequestError("empty_image", "The image is empty.", 400)
+        raise ClientError("empty_image", "The image is empty.", 400)
     if len(text) % 4 == 1 or not _BASE64_CHARS.match(text):
-        raise RequestError("invalid_base64", "The image is not valid base64.", 400)
+        raise ClientError("invalid_base64", "The image is not valid base64.", 400)
     text += "=" * (-len(text) % 4)
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise RequestError("invalid_base64", "The image is not valid base64.", 400) from None
+        raise ClientError("invalid_base64", "The image is not valid base64.", 400) from None
 
 
 def parse_json(body: bytes) -> object:
     if not body.strip():
-        raise RequestError("missing_body", "The request has no body.", 400)
+        raise ClientError("missing_body", "The request has no body.", 400)
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise RequestError("invalid_json", "The body is not valid JSON.", 400) from None
+        raise ClientError("invalid_json", "The body is not valid JSON.", 400) from None
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -168,13 +152,13 @@ def _boundary(content_type: str) -> bytes:
         header = BytesParser(policy=policy.HTTP).parsebytes(header_block, headersonly=True)
         boundary = header.get_boundary() if header.get_content_maintype() == "multipart" else None
     except Exception:  # the email header parser raises a variety of errors on hostile parameters
-        raise RequestError("malformed_multipart", _UNPARSABLE_MULTIPART, 400) from None
+        raise ClientError("malformed_multipart", _UNPARSABLE_MULTIPART, 400) from None
     try:
         if boundary:
             return boundary.encode("ascii", errors="surrogateescape")  # bytes >= 0x80 come back as they were sent
     except UnicodeEncodeError:
         pass
-    raise RequestError("malformed_multipart", _MALFORMED_MULTIPART, 400)
+    raise ClientError("malformed_multipart", _MALFORMED_MULTIPART, 400)
 
 
 def _part(segment: MultipartSegment, chunks: list[bytes]) -> Part:
@@ -190,10 +174,10 @@ def _part(segment: MultipartSegment, chunks: list[bytes]) -> Part:
 def parse_multipart(content_type: str, body: bytes) -> list[Part]:
     """multipart/form-data -> parts, in memory. Missing boundary, unterminated, malformed or empty body -> 400.
 
-    Part and body sizes are not limited here: the callers cap the whole body first (config.MAX_*_BYTES).
+    Part and body sizes are not limited here: the callers cap the whole body first (limits.MAX_*_BYTES).
     """
     if "boundary=" not in content_type.lower():
-        raise RequestError("malformed_multipart", "The multipart Content-Type has no boundary.", 400)
+        raise ClientError("malformed_multipart", "The multipart Content-Type has no boundary.", 400)
     boundary = _boundary(content_type)
     parts: list[Part] = []
     segment: MultipartSegment | None = None
@@ -211,24 +195,24 @@ def parse_multipart(content_type: str, body: bytes) -> list[Part]:
                 else:
                     chunks.append(event)
     except MultipartError:
-        raise RequestError("malformed_multipart", _MALFORMED_MULTIPART, 400) from None
+        raise ClientError("malformed_multipart", _MALFORMED_MULTIPART, 400) from None
     except Exception:  # never a 500 for a hostile body, whatever the parser trips over
-        raise RequestError("malformed_multipart", _UNPARSABLE_MULTIPART, 400) from None
+        raise ClientError("malformed_multipart", _UNPARSABLE_MULTIPART, 400) from None
     if not parts:  # only a closing boundary: the email parser found this malformed too
-        raise RequestError("malformed_multipart", _MALFORMED_MULTIPART, 400)
+        raise ClientError("malformed_multipart", _MALFORMED_MULTIPART, 400)
     return parts
 
 
 def _image_parts(content_type: str, body: bytes) -> list[Part]:
     parts = [p for p in parse_multipart(content_type, body) if p.name == IMAGE_FIELD]
     if not parts:
-        raise RequestError("missing_image", f"The multipart body has no '{IMAGE_FIELD}' field.", 400)
+        raise ClientError("missing_image", f"The multipart body has no '{IMAGE_FIELD}' field.", 400)
     return parts
 
 
 def _check_size(size: int, limit: int, what: str) -> None:
     if size > limit:
-        raise RequestError("payload_too_large", f"{what} is {size} bytes; at most {limit} bytes are accepted.", 413)
+        raise ClientError("payload_too_large", f"{what} is {size} bytes; at most {limit} bytes are accepted.", 413)
 
 
 def parse_single(headers: Mapping[str, str] | None, body: bytes, base64_encoded: bool = True) -> Upload:
@@ -239,30 +223,31 @@ def parse_single(headers: Mapping[str, str] | None, body: bytes, base64_encoded:
     """
     content_type = header(headers, "content-type") or ""
     kind = media_type(content_type)
-    _check_size(len(body), config.MAX_IMAGE_BYTES, "The request body")
+    _check_size(len(body), MAX_IMAGE_BYTES, "The request body")
     if not body:
-        raise RequestError("missing_body", "The request has no body: send an image.", 400)
+        raise ClientError("missing_body", "The request has no body: send an image.", 400)
     if kind in JSON_TYPES:
         try:
             request = ClassifyJsonRequest.model_validate(parse_json(body))
         except ValidationError as error:
-            raise RequestError("invalid_request", _validation_message(error), 400) from None
+            raise ClientError("invalid_request", _validation_message(error), 400) from None
         return Upload(data=decode_base64_image(request.image), filename=request.filename)
     if kind == MULTIPART_TYPE:
         parts = _image_parts(content_type, body)
         if len(parts) > 1:
-            raise RequestError("too_many_images", "Send one 'image' field here, or use /v1/classify/batch.", 400)
+            raise ClientError("too_many_images", "Send one 'image' field here, or use /v1/classify/batch.", 400)
         return Upload(data=parts[0].data, filename=parts[0].filename)
     if kind in RAW_IMAGE_TYPES or kind.startswith("image/") or not kind:
         if not base64_encoded:
-            raise RequestError(
+            raise ClientError(
                 "unsupported_media_type",
-                f"Content-Type {kind or 'none'!r} does not reach the function as binary: send a raw image as image/jpeg, "
-                "image/png, image/webp, image/bmp, image/tiff or image/gif (or use JSON base64 or multipart/form-data).",
+                f"Content-Type {kind or 'none'!r} does not reach the function as binary: send a raw image as "
+                "image/jpeg, image/png, image/webp, image/bmp, image/tiff or image/gif (or use JSON base64 or "
+                "multipart/form-data).",
                 415,
             )
         return Upload(data=body)
-    raise RequestError(
+    raise ClientError(
         "unsupported_media_type",
         f"Content-Type {kind!r} is not supported: send an image (image/jpeg, image/png, ...), "
         "application/json or multipart/form-data.",
@@ -277,36 +262,34 @@ def parse_batch(headers: Mapping[str, str] | None, body: bytes) -> list[Upload]:
     """
     content_type = header(headers, "content-type") or ""
     kind = media_type(content_type)
-    _check_size(len(body), config.MAX_BATCH_BYTES, "The request body")
+    _check_size(len(body), MAX_BATCH_BYTES, "The request body")
     if not body:
-        raise RequestError("missing_body", "The request has no body.", 400)
+        raise ClientError("missing_body", "The request has no body.", 400)
     uploads: list[Upload] = []
     if kind in JSON_TYPES:
         try:
             request = BatchJsonRequest.model_validate(parse_json(body))
         except ValidationError as error:
             if any(e.get("type") == "too_long" for e in error.errors()):
-                raise RequestError(
-                    "too_many_images", f"A batch holds at most {config.MAX_BATCH_ITEMS} images.", 413
-                ) from None
-            raise RequestError("invalid_request", _validation_message(error), 400) from None
+                raise ClientError("too_many_images", f"A batch holds at most {MAX_BATCH_ITEMS} images.", 413) from None
+            raise ClientError("invalid_request", _validation_message(error), 400) from None
         for item in request.images:
             text, filename = (item, None) if isinstance(item, str) else (item.image, item.filename)
             try:
                 uploads.append(Upload(data=decode_base64_image(text), filename=filename))
-            except RequestError as error:
+            except ClientError as error:
                 uploads.append(Upload(data=None, filename=filename, error=error))
     elif kind == MULTIPART_TYPE:
         uploads = [Upload(data=p.data, filename=p.filename) for p in _image_parts(content_type, body)]
     else:
-        raise RequestError(
+        raise ClientError(
             "unsupported_media_type",
             f"Content-Type {kind or 'none'!r} is not supported here: send application/json or multipart/form-data.",
             415,
         )
-    if len(uploads) > config.MAX_BATCH_ITEMS:
-        raise RequestError("too_many_images", f"A batch holds at most {config.MAX_BATCH_ITEMS} images.", 413)
+    if len(uploads) > MAX_BATCH_ITEMS:
+        raise ClientError("too_many_images", f"A batch holds at most {MAX_BATCH_ITEMS} images.", 413)
     if not uploads:
-        raise RequestError("missing_image", "The batch holds no image.", 400)
-    _check_size(sum(len(u.data or b"") for u in uploads), config.MAX_BATCH_BYTES, "The batch's images")
+        raise ClientError("missing_image", "The batch holds no image.", 400)
+    _check_size(sum(len(u.data or b"") for u in uploads), MAX_BATCH_BYTES, "The batch's images")
     return uploads

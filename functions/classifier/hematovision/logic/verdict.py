@@ -1,4 +1,4 @@
-"""From model outputs to a verdict: label, confidence, probabilities and the uncertainty flag."""
+"""From model outputs to a verdict: label, confidence, probabilities and the model card's uncertainty rule."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def verdict(
         label=label,
         label_index=index,
         confidence=round(confidence, 6),
-        probabilities={name: round(float(p), 6) for name, p in zip(classes, probabilities)},
+        probabilities={name: round(float(p), 6) for name, p in zip(classes, probabilities, strict=True)},
         uncertain=bool(reasons),
         uncertain_reasons=reasons,
         ood_similarity=None if similarity is None else round(similarity, 6),
