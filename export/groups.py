@@ -74,9 +74,9 @@ def train_groups(bccd_root: Path = DATA_ROOT / "bccd", classes: tuple[str, ...] 
         n_originals = len({batch_position(p) for p in paths} - {None}) or len(paths)
         labels = cluster_originals(np.stack([colour_signature(p) for p in paths]), n_originals)
         first_name = {}
-        for path, label in zip(paths, labels):
+        for path, label in zip(paths, labels, strict=True):
             first_name.setdefault(label, path.name)
-        for path, label in zip(paths, labels):
+        for path, label in zip(paths, labels, strict=True):
             groups[f"TRAIN/{name}/{path.name}"] = f"{name}/{first_name[label]}"
     return groups
 
