@@ -1,4 +1,4 @@
-"""Pixel augmentations for training views, on the uint8 [224, 224, 3] model input (numpy + Pillow).
+"""Pixel augmentations for training views, on the uint8 model input (numpy + Pillow).
 
 White-blood cells have no orientation, so any of the 8 flips/quarter-turns is a legitimate view; a mild
 colour jitter stands in for stain and scanner differences between labs.
@@ -9,10 +9,7 @@ look like that: shrink (anisotropically), then place at a random offset on the f
 (mirrored borders would copy the cell), so the bccd-like geometry is learned from pbc's many cells and not
 only from bccd's few (16 monocytes).
 
-pbc's colours differ from bccd's far more than `colour_jitter` covers (whole-frame mean RGB about (220, 188, 184)
-with channel spreads (39, 47, 19), against bccd's (196, 185, 190) and (20, 29, 22)). `match_colour` gives a pbc
-view the per-channel mean and spread of one bccd training frame (Reinhard-style transfer, in RGB), so the
-granule and nucleus cues learned from pbc's many cells are also seen in bccd's colours.
+The strengths and probabilities come from the recipe (export/recipe.py: Augmentation).
 """
 
 from __future__ import annotations
@@ -20,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-ZOOM_OUT_SCALE = (0.5, 0.85)  # cell size relative to the pbc frame
-ZOOM_OUT_SQUEEZE = (0.7, 1.0)  # extra horizontal factor (bccd's 320 -> 224 squeeze is 0.7)
+from export.recipe import Augmentation
 
 
 def dihedral(image: np.ndarray, k: int) -> np.ndarray:
@@ -32,12 +28,13 @@ def dihedral(image: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def colour_jitter(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+def colour_jitter(image: np.ndarray, rng: np.random.Generator, augmentation: Augmentation) -> np.ndarray:
+    a = augmentation
     x = image.astype(np.float32)
-    brightness = 1.0 + rng.uniform(-0.12, 0.12) * strength
-    contrast = 1.0 + rng.uniform(-0.15, 0.15) * strength
-    saturation = 1.0 + rng.uniform(-0.20, 0.20) * strength
-    channel_gain = 1.0 + rng.uniform(-0.04, 0.04, size=3) * strength  # stain tint
+    brightness = 1.0 + rng.uniform(-a.brightness, a.brightness)
+    contrast = 1.0 + rng.uniform(-a.contrast, a.contrast)
+    saturation = 1.0 + rng.uniform(-a.saturation, a.saturation)
+    channel_gain = 1.0 + rng.uniform(-a.stain_tint, a.stain_tint, size=3)
     mean = x.mean()
     x = (x - mean) * contrast + mean
     grey = x.mean(axis=2, keepdims=True)
@@ -46,12 +43,12 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, strength: float =
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def zoom_out(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def zoom_out(image: np.ndarray, rng: np.random.Generator, augmentation: Augmentation) -> np.ndarray:
     """Shrink the frame (height by s, width by s * squeeze) and put it at a random place on its border colour."""
     size_y, size_x = image.shape[:2]
-    scale = rng.uniform(*ZOOM_OUT_SCALE)
+    scale = rng.uniform(*augmentation.zoom_out_scale)
     new_y = max(1, round(size_y * scale))
-    new_x = max(1, round(size_x * scale * rng.uniform(*ZOOM_OUT_SQUEEZE)))
+    new_x = max(1, round(size_x * scale * rng.uniform(*augmentation.zoom_out_squeeze)))
     small = np.asarray(Image.fromarray(image).resize((new_x, new_y), Image.BILINEAR))
     top = int(rng.integers(size_y - new_y + 1))
     left = int(rng.integers(size_x - new_x + 1))
@@ -62,53 +59,11 @@ def zoom_out(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return canvas
 
 
-DARK = 60  # a pixel whose R+G+B is below this is a black rotation corner of a bccd frame, not slide
-
-
-def colour_stats(image: np.ndarray) -> np.ndarray:
-    """Per-channel mean and standard deviation of the non-black pixels: [6] = (mean R, G, B, std R, G, B)."""
-    all_pixels = image.reshape(-1, 3).astype(np.float32)
-    slide = all_pixels[all_pixels.sum(axis=1) >= DARK]
-    pixels = slide if len(slide) else all_pixels
-    return np.concatenate([pixels.mean(axis=0), pixels.std(axis=0)])
-
-
-def match_colour(image: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Shift and scale each channel so that the image's colour_stats become `target`."""
-    own = colour_stats(image)
-    x = image.astype(np.float32)
-    x = (x - own[:3]) / np.maximum(own[3:], 1.0) * target[3:] + target[:3]
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
-
-
 def random_view(
-    image: np.ndarray,
-    rng: np.random.Generator,
-    zoom_out_probability: float = 0.0,
-    colour_targets: np.ndarray | None = None,
-    colour_probability: float = 0.0,
+    image: np.ndarray, rng: np.random.Generator, augmentation: Augmentation, zoom_out_probability: float
 ) -> np.ndarray:
-    """colour_targets: [n, 6] colour_stats of reference frames, one of which is matched with colour_probability.
-    Without targets, or at probability 0, no random number is drawn for it: the views are those of the 1.2.0 recipe."""
+    """One training view. The zoom-out draw happens at every probability (bccd views pass 0), so a view's random
+    numbers depend only on its seed."""
     if rng.random() < zoom_out_probability:
-        image = zoom_out(image, rng)
-    if colour_targets is not None and colour_probability > 0 and rng.random() < colour_probability:
-        image = match_colour(image, colour_targets[int(rng.integers(len(colour_targets)))])
-    return colour_jitter(dihedral(image, int(rng.integers(8))), rng)
-
-
-def mixup(
-    features: np.ndarray, targets: np.ndarray, weights: np.ndarray, rng: np.random.Generator, alpha: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mixup (Zhang et al., ICLR 2018) of one batch, here on cached hidden features ("manifold mixup"):
-    each example is blended with a random partner of the same batch, lambda ~ Beta(alpha, alpha) per example;
-    its targets and sample weights are blended with the same lambda."""
-    lam = rng.beta(alpha, alpha, size=len(features)).astype(np.float32)
-    partner = rng.permutation(len(features))
-
-    def blend(values: np.ndarray) -> np.ndarray:
-        values = values.astype(np.float32)
-        weight = lam.reshape((-1,) + (1,) * (values.ndim - 1))
-        return weight * values + (1 - weight) * values[partner]
-
-    return blend(features), blend(targets), blend(weights)
+        image = zoom_out(image, rng, augmentation)
+    return colour_jitter(dihedral(image, int(rng.integers(8))), rng, augmentation)

@@ -8,15 +8,14 @@ import platform
 from pathlib import Path
 
 from export.data import BCCD_GROUPS_FILE, BCCD_VAL_FRACTION, CLASSES, class_counts, read_groups, split_digest
+from export.recipe import RUN_RECIPE_NAME, Recipe
 from hematovision.logic.inference import sha256_file
 from hematovision.logic.metrics import wilson_interval
 
 REPO = Path(__file__).resolve().parents[1]
-# Written by `make bench` (bench/__main__.py): the int8 variant measured against this model.
-INT8_REPORT = REPO / "export" / "artifacts" / "int8_report.json"
-COMMITTED_MODEL_DIR = REPO / "functions" / "classifier" / "model"
+# Written by `make bench` (bench/quantize.py): the int8 variant measured against the committed model. Only read here.
+INT8_REPORT = REPO / "bench" / "results" / "int8_report.json"
 NAME = "hematovision-wbc"
-VERSION = "1.2.0"
 INTENDED_USE = (
     "Decision support for trained laboratory staff: suggests which of four white-blood-cell types "
     "(eosinophil, lymphocyte, monocyte, neutrophil) a single-cell microscope photo of a stained peripheral "
@@ -50,9 +49,10 @@ def write_card(
     parity: dict,
     metrics: dict,
     non_blood: dict,
-    smoke: bool,
     seconds: float | None = None,
 ) -> dict:
+    """The card of the model in `out`, trained in `work`: its version and recipe come from the run's recorded
+    recipe (work/recipe.json), its training figures from work/train_report.json."""
     import onnx
     import onnxruntime
     import tensorflow as tf
@@ -60,10 +60,12 @@ def write_card(
 
     onnx_path = out / "hematovision.onnx"
     train_report = json.loads((work / "train_report.json").read_text())
+    recipe = Recipe.load(work / RUN_RECIPE_NAME)
+    size = recipe.input_size
     weights_path = Path(weights) if weights and weights != "imagenet" else None
     card = {
         "name": NAME,
-        "version": VERSION + ("-smoke" if smoke else ""),
+        "version": recipe.version + ("-smoke" if train_report["smoke"] else ""),
         "sha256": sha256_file(onnx_path),
         "onnx_file": onnx_path.name,
         "onnx_bytes": onnx_path.stat().st_size,
@@ -71,16 +73,18 @@ def write_card(
         "input": {
             "name": "image",
             "dtype": "uint8",
-            "shape": [None, 224, 224, 3],
+            "shape": [None, size, size, 3],
             "colour": "RGB",
             "preprocessing": "decode (Pillow) -> apply EXIF orientation -> RGB (alpha composited on white) -> "
-            "resize to 224x224, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)",
+            f"resize to {size}x{size}, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)",
             "scaling": "inside the graph: x / 127.5 - 1 (MobileNetV2)",
         },
         "outputs": {
             "probabilities": "float32 [N, 4], softmax, class order as 'classes'",
-            "cam": "float32 [N, 7, 7, 4], class activation maps (classifier weights at each position of the last feature map)",
-            "ood_similarity": "float32 [N], cosine similarity of the pooled features to the nearest training class centroid",
+            "cam": f"float32 [N, {size // 32}, {size // 32}, 4], class activation maps (classifier weights at each "
+            "position of the last feature map)",
+            "ood_similarity": "float32 [N], cosine similarity of the pooled features to the nearest training class "
+            "centroid",
         },
         "uncertainty": thresholds,
         "metrics": _json(metrics),
@@ -88,7 +92,7 @@ def write_card(
         "parity": _json(parity),
         "architecture": "MobileNetV2 1.0/224 (ImageNet) -> global average pooling -> dropout -> Dense(4) softmax",
         "training": {
-            **train_report["recipe"],
+            **recipe.card_training(train_report["selected_epoch"]),
             "train_counts": train_report["train_counts"],
             "validation_counts": train_report["val_counts"],
             "history": train_report["history"],
@@ -98,7 +102,8 @@ def write_card(
         "data": {
             "bccd": {
                 "manifest_sha256": sha256_file(Path(data_root) / "bccd" / "MANIFEST.csv"),
-                "source": "Kaggle 'Blood Cell Images' dataset2-master (github.com/dhruvp/wbc-classification @ 0b22eb2); smears from BCCD (MIT)",
+                "source": "Kaggle 'Blood Cell Images' dataset2-master (github.com/dhruvp/wbc-classification @ "
+                "0b22eb2); smears from BCCD (MIT)",
             },
             "pbc": {
                 "manifest_sha256": sha256_file(Path(data_root) / "pbc" / "MANIFEST.csv"),
@@ -124,8 +129,8 @@ def write_card(
             },
         },
         "base_weights": {
-            "source": "Google TF2 MobileNetV2 1.0/224 ImageNet (int8 PTQ .tflite from github.com/google-coral/test_data, "
-            "Apache-2.0), dequantized to float32 and keyed by Keras layer name"
+            "source": "Google TF2 MobileNetV2 1.0/224 ImageNet (int8 PTQ .tflite from "
+            "github.com/google-coral/test_data, Apache-2.0), dequantized to float32 and keyed by Keras layer name"
             if weights_path
             else "keras.applications 'imagenet'",
             "file": weights_path.name if weights_path else "imagenet",
@@ -149,10 +154,6 @@ def write_card(
         "citation": "Cite Acevedo et al. 2020 for pbc; credit BCCD (Shenggan/BCCD_Dataset) for bccd.",
     }
     (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
-    if metrics and not smoke:
-        # The repo's docs describe the committed model only; a run written elsewhere keeps its card beside it.
-        committed = out.resolve() == COMMITTED_MODEL_DIR.resolve()
-        write_markdown(card, REPO / "docs" if committed else out / "docs")
     return card
 
 
@@ -191,18 +192,6 @@ def int8_section(card: dict, report_path: Path = INT8_REPORT) -> list[str]:
     return lines
 
 
-def selected_weights(card: dict) -> str:
-    """'epoch 4' or 'mean of epochs 4-5' (cards before 1.3 recorded the epoch number only)."""
-    selected = card["training"]["selected_epoch"]
-    return f"epoch {selected}" if isinstance(selected, int) else selected
-
-
-def seeds_trained(card: dict) -> str:
-    """' per seed, seeds 1, 2' when several seeds were trained for a soup, else ''."""
-    soup_seeds = card["training"].get("soup_seeds")
-    return f" per seed, seeds {', '.join(map(str, [card['training']['seed'], *soup_seeds]))}" if soup_seeds else ""
-
-
 def precision_note(metrics: dict) -> list[str]:
     """How much evidence each accuracy holds: a 95% interval where the images are independent cells."""
     intervals = []
@@ -234,8 +223,9 @@ def markdown(card: dict) -> str:
         "",
         "> " + card["intended_use"],
         "",
-        "Generated by `make train` (`python -m export all`) together with "
-        "[`functions/classifier/model/model_card.json`](../functions/classifier/model/model_card.json); do not edit by hand.",
+        "Generated by `make train` (`python -m export all` in a run folder, then `python -m export promote`) with "
+        "[`functions/classifier/model/model_card.json`](../functions/classifier/model/model_card.json); "
+        "do not edit by hand.",
         "",
         "## Metrics (exported ONNX model through the serving preprocessing)",
         "",
@@ -249,7 +239,8 @@ def markdown(card: dict) -> str:
         recalls = " | ".join(f"{s['per_class'][c]['recall']:.3f}" for c in card["classes"])
         certain = "—" if s.get("accuracy_when_certain") is None else f"{s['accuracy_when_certain']:.4f}"
         lines.append(
-            f"| {label} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {recalls} | {s['uncertain_fraction']:.3f} | {certain} |"
+            f"| {label} | {s['n']} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | {recalls} | "
+            f"{s['uncertain_fraction']:.3f} | {certain} |"
         )
     lines += ["", *precision_note(m)]
     nb = card["non_blood_images"]
@@ -278,8 +269,8 @@ def markdown(card: dict) -> str:
         f"- trained: {card['training']['trained']}",
         f"- {card['training']['optimizer']}; {card['training']['loss']}",
         f"- augmentation: {card['training']['augmentation']}",
-        f"- {card['training']['epochs']} epochs{seeds_trained(card)}, batch {card['training']['batch_size']}; selected {selected_weights(card)} "
-        f"({card['training']['selection_rule']})",
+        f"- {card['training']['epochs']} epochs, batch {card['training']['batch_size']}; "
+        f"selected epoch {card['training']['selected_epoch']} ({card['training']['selection_rule']})",
         f"- BatchNorm check: {card['training']['batchnorm_check']['layer']} moving-mean drift "
         f"{card['training']['batchnorm_check']['max_moving_mean_drift']}",
         f"- time on this 2-core machine: feature cache {card['training']['seconds']['feature_cache']} s, "
@@ -312,7 +303,8 @@ def markdown(card: dict) -> str:
         "",
         "## Export",
         "",
-        f"ONNX opset via tf2onnx {card['tools']['tf2onnx']}; {card['onnx_bytes'] / 1e6:.2f} MB; sha256 `{card['sha256']}`.",
+        f"ONNX opset via tf2onnx {card['tools']['tf2onnx']}; {card['onnx_bytes'] / 1e6:.2f} MB; "
+        f"sha256 `{card['sha256']}`.",
         f"Parity ONNX vs Keras on every evaluation image: max |Δprobability| = {p['max_abs_probability_diff']:.2e} "
         f"(tolerance {p['tolerance']:g}), identical argmax: {p['argmax_identical']}.",
         "",
@@ -323,8 +315,10 @@ def markdown(card: dict) -> str:
         "",
         "## Provenance",
         "",
-        f"- base weights: {card['base_weights']['source']} (`{card['base_weights']['file']}`, sha256 `{card['base_weights']['sha256']}`)",
-        f"- data manifests: bccd `{card['data']['bccd']['manifest_sha256']}`, pbc `{card['data']['pbc']['manifest_sha256']}`",
+        f"- base weights: {card['base_weights']['source']} (`{card['base_weights']['file']}`, "
+        f"sha256 `{card['base_weights']['sha256']}`)",
+        f"- data manifests: bccd `{card['data']['bccd']['manifest_sha256']}`, "
+        f"pbc `{card['data']['pbc']['manifest_sha256']}`",
         "- tools: " + ", ".join(f"{k} {v}" for k, v in card["tools"].items()),
         f"- created {card['created_at']}",
         "",
@@ -344,7 +338,7 @@ def plot_confusion_matrices(card: dict, path: Path) -> None:
     sets = [("bccd_test", "bccd TEST"), ("bccd_test_simple", "bccd TEST_SIMPLE"), ("pbc_test", "pbc test")]
     fig, axes = plt.subplots(1, len(sets), figsize=(12, 4), dpi=80)
     short = [c[:4] for c in card["classes"]]
-    for ax, (key, title) in zip(axes, sets):
+    for ax, (key, title) in zip(axes, sets, strict=True):
         matrix = np.array(card["metrics"][key]["confusion_matrix"])
         ax.imshow(matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
         for i in range(len(short)):
@@ -375,17 +369,13 @@ def plot_training_curve(card: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=80)
-    by_seed: dict = {}
-    for entry in card["training"]["history"]:  # entries carry a "seed" when several seeds were trained (a soup)
-        by_seed.setdefault(entry.get("seed"), []).append(entry)
-    for seed, history in by_seed.items():
-        suffix = "" if seed is None else f", seed {seed}"
-        epochs = [h["epoch"] for h in history]
-        left.plot(epochs, [h["loss"] for h in history], marker="o", label=f"train (label-smoothed){suffix}")
-        left.plot(epochs, [h["val_loss"] for h in history], marker="o", label=f"validation{suffix}")
-        right.plot(epochs, [h["accuracy"] for h in history], marker="o", label=f"train accuracy{suffix}")
-        right.plot(epochs, [h["val_accuracy"] for h in history], marker="o", label=f"val accuracy{suffix}")
-        right.plot(epochs, [h["val_macro_f1"] for h in history], marker="o", label=f"val macro-F1{suffix}")
+    history = card["training"]["history"]
+    epochs = [h["epoch"] for h in history]
+    left.plot(epochs, [h["loss"] for h in history], marker="o", label="train (label-smoothed)")
+    left.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
+    right.plot(epochs, [h["accuracy"] for h in history], marker="o", label="train accuracy")
+    right.plot(epochs, [h["val_accuracy"] for h in history], marker="o", label="val accuracy")
+    right.plot(epochs, [h["val_macro_f1"] for h in history], marker="o", label="val macro-F1")
     left.set_xlabel("epoch")
     left.set_title("cross-entropy")
     left.legend(fontsize="small")

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from export.model import INPUT_SIZE
-
 ONNX_NAME = "hematovision.onnx"
 OPSET = 17
 OUTPUT_NAMES = ("probabilities", "cam", "ood_similarity")
@@ -49,7 +47,8 @@ def _custom_layers():
 
 
 def build_export_model(work: Path):
-    """The served graph: uint8 [N,224,224,3] RGB -> {probabilities [N,4], cam [N,7,7,4], ood_similarity [N]}."""
+    """The served graph: uint8 [N,S,S,3] RGB -> {probabilities [N,4], cam [N,S/32,S/32,4], ood_similarity [N]},
+    S the classifier's input size."""
     import keras
     from keras import ops
 
@@ -59,7 +58,7 @@ def build_export_model(work: Path):
     dense = classifier.get_layer("classifier")
     ClassActivationMap, CentroidSimilarity = _custom_layers()
 
-    image = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="uint8", name="image")
+    image = keras.Input(tuple(classifier.input_shape[1:]), dtype="uint8", name="image")
     scaled = classifier.get_layer("scale_to_mobilenet")(ops.cast(image, "float32"))
     features = backbone(scaled, training=False)
     pooled = classifier.get_layer("pool")(features)
@@ -86,7 +85,7 @@ def convert(work: Path, out: Path) -> Path:
 
     started = time.time()
     export_model = build_export_model(work)
-    spec = (tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.uint8, name="image"),)
+    spec = (tf.TensorSpec(export_model.input_shape, tf.uint8, name="image"),)
 
     @tf.function(input_signature=spec)
     def serve(image):
@@ -95,7 +94,7 @@ def convert(work: Path, out: Path) -> Path:
 
     model_proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
     produced = [output.name for output in model_proto.graph.output]
-    rename_outputs(model_proto, dict(zip(produced, OUTPUT_NAMES)))
+    rename_outputs(model_proto, dict(zip(produced, OUTPUT_NAMES, strict=True)))
     if [i.name for i in model_proto.graph.input] != ["image"]:
         raise RuntimeError(f"unexpected ONNX inputs {[i.name for i in model_proto.graph.input]}")
     model_proto.producer_name = "hematovision-export (tf2onnx)"

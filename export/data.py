@@ -86,7 +86,7 @@ def bccd_splits(root: Path = DATA_ROOT / "bccd", groups: dict[str, str] | None =
         split = "val" if group_of[path] in held_out else "train"
         splits[split].append(Sample(path, label, "bccd", split))
     for folder, split in (("TEST", "test"), ("TEST_SIMPLE", "test_simple")):
-        splits[split] = [Sample(p, l, "bccd", split) for p, l in list_class_folders(Path(root) / folder)]
+        splits[split] = [Sample(p, label, "bccd", split) for p, label in list_class_folders(Path(root) / folder)]
     return splits
 
 
@@ -106,7 +106,8 @@ def pbc_splits(root: Path = DATA_ROOT / "pbc") -> dict[str, list[Sample]]:
 
 
 def all_splits(data_root: Path = DATA_ROOT) -> dict[str, list[Sample]]:
-    """Named evaluation/training sets: bccd_train, bccd_val, bccd_test, bccd_test_simple, pbc_train, pbc_val, pbc_test."""
+    """Named evaluation/training sets: bccd_train, bccd_val, bccd_test, bccd_test_simple, pbc_train, pbc_val,
+    pbc_test."""
     named = {}
     for name, samples in bccd_splits(Path(data_root) / "bccd").items():
         named[f"bccd_{name}"] = samples
@@ -119,16 +120,6 @@ def split_digest(samples: list[Sample], root: Path) -> str:
     """sha256 of the sorted relative paths of a split: records exactly which files it holds."""
     lines = sorted(f"{s.path.relative_to(root)}\t{s.class_name}" for s in samples)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def write_split_file(named: dict[str, list[Sample]], root: Path, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["split", "path", "label"])
-        for name in sorted(named):
-            for sample in sorted(named[name], key=lambda s: str(s.path)):
-                writer.writerow([name, sample.path.relative_to(root).as_posix(), sample.class_name])
 
 
 def class_counts(samples: list[Sample]) -> dict[str, int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from export.data import CLASSES, Sample, all_splits
-from export.train import log, smoke_subset
+from export.train import SMOKE_VAL_PER_CLASS, log, smoke_subset
 
 THRESHOLD_SETS = ("bccd_val", "pbc_val")
 REPORTED_SETS = ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val")
@@ -148,17 +148,21 @@ def serving_metrics(classifier, samples: list[Sample]) -> dict:
     return metrics
 
 
-def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = False) -> dict:
-    from export.card import write_card
+def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None = None) -> dict:
+    """Evaluate the model converted from `work` (classifier.keras, centroids.npy, recipe.json, train_report.json)
+    into `out` (hematovision.onnx), and write its card there; docs: where model-card.md and its figures go.
+    A smoke run is evaluated on a few images of each set."""
+    from export.card import write_card, write_markdown
     from export.convert import ONNX_NAME, build_export_model
     from hematovision.logic.classifier import Classifier
     from hematovision.logic.inference import Model
     from hematovision.logic.preprocessing import preprocess
 
     started = time.time()
+    smoke = json.loads((work / "train_report.json").read_text())["smoke"]
     named = all_splits(data_root)
     if smoke:
-        named = {k: smoke_subset(v, 3) for k, v in named.items()}
+        named = {k: smoke_subset(v, SMOKE_VAL_PER_CLASS) for k, v in named.items()}
     # Work on a staging copy: the served model directory only ever holds a complete card.
     staging = Path(tempfile.mkdtemp(prefix="hematovision-evaluate-"))
     shutil.copy(out / ONNX_NAME, staging / ONNX_NAME)
@@ -174,7 +178,8 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
     onnx_raw = {name: onnx_outputs(model, a) for name, a in arrays.items()}
     thresholds = choose_thresholds([onnx_raw[name] for name in THRESHOLD_SETS])
     log(
-        f"thresholds: confidence {thresholds['confidence_threshold']}, ood similarity {thresholds['ood_similarity_threshold']}"
+        f"thresholds: confidence {thresholds['confidence_threshold']}, "
+        f"ood similarity {thresholds['ood_similarity_threshold']}"
     )
 
     log("parity: the Keras model on the same arrays")
@@ -197,7 +202,7 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
     parity["passed"] = parity["max_abs_probability_diff"] <= PARITY_TOLERANCE and parity["argmax_identical"]
     log(f"parity: max |diff| {parity['max_abs_probability_diff']:.2e}, argmax identical {parity['argmax_identical']}")
 
-    write_card(staging, work, data_root, weights, named, thresholds, parity, metrics={}, non_blood={}, smoke=smoke)
+    write_card(staging, work, data_root, weights, named, thresholds, parity, metrics={}, non_blood={})
     log("metrics through the serving code path with the final thresholds")
     classifier = Classifier(Model(staging, intra_op_threads=2))
     metrics = {name: serving_metrics(classifier, named[name]) for name in REPORTED_SETS}
@@ -206,12 +211,13 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
     non_blood = {
         "n": len(others),
         "flagged_uncertain_fraction": float(np.mean(flags)),
-        "not_flagged": [name for (name, _), flag in zip(others, flags) if not flag],
+        "not_flagged": [name for (name, _), flag in zip(others, flags, strict=True) if not flag],
         "what": "photos bundled with scikit-image (skimage.data) + synthetic noise, solid colours and gradients",
     }
     for name, m in metrics.items():
         log(
-            f"{name}: n={m['n']} accuracy={m['accuracy']:.4f} macro-F1={m['macro_f1']:.4f} uncertain={m['uncertain_fraction']:.3f}"
+            f"{name}: n={m['n']} accuracy={m['accuracy']:.4f} macro-F1={m['macro_f1']:.4f} "
+            f"uncertain={m['uncertain_fraction']:.3f}"
         )
     log(f"non-blood: {non_blood['flagged_uncertain_fraction']:.3f} flagged uncertain of {non_blood['n']}")
     card = write_card(
@@ -224,9 +230,11 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, smoke: bool = Fals
         parity,
         metrics,
         non_blood,
-        smoke=smoke,
         seconds=round(time.time() - started, 1),
     )
     shutil.rmtree(staging, ignore_errors=True)
     log(f"wrote {out / 'model_card.json'}")
+    if docs is not None:
+        write_markdown(card, docs)
+        log(f"wrote {docs / 'model-card.md'}")
     return card

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-INPUT_SIZE = 224
 DEFAULT_WEIGHTS = (
     Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "mobilenet_v2_1.0_224_from_coral_ptq.npz"
 )
@@ -32,15 +31,14 @@ def load_npz_weights(model, npz_path: Path) -> int:
     return loaded
 
 
-def build_backbone(weights: str | Path | None):
-    """MobileNetV2 1.0/224 without top. weights: path to the offline npz, "imagenet" (needs internet) or None."""
+def build_backbone(weights: str | Path | None, input_size: int):
+    """MobileNetV2 1.0 without top. weights: path to the offline npz, "imagenet" (needs internet) or None."""
     import keras
 
+    shape = (input_size, input_size, 3)
     if weights == "imagenet":
-        return keras.applications.MobileNetV2(
-            input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights="imagenet"
-        )
-    backbone = keras.applications.MobileNetV2(input_shape=(INPUT_SIZE, INPUT_SIZE, 3), include_top=False, weights=None)
+        return keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights="imagenet")
+    backbone = keras.applications.MobileNetV2(input_shape=shape, include_top=False, weights=None)
     if weights is not None:
         load_npz_weights(backbone, Path(weights))
     return backbone

@@ -2,7 +2,6 @@
 import it by name, and several conftest.py files in one run would shadow each other as `conftest`)."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MODEL_DIR = ROOT / "functions" / "classifier" / "model"
 EXPORT_PYTHON = Path(os.environ.get("HEMATOVISION_EXPORT_PYTHON", ROOT / ".venv-export" / "bin" / "python"))
-sys.path.insert(0, str(ROOT))  # the export package (its data/split code imports no TensorFlow)
 
 
 def require(condition: bool, reason: str) -> None:

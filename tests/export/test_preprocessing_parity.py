@@ -7,7 +7,7 @@ from PIL import Image
 
 from export.data import Sample
 from export.evaluate import load_arrays
-from export.train import load_view
+from export.train import load_image
 from hematovision.logic import preprocessing
 from hematovision.logic.preprocessing import preprocess
 
@@ -21,7 +21,7 @@ def test_export_loads_images_with_the_serving_preprocessing(tmp_path):
     served = preprocess(path.read_bytes())
     assert served.shape == (224, 224, 3) and served.dtype == np.uint8
     np.testing.assert_array_equal(load_arrays([sample])[0], served)
-    np.testing.assert_array_equal(load_view(sample, None), served)
+    np.testing.assert_array_equal(load_image(sample), served)
 
 
 def test_exif_orientation_is_applied_before_resizing():

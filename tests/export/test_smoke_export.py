@@ -1,59 +1,95 @@
-"""`python -m export all --smoke` end to end: train on a few dozen images, convert, evaluate, parity.
+"""The smoke run: the committed recipe on a few dozen images (2 short epochs), end to end: train, convert,
+evaluate, parity. And an experiment (another recipe file) writes nothing but its own run folder.
 
-Runs in the export venv (.venv-export: TensorFlow, tf2onnx), which `make test` creates. About 2-3 minutes.
+Runs in the export venv (.venv-export: TensorFlow, tf2onnx), which `make test` creates. About 3-5 minutes.
 """
 
 import json
 import subprocess
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
-from export_helpers import EXPORT_PYTHON, ROOT, SHARED_DATA, require
+from export_helpers import EXPORT_PYTHON, MODEL_DIR, ROOT, SHARED_DATA, require
+
+from export.promote import ARTIFACTS, DOCS, RUN_MODEL, PromotionRefused, promote
+from export.recipe import RECIPE_FILE, RUN_RECIPE_NAME, Recipe, committed_recipe
+
+RUNS = ROOT / "build" / "runs"
+SHIPPED = (ARTIFACTS, MODEL_DIR, DOCS / "model-card.md", DOCS / "figures")
+
+
+def git_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def newest_write(paths) -> float:
+    files = [p for path in paths for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file()]
+    return max(p.stat().st_mtime for p in files)
+
+
+def run_export(*args: str) -> subprocess.CompletedProcess:
+    require(EXPORT_PYTHON.is_file(), f"export venv not found at {EXPORT_PYTHON} (make export-venv)")
+    require((SHARED_DATA / "bccd" / "TRAIN").is_dir(), f"shared data not found at {SHARED_DATA}")
+    result = subprocess.run(
+        [str(EXPORT_PYTHON), "-m", "export", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    require(EXPORT_PYTHON.is_file(), f"export venv not found at {EXPORT_PYTHON} (make export-venv)")
-    require((SHARED_DATA / "bccd" / "TRAIN").is_dir(), f"shared data not found at {SHARED_DATA}")
-    work = tmp_path_factory.mktemp("smoke")
-    result = subprocess.run(
-        [str(EXPORT_PYTHON), "-m", "export", "all", "--smoke", "--work", str(work), "--out", str(work / "model")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    run = tmp_path_factory.mktemp("smoke") / "run"
+    run_export("all", "--smoke", "--work", str(run))
+    return run
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """A smoke run of another recipe file in the default place (build/runs/<name>), and what it changed."""
+    recipe_file = tmp_path_factory.mktemp("experiment") / "recipe.json"
+    recipe = replace(Recipe.load(RECIPE_FILE), version="1.2.0-experiment", seed=7, dropout=0.2)
+    recipe.save(recipe_file)
+    status, runs_before, started = git_status(), set(RUNS.glob("*")), time.time()
+    result = run_export("train", "--smoke", "--recipe", str(recipe_file))
+    new_runs = set(RUNS.glob("*")) - runs_before
+    yield {"recipe": recipe, "status": status, "started": started, "new_runs": new_runs, "stdout": result.stdout}
+    for run in new_runs:
+        subprocess.run(["rm", "-rf", str(run)], check=True)
+
+
+def test_smoke_run_is_the_committed_recipe_on_fewer_epochs(smoke_run):
+    assert Recipe.load(smoke_run / RUN_RECIPE_NAME) == Recipe.load(RECIPE_FILE).smoke_sized()
+    report = json.loads((smoke_run / "train_report.json").read_text())
+    assert report["smoke"] and report["batchnorm_check"]["max_moving_mean_drift"] == 0.0
+
+
+def test_smoke_run_selects_the_epoch_with_the_best_validation_macro_f1(smoke_run):
+    report = json.loads((smoke_run / "train_report.json").read_text())
+    history = report["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    best = max(h["val_macro_f1"] for h in history)
+    assert report["selected_epoch"] == min(h["epoch"] for h in history if h["val_macro_f1"] == best)  # ties: earlier
+
+
+def test_smoke_card_renders_the_recorded_recipe(smoke_run):
+    recipe = Recipe.load(smoke_run / RUN_RECIPE_NAME)
+    report = json.loads((smoke_run / "train_report.json").read_text())
+    card = json.loads((smoke_run / RUN_MODEL / "model_card.json").read_text())
+    assert card["version"] == f"{recipe.version}-smoke"
+    for key, value in recipe.card_training(report["selected_epoch"]).items():
+        assert card["training"][key] == value, key
+    assert (
+        f"# Model card — hematovision-wbc {recipe.version}-smoke" in (smoke_run / "docs" / "model-card.md").read_text()
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return work
-
-
-def test_smoke_training_keeps_batchnorm_fixed(smoke_run):
-    report = json.loads((smoke_run / "train_report.json").read_text())
-    assert report["batchnorm_check"]["max_moving_mean_drift"] == 0.0
-    assert report["history"] and report["history"][0]["epoch"] == 1
-
-
-def test_smoke_training_selects_among_epochs_their_weight_average_and_the_soup_of_seeds(smoke_run):
-    report = json.loads((smoke_run / "train_report.json").read_text())
-    recipe = report["recipe"]
-    seeds = [recipe["seed"], *recipe["soup_seeds"]]
-    assert len(seeds) == 2
-    candidates = recipe["candidates_val_macro_f1"]
-    per_seed = {f"seed {s} {name}" for s in seeds for name in ("epoch 1", "epoch 2", "mean of epochs 1-2")}
-    assert set(candidates) == per_seed | {f"soup of seeds {seeds[0]}, {seeds[1]}"}
-    assert candidates[recipe["selected_epoch"]] == max(candidates.values())
-    assert [(h["seed"], h["epoch"]) for h in report["history"]] == [(s, e) for s in seeds for e in (1, 2)]
-
-
-def test_smoke_training_gives_some_pbc_views_bccd_colours(smoke_run):
-    recipe = json.loads((smoke_run / "train_report.json").read_text())["recipe"]
-    assert "colour statistics of a random bccd training frame with probability 0.5" in recipe["augmentation"]
 
 
 def test_smoke_export_meets_the_artifact_contract(smoke_run):
     import onnxruntime as ort
 
-    model_dir = smoke_run / "model"
+    model_dir = smoke_run / RUN_MODEL
     card = json.loads((model_dir / "model_card.json").read_text())
     assert card["parity"]["passed"], card["parity"]
     assert card["parity"]["max_abs_probability_diff"] <= 1e-4
@@ -75,7 +111,29 @@ def test_smoke_model_is_served_by_the_handler_code(smoke_run):
     from hematovision.logic.classifier import Classifier
     from hematovision.logic.inference import Model
 
-    classifier = Classifier(Model(smoke_run / "model", intra_op_threads=1))
+    classifier = Classifier(Model(smoke_run / RUN_MODEL, intra_op_threads=1))
     jpeg = next((SHARED_DATA / "bccd" / "TEST_SIMPLE" / "MONOCYTE").iterdir()).read_bytes()
     (item,) = classifier.classify([jpeg]).items
     assert item.ok and item.verdict.label in classifier.model.classes
+
+
+def test_a_smoke_run_is_never_promoted(smoke_run, tmp_path):
+    targets = {name: tmp_path / name for name in ("artifacts", "model_dir", "docs")}
+    with pytest.raises(PromotionRefused, match="smoke run"):
+        promote(smoke_run, committed_recipe(), **targets)
+    assert not any(path.exists() for path in targets.values())
+
+
+def test_an_experiment_writes_only_its_run_folder(experiment):
+    (run,) = experiment["new_runs"]
+    assert run.name.startswith("1.2.0-experiment-smoke-")
+    assert f"run folder: {run}" in experiment["stdout"]
+    assert git_status() == experiment["status"]
+    assert newest_write(SHIPPED) < experiment["started"]
+    assert Recipe.load(run / RUN_RECIPE_NAME) == experiment["recipe"].smoke_sized()
+    assert {p.name for p in run.iterdir()} == {
+        RUN_RECIPE_NAME,
+        "train_report.json",
+        "classifier.keras",
+        "centroids.npy",
+    }

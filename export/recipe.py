@@ -1,0 +1,136 @@
+"""The training recipe: every hyperparameter of a run and the version of the model it makes, as data.
+
+export/recipe.json is the recipe of the shipped model. Changing the recipe means changing that file and its
+version in one commit; an experiment is a run with another recipe file
+(`python -m export train --recipe FILE --work build/runs/NAME`). Each run records the recipe it used
+(`recipe.json` in its folder), and the model card is rendered from that record.
+
+No TensorFlow here: the serving venv imports this module too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE_FILE = Path(__file__).resolve().parent / "recipe.json"
+RUN_RECIPE_NAME = "recipe.json"  # the recipe a run used, in its folder
+
+# The selection rules a recipe may name, and how the card states them.
+SELECTION_RULES = {
+    "best_val_macro_f1": "epoch with the best macro-F1 on the validation split (bccd_val + pbc_val)",
+}
+
+# The smoke run is the recipe on a few dozen images; only its size shrinks.
+SMOKE_EPOCHS = 2
+SMOKE_BATCH_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Each training view: an optional zoom-out (pbc only), one of the 8 flips/quarter-turns, a colour jitter."""
+
+    brightness: float  # factor 1 + U(-b, b)
+    contrast: float
+    saturation: float
+    stain_tint: float  # per-channel gain 1 + U(-t, t)
+    pbc_zoom_out_probability: float
+    zoom_out_scale: tuple[float, float]  # cell size relative to the pbc frame
+    zoom_out_squeeze: tuple[float, float]  # extra horizontal factor (bccd's 320 -> 224 squeeze is 0.7)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    version: str  # the model's semantic version
+    seed: int  # initialisation, shuffling and the training views
+    input_size: int  # square model input, pixels
+    frozen_blocks: int  # the stem and MobileNetV2 blocks 1..n stay frozen and cached (a block ending in an add)
+    dropout: float
+    epochs: int
+    batch_size: int
+    peak_lr: float
+    warmup_epochs: float  # linear warm-up to peak_lr, then cosine decay
+    warmup_start_divisor: int  # the warm-up starts at peak_lr / this
+    cosine_alpha: float  # the cosine schedule ends at alpha * peak_lr
+    weight_decay: float  # AdamW
+    label_smoothing: float
+    pbc_views: int  # augmented views per pbc training image (bccd TRAIN, already augmented, gets one)
+    augmentation: Augmentation
+    selection: str  # a key of SELECTION_RULES
+
+    def __post_init__(self):
+        if self.selection not in SELECTION_RULES:
+            raise ValueError(f"unknown selection rule {self.selection!r}; known: {', '.join(SELECTION_RULES)}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Recipe:
+        augmentation = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in data["augmentation"].items()
+        }
+        return cls(**{**data, "augmentation": Augmentation(**augmentation)})
+
+    @classmethod
+    def load(cls, path: Path) -> Recipe:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def smoke_sized(self) -> Recipe:
+        return replace(self, epochs=SMOKE_EPOCHS, batch_size=SMOKE_BATCH_SIZE)
+
+    def differences(self, other: Recipe) -> list[str]:
+        """'field: mine != other' for each field that differs."""
+        return [
+            f"{field.name}: {getattr(self, field.name)!r} != {getattr(other, field.name)!r}"
+            for field in fields(self)
+            if getattr(self, field.name) != getattr(other, field.name)
+        ]
+
+    def card_training(self, selected_epoch: int) -> dict:
+        """The recipe part of the model card's "training" section, in words."""
+        a = self.augmentation
+        warmup = "half-epoch" if self.warmup_epochs == 0.5 else f"{self.warmup_epochs:g}-epoch"
+        return {
+            "frozen": f"stem + blocks 1-{self.frozen_blocks} (up to block_{self.frozen_blocks}_add), "
+            "features cached once per training view",
+            "trained": f"blocks {self.frozen_blocks + 1}-16, Conv_1 and the head "
+            f"(GAP -> dropout {self.dropout} -> Dense(4) softmax); BatchNorm frozen",
+            "optimizer": f"AdamW (weight decay {_scientific(self.weight_decay)}), cosine schedule with {warmup} "
+            f"warm-up, peak lr {self.peak_lr}",
+            "loss": f"categorical cross-entropy, label smoothing {self.label_smoothing}, class-balanced sample weights",
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "selected_epoch": selected_epoch,
+            "selection_rule": SELECTION_RULES[self.selection],
+            "augmentation": "per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/"
+            "stain-tint jitter; pbc views are zoomed out to bccd-like cell size and position with probability "
+            f"{a.pbc_zoom_out_probability}",
+            "views": {"bccd_train": 1, "pbc_train": self.pbc_views},
+            "seed": self.seed,
+        }
+
+
+def _scientific(value: float) -> str:
+    """1e-4, not 0.0001 or 1e-04."""
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
+
+
+def committed_recipe() -> Recipe:
+    """The recipe in the repository at HEAD; uncommitted edits of export/recipe.json do not count.
+    Outside a git checkout (an unpacked release), the file itself."""
+    relative = RECIPE_FILE.relative_to(REPO).as_posix()
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"HEAD:{relative}"], cwd=REPO, capture_output=True, text=True, check=True, timeout=30
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return Recipe.load(RECIPE_FILE)
+    return Recipe.from_dict(json.loads(shown.stdout))
