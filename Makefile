@@ -5,7 +5,7 @@ EXPORT_VENV := .venv-export
 TOOLS_VENV := .venv-tools
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: serve test venv export-venv tools-venv train evaluate export-smoke bench build package-size clean
+.PHONY: serve test venv export-venv tools-venv train promote evaluate export-smoke bench build package-size clean
 
 $(VENV)/.installed: pyproject.toml functions/classifier/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,16 +44,25 @@ screenshot: venv
 test: venv export-venv tools-venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-## Full training + evaluation + ONNX export (about an hour on 2 cores; not part of CI).
+## Train the committed recipe (export/recipe.json) into a fresh run folder (train, ONNX export, evaluation, card;
+## about an hour on 2 cores; not part of CI), then promote it to the shipped model.
 train: export-venv
-	$(EXPORT_VENV)/bin/python -m export all
+	run=build/runs/make-train-$$(date -u +%Y%m%d-%H%M%S) && \
+	$(EXPORT_VENV)/bin/python -m export all --work $$run && \
+	$(EXPORT_VENV)/bin/python -m export promote $$run
+
+## Ship a finished run: make promote RUN=build/runs/NAME (refused unless its recipe is export/recipe.json at HEAD).
+promote: export-venv
+	$(EXPORT_VENV)/bin/python -m export promote $(RUN)
 
 ## Re-evaluate the committed model (export/artifacts + functions/classifier/model) and rewrite its card; ~6 min.
 evaluate: export-venv
 	$(EXPORT_VENV)/bin/python -m export evaluate
 
+## The committed recipe on a few dozen images and 2 epochs, end to end, into build/smoke (~3 min).
 export-smoke: export-venv
-	$(EXPORT_VENV)/bin/python -m export all --smoke
+	rm -rf build/smoke
+	$(EXPORT_VENV)/bin/python -m export all --smoke --work build/smoke
 
 ## Benchmarks against the paper's Keras path (about 6-8 min, on an idle machine): a markdown table on stdout
 ## and in docs/benchmarks.md. BENCH_ARGS="--model-dir build/smoke/model --keras-model build/smoke/classifier.keras"
