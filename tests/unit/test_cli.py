@@ -52,3 +52,12 @@ def test_evaluate_json(image_tree, fake_model_dir, capsys):
 def test_missing_model_is_a_clean_error(tmp_path, capsys):
     assert cli.main(["classify", str(tmp_path), "--model-dir", str(tmp_path / "none")]) == 2
     assert "No model" in capsys.readouterr().err
+
+
+def test_folder_scan_takes_every_supported_format(tmp_path, fake_model_dir, capsys):
+    for fmt, suffix in (("GIF", ".gif"), ("PNG", ".png"), ("TIFF", ".tif"), ("WEBP", ".webp")):
+        (tmp_path / f"cell{suffix}").write_bytes(fakes.synthetic_cell(fmt=fmt))
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert cli.main(["classify", str(tmp_path), "--json", "--model-dir", str(fake_model_dir)]) == 0
+    paths = [json.loads(line)["path"] for line in capsys.readouterr().out.splitlines()]
+    assert sorted(p.rsplit(".", 1)[1] for p in paths) == ["gif", "png", "tif", "webp"]

@@ -14,8 +14,8 @@ from hematovision.models.input import BatchJsonRequest, ClassifyJsonRequest
 from hematovision.models.output import ErrorResponse
 
 KEY_SECURITY = [{"apiKey": []}]
-# Content types a single image may be sent as in the raw body (the parser accepts a few aliases too).
-RAW_IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/gif")
+# Raw-body image types the spec lists (handlers/utils/parsing.py RAW_IMAGE_TYPES also accepts some aliases).
+DOCUMENTED_IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/gif")
 
 
 def _error(description: str) -> dict:
@@ -37,7 +37,7 @@ def _request_bodies() -> tuple[dict, dict]:
     single = {
         "required": True,
         "content": {
-            **dict.fromkeys(RAW_IMAGE_TYPES, binary),
+            **dict.fromkeys(DOCUMENTED_IMAGE_TYPES, binary),
             "application/json": {"schema": {"$ref": "#/components/schemas/ClassifyJsonRequest"}},
             "multipart/form-data": {
                 "schema": {
