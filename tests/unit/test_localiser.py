@@ -1,0 +1,142 @@
+"""The stain-based white-cell localiser on synthetic fields: boxes, scale, empty fields, casts, vignette, bad input."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from hematovision.logic.localiser import RBC_DIAMETER_UM, Localisation, label, locate
+
+BACKGROUND = (232, 226, 222)
+RBC = (205, 140, 150)
+NUCLEUS = (95, 60, 150)
+CYTOPLASM = (215, 190, 215)
+
+
+def field(size=(640, 480), rbc=40, wbc=((320, 240),), seed=0, vignette=False, gains=(1.0, 1.0, 1.0)):
+    """RBC discs (diameter `rbc`) on a grid with jitter, a three-lobed nucleus in pale cytoplasm at each wbc centre."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    image = Image.new("RGB", size, BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    step = int(rbc * 1.35)
+    for y in range(rbc // 2, h, step):
+        for x in range(rbc // 2, w, step):
+            cx, cy = x + rng.integers(-3, 4), y + rng.integers(-3, 4)
+            if any(abs(cx - a) < rbc * 1.6 and abs(cy - b) < rbc * 1.6 for a, b in wbc):
+                continue
+            r = rbc / 2
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=RBC)
+            draw.ellipse([cx - r / 3, cy - r / 3, cx + r / 3, cy + r / 3], fill=(218, 175, 180))  # central pallor
+    for cx, cy in wbc:
+        r = rbc * 0.95
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=CYTOPLASM)
+        for dx, dy in ((-0.4, -0.2), (0.35, -0.25), (0.0, 0.35)):  # lobes, close enough to merge
+            lr = rbc * 0.24
+            draw.ellipse([cx + dx * rbc - lr, cy + dy * rbc - lr, cx + dx * rbc + lr, cy + dy * rbc + lr], fill=NUCLEUS)
+    rgb = np.asarray(image, dtype=np.float32) * np.asarray(gains, dtype=np.float32)
+    if vignette:
+        yy, xx = np.mgrid[0:h, 0:w]
+        rgb[np.hypot(xx - w / 2, yy - h / 2) > min(w, h) / 2] = 4
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def centres_inside(result: Localisation, points) -> list[bool]:
+    return [any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in result.boxes) for x, y in points]
+
+
+def test_one_multilobed_cell_is_one_box_around_it():
+    result = locate(field())
+    assert len(result.boxes) == 1
+    assert centres_inside(result, [(320, 240)]) == [True]
+    x0, y0, x1, y1 = result.boxes[0]
+    assert 40 <= x1 - x0 <= 160 and 40 <= y1 - y0 <= 160  # about two red cells wide, not the field
+    assert result.width == 640 and result.height == 480
+    assert len(result.scores) == 1
+
+
+def test_scale_comes_from_the_red_cells():
+    for rbc in (30, 48):
+        result = locate(field(rbc=rbc, wbc=((300, 240),)))
+        assert result.ruler == "red_cells"
+        assert result.px_per_um == pytest.approx(rbc / RBC_DIAMETER_UM, rel=0.25)
+
+
+def test_two_cells_two_boxes_and_an_empty_field_none():
+    two = locate(field(wbc=((160, 140), (470, 330))))
+    assert len(two.boxes) == 2
+    assert centres_inside(two, [(160, 140), (470, 330)]) == [True, True]
+    empty = locate(field(wbc=()))
+    assert empty.boxes == []
+    assert empty.px_per_um is not None
+
+
+@pytest.mark.parametrize("gains", [(1.05, 1.0, 0.72), (0.8, 0.92, 1.08)])
+def test_colour_casts_and_a_vignette_change_nothing(gains):
+    result = locate(field(gains=gains, vignette=True))
+    assert len(result.boxes) == 1
+    assert centres_inside(result, [(320, 240)]) == [True]
+
+
+def test_boxes_are_in_the_pixels_of_a_large_photo():
+    small = field(size=(400, 300), rbc=25, wbc=((200, 150),))
+    big = np.asarray(Image.fromarray(small).resize((2000, 1500), Image.Resampling.BILINEAR))
+    result = locate(big)
+    assert len(result.boxes) == 1
+    assert centres_inside(result, [(1000, 750)]) == [True]
+    assert result.px_per_um == pytest.approx(125 / RBC_DIAMETER_UM, rel=0.25)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((480, 640, 3), np.uint8),
+        np.full((480, 640, 3), 255, np.uint8),
+        np.full((300, 300), 128, np.uint8),  # grey, 2-D
+        np.zeros((5, 7, 3), np.uint8),  # tiny
+        np.zeros((1, 1, 3), np.uint8),
+        np.random.default_rng(1).integers(0, 256, (64, 64, 4), dtype=np.uint8),  # RGBA noise
+        np.random.default_rng(2).random((120, 90, 3)),  # float in [0, 1]
+    ],
+)
+def test_odd_input_never_crashes(image):
+    result = locate(image)
+    assert isinstance(result, Localisation)
+    for x0, y0, x1, y1 in result.boxes:
+        assert 0 <= x0 < x1 <= result.width and 0 <= y0 < y1 <= result.height
+
+
+def test_a_pil_image_is_accepted():
+    result = locate(Image.fromarray(field()))
+    assert len(result.boxes) == 1
+
+
+def test_wrong_shape_is_a_value_error():
+    with pytest.raises(ValueError):
+        locate(np.zeros((4, 4, 4, 4), np.uint8))
+
+
+def test_labelling_matches_a_brute_force_flood_fill():
+    rng = np.random.default_rng(3)
+    mask = rng.random((40, 50)) < 0.45
+    runs = label(mask)
+    painted = runs.paint(mask.shape, np.arange(1, runs.count + 1))
+    seen = np.zeros(mask.shape, bool)
+    count = 0
+    for y, x in zip(*np.nonzero(mask), strict=True):
+        if seen[y, x]:
+            continue
+        count += 1
+        stack, pixels = [(y, x)], []
+        seen[y, x] = True
+        while stack:
+            cy, cx = stack.pop()
+            pixels.append((cy, cx))
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ny, nx = cy + dy, cx + dx
+                    if 0 <= ny < 40 and 0 <= nx < 50 and mask[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        stack.append((ny, nx))
+        assert len({painted[p] for p in pixels}) == 1  # one component keeps one label
+    assert runs.count == count
+    assert runs.area().sum() == mask.sum()
