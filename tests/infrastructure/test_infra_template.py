@@ -110,14 +110,10 @@ def test_environment(template):
     ):
         assert name in env, name
     # the code reads these names (functions/classifier/hematovision/config.py)
-    configs = [FUNCTION_DIR / "hematovision" / "config.py", FUNCTION_DIR / "hematovision" / "logic" / "config.py"]
-    config = next((path for path in configs if path.exists()), None)
-    assert config is not None, "no hematovision/config.py"
-    if config.exists():
-        source = config.read_text()
-        for name in env:
-            if name.startswith("HEMATOVISION_"):
-                assert f'"{name}"' in source, f"{name} set by the template but not read by logic/config.py"
+    source = (FUNCTION_DIR / "hematovision" / "config.py").read_text()
+    for name in env:
+        if name.startswith("HEMATOVISION_"):
+            assert f'"{name}"' in source, f"{name} set by the template but not read by hematovision/config.py"
 
 
 def test_tracing_and_log_retention(template):
