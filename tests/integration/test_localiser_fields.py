@@ -1,0 +1,58 @@
+"""Floors on the localiser's figures on the report split of the whole-field photos (../shared/data/fields).
+
+The figures come from `python -m export.fields`; the floors sit a little under the measured ones (the localiser is
+deterministic), so a regression fails. Skipped without ../shared (a failure in CI, CI=true).
+The robustness versions are not floored here yet (`python -m export.fields` prints them; ~8 minutes for all).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_FIELDS = ROOT.parent / "shared" / "data" / "fields"
+sys.path.insert(0, str(ROOT))
+
+# measured on the report split: bccd 0.982 / 0.968 / 0.712, txl 0.780 / 0.913 / 0.750, phone 0.857 / 0.655 / -;
+# the floors sit ~0.01 under them (the localiser is deterministic). Issue #17's targets are far above some of them.
+FLOORS = {  # set: (recall, precision, scale within +-15%)
+    "bccd": (0.97, 0.955, 0.70),
+    "txl": (0.77, 0.90, 0.74),
+    "phone": (0.845, 0.645, None),
+}
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with a clear reason, except in CI (CI=true), where a missing prerequisite is a failure."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def report_fields():
+    require(SHARED_FIELDS.is_dir(), f"{SHARED_FIELDS} is missing: the localisation floors need the shared fields")
+    from export.fields import check_split, load_fields
+
+    fields = load_fields(SHARED_FIELDS.parent)
+    check_split(fields)
+    return [f for f in fields if f.split == "report"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_report_split_floors(report_fields, name):
+    from export.fields import evaluate
+    from hematovision.logic.localiser import locate
+
+    tally = evaluate(locate, [f for f in report_fields if f.set == name], SHARED_FIELDS.parent)
+    recall, precision, scale = FLOORS[name]
+    row = tally.row()
+    assert row["recall"] >= recall, (name, row)
+    assert row["precision"] >= precision, (name, row)
+    if scale is not None:
+        assert row["scale_within"] >= scale, (name, row)
