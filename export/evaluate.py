@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from export.data import CLASSES, Sample, all_splits
+from export.recipe import RUN_RECIPE_NAME, Recipe
 from export.train import SMOKE_VAL_PER_CLASS, log, smoke_subset
 
 THRESHOLD_SETS = ("bccd_val", "pbc_val")
@@ -29,11 +28,11 @@ PARITY_TOLERANCE = 1e-4
 BATCH = 32
 
 
-def load_arrays(samples: list[Sample]) -> np.ndarray:
+def load_arrays(samples: list[Sample], size: int) -> np.ndarray:
     from hematovision.logic.preprocessing import preprocess_file
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return np.stack(list(pool.map(lambda s: preprocess_file(s.path), samples)))
+        return np.stack(list(pool.map(lambda s: preprocess_file(s.path, size), samples)))
 
 
 def non_blood_images(seed: int = 7) -> list[tuple[str, bytes]]:
@@ -152,27 +151,26 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
     """Evaluate the model converted from `work` (classifier.keras, centroids.npy, recipe.json, train_report.json)
     into `out` (hematovision.onnx), and write its card there; docs: where model-card.md and its figures go.
     A smoke run is evaluated on a few images of each set."""
-    from export.card import write_card, write_markdown
-    from export.convert import ONNX_NAME, build_export_model
+    from export.card import NAME, write_card, write_markdown
+    from export.convert import build_export_model
     from hematovision.logic.classifier import Classifier
-    from hematovision.logic.inference import Model
+    from hematovision.logic.inference import Model, Thresholds
     from hematovision.logic.preprocessing import preprocess
 
     started = time.time()
     smoke = json.loads((work / "train_report.json").read_text())["smoke"]
+    size = Recipe.load(work / RUN_RECIPE_NAME).input_size
     named = all_splits(data_root)
     if smoke:
         named = {k: smoke_subset(v, SMOKE_VAL_PER_CLASS) for k, v in named.items()}
-    # Work on a staging copy: the served model directory only ever holds a complete card.
-    staging = Path(tempfile.mkdtemp(prefix="hematovision-evaluate-"))
-    shutil.copy(out / ONNX_NAME, staging / ONNX_NAME)
-    (staging / "model_card.json").write_text(json.dumps({"name": "hematovision-wbc", "classes": list(CLASSES)}))
-    model = Model(staging, intra_op_threads=2)
+    # The card is written last, from these results: until then the model is loaded with a card given in code.
+    bare_card = {"name": NAME, "classes": list(CLASSES)}
+    model = Model(out, intra_op_threads=2, card=bare_card)
 
     log("decoding evaluation images with the serving preprocessing")
-    arrays = {name: load_arrays(named[name]) for name in REPORTED_SETS}
+    arrays = {name: load_arrays(named[name], size) for name in REPORTED_SETS}
     others = non_blood_images()
-    arrays["non_blood"] = np.stack([preprocess(data) for _, data in others])
+    arrays["non_blood"] = np.stack([preprocess(data, size=size) for _, data in others])
 
     log("running the ONNX model")
     onnx_raw = {name: onnx_outputs(model, a) for name, a in arrays.items()}
@@ -202,9 +200,9 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
     parity["passed"] = parity["max_abs_probability_diff"] <= PARITY_TOLERANCE and parity["argmax_identical"]
     log(f"parity: max |diff| {parity['max_abs_probability_diff']:.2e}, argmax identical {parity['argmax_identical']}")
 
-    write_card(staging, work, data_root, weights, named, thresholds, parity, metrics={}, non_blood={})
     log("metrics through the serving code path with the final thresholds")
-    classifier = Classifier(Model(staging, intra_op_threads=2))
+    chosen = Thresholds(thresholds["confidence_threshold"], thresholds["ood_similarity_threshold"])
+    classifier = Classifier(Model(out, intra_op_threads=2, card=bare_card, thresholds=chosen))
     metrics = {name: serving_metrics(classifier, named[name]) for name in REPORTED_SETS}
     outcome = classifier.classify([data for _, data in others])
     flags = [item.verdict.uncertain for item in outcome.items]
@@ -232,7 +230,6 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
         non_blood,
         seconds=round(time.time() - started, 1),
     )
-    shutil.rmtree(staging, ignore_errors=True)
     log(f"wrote {out / 'model_card.json'}")
     if docs is not None:
         write_markdown(card, docs)

@@ -28,7 +28,7 @@ import numpy as np
 from export.augment import random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import build_backbone, freeze_batchnorm
-from export.recipe import RUN_RECIPE_NAME, Augmentation, Recipe
+from export.recipe import RUN_RECIPE_NAME, Recipe
 
 FEATURE_BATCH = 64  # images per forward pass of the frozen bottom while caching
 SMOKE_TRAIN_PER_CLASS = 6  # the smoke run's training images per class and dataset
@@ -46,17 +46,19 @@ def smoke_subset(samples: list[Sample], per_class: int) -> list[Sample]:
     return picked
 
 
-def load_image(sample: Sample) -> np.ndarray:
+def load_image(sample: Sample, size: int) -> np.ndarray:
     """The model input of a file, through the serving preprocessing."""
     from hematovision.logic.preprocessing import preprocess_file
 
-    return preprocess_file(sample.path)
+    return preprocess_file(sample.path, size)
 
 
-def training_view(sample: Sample, view_seed: int, augmentation: Augmentation) -> np.ndarray:
+def training_view(sample: Sample, view_seed: int, recipe: Recipe) -> np.ndarray:
     """An augmented view, fixed by its seed; only pbc views may be zoomed out to bccd's cell size."""
+    augmentation = recipe.augmentation
     zoom_out_probability = augmentation.pbc_zoom_out_probability if sample.dataset == "pbc" else 0.0
-    return random_view(load_image(sample), np.random.default_rng(view_seed), augmentation, zoom_out_probability)
+    image = load_image(sample, recipe.input_size)
+    return random_view(image, np.random.default_rng(view_seed), augmentation, zoom_out_probability)
 
 
 @dataclass
@@ -237,10 +239,12 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path, weights, smoke: bool =
     )
     log("caching frozen features of the training views and the validation images")
     cache_started = time.time()
+    x_train = cache_features(models.bottom, views, lambda view: training_view(*view, recipe), "train views")
+    x_val = cache_features(models.bottom, data.val, lambda sample: load_image(sample, recipe.input_size), "validation")
     cache = SimpleNamespace(
-        x_train=cache_features(models.bottom, views, lambda v: training_view(*v, recipe.augmentation), "train views"),
+        x_train=x_train,
         y_train=np.array([sample.label for sample, _ in views]),
-        x_val=cache_features(models.bottom, data.val, load_image, "validation").astype(np.float32),
+        x_val=x_val.astype(np.float32),
         y_val=np.array([sample.label for sample in data.val]),
     )
     cache_seconds = time.time() - cache_started

@@ -20,8 +20,8 @@ def test_export_loads_images_with_the_serving_preprocessing(tmp_path):
     sample = Sample(path, 0, "test", "test")
     served = preprocess(path.read_bytes())
     assert served.shape == (224, 224, 3) and served.dtype == np.uint8
-    np.testing.assert_array_equal(load_arrays([sample])[0], served)
-    np.testing.assert_array_equal(load_image(sample), served)
+    np.testing.assert_array_equal(load_arrays([sample], 224)[0], served)
+    np.testing.assert_array_equal(load_image(sample, 224), served)
 
 
 def test_exif_orientation_is_applied_before_resizing():
