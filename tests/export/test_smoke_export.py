@@ -18,10 +18,14 @@ from export.recipe import RECIPE_FILE, RUN_RECIPE_NAME, Recipe, committed_recipe
 
 RUNS = ROOT / "build" / "runs"
 SHIPPED = (ARTIFACTS, MODEL_DIR, DOCS / "model-card.md", DOCS / "figures")
+# git status is compared where export/ writes: the whole tree would also see other people's edits made meanwhile
+# in a shared checkout.
+EXPORT_WRITES = ("export/artifacts", "functions/classifier/model", "docs", "bench/results")
 
 
 def git_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    command = ["git", "status", "--porcelain", "--untracked-files=all", "--", *EXPORT_WRITES]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
 def newest_write(paths) -> float:
