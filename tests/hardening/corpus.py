@@ -352,6 +352,31 @@ def build() -> list[Case]:
         )
     )
 
+    # -- formats Pillow could parse but the API refuses: opened with an allow-list, so their parsers never run
+    #    (tests/unit/test_decode_limits.py spies on them); the message names the format when its magic number does
+    for fmt in ("ICO", "PPM", "TGA", "PCX", "EPS", "SGI"):
+        for content_type in ("image/png", "image/jpeg"):
+            add(
+                Case(
+                    f"refused-format-{fmt.lower()}-as-{content_type}",
+                    CLASSIFY,
+                    content_type,
+                    save(picture(64, 48), fmt),
+                    415,
+                    "unsupported_image",
+                )
+            )
+    add(
+        Case(
+            "refused-format-ico-in-batch",
+            BATCH,
+            "application/json",
+            json.dumps({"images": [b64(save(picture(64, 48), "ICO")), b64(jpeg)]}).encode(),
+            200,
+            check=lambda r: _item_statuses(r, [415, 200]),
+        )
+    )
+
     # -- legitimately usable images in every mode and format: 200
     usable = {
         "png-16bit-grey": save(

@@ -15,7 +15,7 @@ from hematovision.errors import ClientError
 from hematovision.limits import HEATMAP_SIZE, INFERENCE_BATCH, MAX_IMAGE_BYTES
 from hematovision.logic.heatmap import heatmap_png_base64
 from hematovision.logic.inference import Model
-from hematovision.logic.preprocessing import decode_for_model, to_model_input
+from hematovision.logic.preprocessing import DecodeBudget, decode_for_model, to_model_input
 from hematovision.logic.verdict import Verdict, verdict
 
 
@@ -59,7 +59,9 @@ class Classifier:
     def __init__(self, model: Model):
         self.model = model
 
-    def decode(self, upload: Upload, index: int) -> tuple[ItemOutcome, np.ndarray | None]:
+    def decode(
+        self, upload: Upload, index: int, budget: DecodeBudget | None = None
+    ) -> tuple[ItemOutcome, np.ndarray | None]:
         item = ItemOutcome(index=index, filename=upload.filename)
         if upload.error is not None:
             item.error = upload.error
@@ -72,7 +74,7 @@ class Classifier:
             return item, None
         size = self.model.input_size
         try:
-            decoded = decode_for_model(data, size=size)
+            decoded = decode_for_model(data, size=size, budget=budget)
             item.width, item.height = decoded.width, decoded.height
             return item, to_model_input(decoded.image, size)
         except ClientError as error:
@@ -88,10 +90,11 @@ class Classifier:
         items: list[ItemOutcome] = []
         arrays: list[np.ndarray] = []
         positions: list[int] = []
+        budget = DecodeBudget()  # the decode bytes of the whole request (limits.MAX_REQUEST_DECODE_BYTES)
         for index, upload in enumerate(uploads):
             if isinstance(upload, (bytes, bytearray)):
                 upload = Upload(data=bytes(upload))
-            item, array = self.decode(upload, index)
+            item, array = self.decode(upload, index, budget)
             items.append(item)
             if array is not None:
                 arrays.append(array)
