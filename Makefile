@@ -5,7 +5,7 @@ EXPORT_VENV := .venv-export
 TOOLS_VENV := .venv-tools
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: serve test venv export-venv tools-venv train promote evaluate export-smoke bench build package-size clean
+.PHONY: serve test lint format venv export-venv tools-venv train promote evaluate export-smoke bench build package-size clean
 
 $(VENV)/.installed: pyproject.toml functions/classifier/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,17 @@ screenshot: venv
 	$(VENV)/bin/python -m tests.browser.readme_screenshot docs/screenshot.png
 
 ## Install everything the tests need, then run the whole suite.
-test: venv export-venv tools-venv
+test: venv export-venv tools-venv lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## ruff (config in pyproject.toml): the formatter and the linter, zero findings; `make format` fixes what it can.
+lint: venv
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 ## Train the committed recipe (export/recipe.json) into a fresh run folder (train, ONNX export, evaluation, card;
 ## about an hour on 2 cores; not part of CI), then promote it to the shipped model.
