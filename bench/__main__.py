@@ -261,6 +261,7 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
 
         event_file = args.work / "cold-event.json"
         event_file.write_text(json.dumps(raw_event(image.read_bytes(), "bench-cold")), encoding="utf-8")
+    serving_cold_args = ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image)]
     for index in range(args.cold_runs):
         kinds = ["serving", "keras"] if with_keras else ["serving"]
         kinds = (kinds if index % 2 == 0 else list(reversed(kinds))) + (["lambda_package"] if package else [])
@@ -268,11 +269,7 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
             spawned = time.time()
             if kind == "serving":
                 result = run_child(
-                    SERVING_PYTHON,
-                    "bench.serving_child",
-                    ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image)],
-                    args.work,
-                    f"cold-{kind}-{index}",
+                    SERVING_PYTHON, "bench.serving_child", serving_cold_args, args.work, f"cold-{kind}-{index}"
                 )
             elif kind == "lambda_package":
                 env = {
@@ -289,17 +286,7 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
                 result = run_child(
                     Path(python312),
                     "bench.serving_child",
-                    [
-                        "cold",
-                        "--model-dir",
-                        str(args.model_dir),
-                        "--threads",
-                        "1",
-                        "--image",
-                        str(image),
-                        "--event",
-                        str(event_file),
-                    ],
+                    [*serving_cold_args, "--event", str(event_file)],
                     args.work,
                     f"cold-{kind}-{index}",
                     env=env,

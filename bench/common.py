@@ -96,6 +96,12 @@ def write_result(path: str | os.PathLike[str] | None, result: dict) -> None:
         print(text, flush=True)
 
 
+def run_mode(args, warm, cold) -> int:
+    """A child's main: run its warm or cold measurement (args.mode) and write the result where args.result says."""
+    write_result(args.result, warm(args) if args.mode == "warm" else cold(args))
+    return 0
+
+
 class LambdaContext:
     """The attributes Powertools reads from a Lambda context object."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 T_PROCESS = time.time()
 
-from bench.common import child_parser, peak_rss_mib, summary_ms, write_result  # noqa: E402
+from bench.common import child_parser, peak_rss_mib, run_mode, summary_ms  # noqa: E402
 
 
 def init_tensorflow(threads: int):
@@ -106,9 +106,7 @@ def cold(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = child_parser(__doc__.splitlines()[0], "--keras-model")
     args = parser.parse_args(argv)
-    result = warm(args) if args.mode == "warm" else cold(args)
-    write_result(args.result, result)
-    return 0
+    return run_mode(args, warm, cold)
 
 
 if __name__ == "__main__":

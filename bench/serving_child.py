@@ -22,42 +22,35 @@ from pathlib import Path
 
 T_PROCESS = time.time()  # as early as possible: the orchestrator compares it with its spawn time
 
-from bench.common import LambdaContext, child_parser, peak_rss_mib, summary_ms, write_result  # noqa: E402
+from bench.common import LambdaContext, child_parser, peak_rss_mib, run_mode, summary_ms  # noqa: E402
 
 API_KEY = "bench-key"
 
 
-def raw_event(data: bytes, request_id: str) -> dict:
+def api_event(path: str, content_type: str, body: bytes, binary: bool, request_id: str) -> dict:
+    """A keyed REST proxy event for `path`, as API Gateway would send it."""
     from hematovision.local.events import build_event
 
     return build_event(
         "POST",
-        "/v1/classify",
-        "/v1/classify",
-        headers=[("Content-Type", "image/jpeg"), ("x-api-key", API_KEY)],
-        body=data,
-        binary=True,
+        path,
+        path,
+        headers=[("Content-Type", content_type), ("x-api-key", API_KEY)],
+        body=body,
+        binary=binary,
         stage="v1",
         api_key=API_KEY,
         request_id=request_id,
     )
+
+
+def raw_event(data: bytes, request_id: str) -> dict:
+    return api_event("/v1/classify", "image/jpeg", data, True, request_id)
 
 
 def batch_event(images: list[bytes], request_id: str) -> dict:
-    from hematovision.local.events import build_event
-
     body = json.dumps({"images": [base64.b64encode(d).decode("ascii") for d in images]}).encode()
-    return build_event(
-        "POST",
-        "/v1/classify/batch",
-        "/v1/classify/batch",
-        headers=[("Content-Type", "application/json"), ("x-api-key", API_KEY)],
-        body=body,
-        binary=False,
-        stage="v1",
-        api_key=API_KEY,
-        request_id=request_id,
-    )
+    return api_event("/v1/classify/batch", "application/json", body, False, request_id)
 
 
 def invoke(handler, event: dict, context) -> dict:
@@ -349,9 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="write a pyinstrument profile of the batch-1 handler loop here")
     args = parser.parse_args(argv)
     # The Lambda runtime's own stdout is the log stream: keep the handler's JSON logs out of the result.
-    result = warm(args) if args.mode == "warm" else cold(args)
-    write_result(args.result, result)
-    return 0
+    return run_mode(args, warm, cold)
 
 
 if __name__ == "__main__":
