@@ -141,7 +141,8 @@ class _FormDataParser(PushMultipartParser):
 
 
 def _header_text(value: str | None) -> str | None:
-    """Part headers are read as latin-1 (never fails); their values as UTF-8 with U+FFFD, as the email parser did."""
+    """Part headers are read as latin-1 (never fails); their values are UTF-8, with U+FFFD for invalid bytes, so a
+    non-ASCII file name never turns a valid upload into an error."""
     return None if value is None else value.encode("latin-1").decode("utf-8", errors="replace")
 
 
