@@ -1,6 +1,9 @@
 """The malformed-input corpus (tests/hardening/corpus.py, >= 500 generated cases) through the Lambda handler
 directly and through `hematovision serve`: the asserted status per case, never a 5xx, no uncaught exception,
 no stack trace or file path in any answer, no image bytes or base64 in any log line, process alive afterwards.
+Issue #20: each case answers within TIME_BOUND_S, and the peak RSS over the whole corpus (so of every case) stays
+under 75% of the template's MemorySize: the test process's through the handler, each worker's through the server;
+the server's logs hold neither the API key nor a query string.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import http.client
 import io
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
 
+from bench.decode_memory import memory_bound_mb
 from hematovision.local.events import build_event
 from hematovision.local.template import default_template_path, load_api_config
 from tests import fakes
@@ -32,6 +38,18 @@ LEAKS = re.compile(r'Traceback|File "|\.py\b|/var/task|/opt/|/work/|/home/|/usr/
 # a long base64 run in a log line: an image (or any body) dumped into the logs
 BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{120,}={0,2}")
 RAW_IMAGE_MARKERS = ("JFIF", "IHDR", "IDAT", "\\xff\\xd8", "\\x89PNG", "\ufffd\ufffd\ufffd")
+TIME_BOUND_S = 5.0
+
+
+def peak_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def reset_peak(pid: int | str = "self") -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM back to the current RSS (root, or the process's owner)
 
 
 def test_corpus_is_large_and_varied():
@@ -114,9 +132,12 @@ def test_corpus_through_the_handler(api, context, capsys):
     stream = io.StringIO()
     previous = handler.setStream(stream)
     distribution = collections.Counter()
+    reset_peak()
     try:
         for case in CASES:
+            started = time.perf_counter()
             response = api.lambda_handler(event_for(case), context)  # an uncaught exception fails the test here
+            assert time.perf_counter() - started <= TIME_BOUND_S, case.id
             assert set(response) >= {"statusCode", "body"}, case.id
             distribution[response["statusCode"]] += 1
             check_answer(case, response["statusCode"], response["body"].encode(), through_server=False)
@@ -124,6 +145,7 @@ def test_corpus_through_the_handler(api, context, capsys):
         assert alive["statusCode"] == 200
     finally:
         handler.setStream(previous)
+    assert peak_mb() < memory_bound_mb(), f"peak RSS {peak_mb():.0f} MB over the corpus"
     out = capsys.readouterr()
     logs = stream.getvalue() + out.out + out.err
     assert logs.count('"correlation_id"') >= len(CASES) // 2, "the handler's logs were not captured"
@@ -164,22 +186,31 @@ def test_corpus_through_the_server(server):
     workers = server.workers()
     assert len(workers) == 2
 
+    for pid in workers:
+        reset_peak(pid)
+
     def send(case):
-        return (case, *post(server, case))
+        started = time.perf_counter()
+        return (case, *post(server, case), time.perf_counter() - started)
 
     distribution = collections.Counter()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for case, status, headers, body in pool.map(send, CASES):
+        for case, status, headers, body, seconds in pool.map(send, CASES):
+            assert seconds <= TIME_BOUND_S, f"{case.id}: {seconds:.1f} s"
             distribution[status] += 1
             assert headers.get("x-amzn-requestid"), case.id
             check_answer(case, status, body, through_server=True)
     assert server.process.poll() is None, "the server died"
     assert server.workers() == workers, "a worker process died during the corpus (a crash, not an answer)"
+    for pid in workers:
+        assert peak_mb(pid) < memory_bound_mb(), f"worker {pid}: peak RSS {peak_mb(pid):.0f} MB over the corpus"
     status, _, body = server.request("POST", "/v1/classify", JPEG, {"Content-Type": "image/jpeg"})
     assert status == 200, body
     logs = server.log_path.read_text(errors="replace")
     assert logs.count('"correlation_id"') >= len(CASES) // 2, "the workers' logs were not captured"
     assert_clean_logs(logs, CASES)
+    assert API_KEY not in logs, "a user-given API key in the logs"
+    assert "foo=bar" not in logs and "explain=" not in logs, "a query string in the logs"
     print(f"\ncorpus through hematovision serve: {len(CASES)} cases, statuses {dict(sorted(distribution.items()))}")
 
 

@@ -183,3 +183,63 @@ def test_api_keys_from_cli_env_or_generated(monkeypatch):
     monkeypatch.delenv("HEMATOVISION_API_KEYS")
     keys, generated = local_server.resolve_api_keys(None)
     assert generated and len(keys) == 1 and len(next(iter(keys))) > 20
+
+
+# ---------------------------------------------------------------- issue #20: as strict as API Gateway
+def test_event_size_checked_from_the_body_before_the_event_is_built(config, monkeypatch):
+    built = []
+    monkeypatch.setattr(local_server, "build_event", lambda *a, **k: built.append(1) or {})
+    gateway = Gateway(config, RecordingPool(), {"k"})
+    headers = [("x-api-key", "k"), ("Content-Type", "image/jpeg")]
+    over = local_server.LAMBDA_MAX_REQUEST * 3 // 4 + 1  # 4/3 of it is over 6 MB
+    reply = gateway.handle("POST", "/v1/classify", headers, b"\0" * over)
+    assert reply.status == 413 and not built
+    body = json.loads(reply.body)
+    assert body["error"]["code"] == "REQUEST_TOO_LARGE" and "at least" in body["error"]["message"]
+
+
+def test_a_full_queue_is_429_with_retry_after(config):
+    reply = Gateway(config, RecordingPool(Result("throttled")), {"k"}).handle(
+        "POST", "/v1/classify", [("x-api-key", "k"), ("Content-Type", "image/jpeg")], b"\xff\xd8"
+    )
+    assert reply.status == 429
+    headers = dict(reply.headers)
+    assert int(headers["Retry-After"]) >= 1 and headers["x-amzn-ErrorType"] == "TooManyRequestsException"
+    body = json.loads(reply.body)
+    assert body["error"]["code"] == "THROTTLED" and body["request_id"]
+
+
+def test_the_invocation_queue_is_bounded():
+    from hematovision.local.runtime import Invocation, InvocationQueue, WorkerPool
+
+    queue = InvocationQueue(capacity=2)
+    assert queue.put(Invocation(b"1")) and queue.put(Invocation(b"2"))
+    assert not queue.put(Invocation(b"3")) and len(queue) == 2
+    assert queue.put(Invocation(b"back"), front=True)  # an invocation put back always fits
+    pool = WorkerPool(workers=1, handler="x", task_root=ROOT, environment={}, max_queue=0)
+    assert pool.invoke(b"{}", timeout=1).kind == "throttled"
+
+
+@pytest.mark.parametrize(
+    "status, code",
+    [
+        (400, "BAD_REQUEST"),
+        (408, "REQUEST_TIMEOUT"),
+        (414, "REQUEST_URI_TOO_LONG"),
+        (431, "REQUEST_HEADER_FIELDS_TOO_LARGE"),
+    ],
+)
+def test_framing_errors_are_the_gateway_json(config, status, code):
+    reply = Gateway(config, RecordingPool(), set()).framing_error(status)
+    assert reply.status == status
+    body = json.loads(reply.body)
+    assert body["error"]["code"] == code and body["error"]["message"] and body["request_id"]
+
+
+def test_log_lines_are_escaped_truncated_and_redacted():
+    assert local_server._log_target("/v1/classify?x-api-key=secret&explain=true") == "/v1/classify?<redacted>"
+    target = local_server._log_target('/a\x1b[31m\r\nInjected: yes\x00\u00e9"')
+    assert target == '/a\\x1b[31m\\r\\nInjected: yes\\x00\\xe9\\"'
+    assert all(32 <= ord(c) < 127 for c in target)
+    long = local_server._log_target("/" + "a" * 5000)
+    assert len(long) < local_server.LOG_TARGET_CHARS + 40 and long.endswith("(5001 chars)")

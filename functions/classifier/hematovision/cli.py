@@ -124,6 +124,8 @@ def cmd_serve(args) -> int:
         template=args.template,
         model_dir=args.model_dir,
         quiet=args.quiet,
+        max_queue=args.max_queue,
+        memory_mb=args.memory_mb,
     )
 
 
@@ -146,6 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--template", help="SAM template to read routes/binary types from (default: ./template.yaml)")
     serve.add_argument("--model-dir", help="model directory (default: the committed model, or $HEMATOVISION_MODEL_DIR)")
     serve.add_argument("--quiet", action="store_true", help="no access log, no function logs")
+    serve.add_argument(
+        "--max-queue",
+        type=int,
+        default=16,
+        metavar="N",
+        help="requests that may wait for a free worker; more get 429 THROTTLED with Retry-After (default 16)",
+    )
+    serve.add_argument(
+        "--memory-mb",
+        type=int,
+        nargs="?",
+        const=0,
+        metavar="MB",
+        help="cap each worker's memory like a Lambda of this size (a cgroup, as root); no MB: template's MemorySize",
+    )
     serve.set_defaults(func=cmd_serve)
 
     for name, helptext, func in (

@@ -7,11 +7,15 @@ Implemented endpoints (2018-06-01): GET runtime/invocation/next, POST runtime/in
 POST runtime/invocation/{id}/error, POST runtime/init/error.
 A worker that exits is respawned; the invocation it held fails like a crashed Lambda environment.
 A running invocation past the function timeout has its worker killed, as Lambda does.
+At most `max_queue` invocations wait for a free worker; more are refused ("throttled", a 429 at the gateway).
+With a MemoryLimit each worker runs in its own memory cgroup of the function's size, so a worker that goes over
+it is killed by the kernel, as Lambda ends an environment out of memory (the request gets a 502).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -35,7 +39,7 @@ MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # Lambda's synchronous response limi
 
 @dataclass
 class Result:
-    kind: str  # "response" | "error" | "died" | "timeout" | "gateway_timeout" | "too_large"
+    kind: str  # "response" | "error" | "died" | "timeout" | "gateway_timeout" | "too_large" | "throttled"
     body: bytes = b""
     detail: str = ""
 
@@ -63,16 +67,21 @@ class Invocation:
 
 
 class InvocationQueue:
-    """FIFO with put-back-to-front and removal (a cancelled invocation must never start)."""
+    """FIFO with put-back-to-front and removal (a cancelled invocation must never start), bounded for new work."""
 
-    def __init__(self):
+    def __init__(self, capacity: int | None = None):
         self._items: collections.deque[Invocation] = collections.deque()
         self._cond = threading.Condition()
+        self.capacity = capacity
 
-    def put(self, item: Invocation, front: bool = False) -> None:
+    def put(self, item: Invocation, front: bool = False) -> bool:
+        """False (and not queued) when the queue is at capacity; an invocation put back (front) always fits."""
         with self._cond:
+            if not front and self.capacity is not None and len(self._items) >= self.capacity:
+                return False
             (self._items.appendleft if front else self._items.append)(item)
             self._cond.notify()
+            return True
 
     def get(self, timeout: float) -> Invocation | None:
         with self._cond:
@@ -176,6 +185,95 @@ class _RuntimeApiHandler(BaseHTTPRequestHandler):
         self._reply(404, b'{"errorMessage":"unknown runtime API path","errorType":"InvalidRequest"}')
 
 
+class MemoryLimit:
+    """Each worker process capped at `megabytes`, like a Lambda of that MemorySize.
+
+    A memory cgroup per worker: cgroup v1 (`/sys/fs/cgroup/memory/<name>/memory.limit_in_bytes`, swap included
+    when the kernel accounts it), else cgroup v2 (`/sys/fs/cgroup/<name>/memory.max`, no swap). Both need root
+    (or a delegated cgroup). Without either, RLIMIT_AS: a cap on address space, not on resident memory, so much
+    looser than Lambda's (onnxruntime and numpy reserve far more address space than they touch) - `kind` says which.
+    """
+
+    V1 = Path("/sys/fs/cgroup/memory")
+    V2 = Path("/sys/fs/cgroup")
+
+    def __init__(self, megabytes: int, name: str | None = None):
+        self.megabytes = int(megabytes)
+        self.bytes = self.megabytes * 1024 * 1024
+        self.name = name or f"hematovision-local-{os.getpid()}"
+        self.kind = self._probe()
+        self._groups: dict[int, Path] = {}
+
+    def _probe(self) -> str:
+        if (self.V1 / "memory.limit_in_bytes").exists() and os.access(self.V1, os.W_OK):
+            return "cgroup-v1"
+        controllers = self.V2 / "cgroup.controllers"
+        if controllers.exists() and "memory" in controllers.read_text().split() and os.access(self.V2, os.W_OK):
+            return "cgroup-v2"
+        return "rlimit-as"
+
+    def describe(self) -> str:
+        where = {"cgroup-v1": "a cgroup v1 memory limit", "cgroup-v2": "a cgroup v2 memory.max"}
+        return f"{self.megabytes} MB ({where.get(self.kind, 'RLIMIT_AS, address space only: no cgroup available')})"
+
+    def group(self, index: int) -> Path | None:
+        return self._groups.get(index)
+
+    def _create(self, index: int) -> Path:
+        group = self._groups.get(index)
+        if group is not None:
+            return group
+        if self.kind == "cgroup-v1":
+            group = self.V1 / f"{self.name}-w{index}"
+            group.mkdir(exist_ok=True)
+            (group / "memory.limit_in_bytes").write_text(str(self.bytes))
+            swap = group / "memory.memsw.limit_in_bytes"
+            if swap.exists():
+                with contextlib.suppress(OSError):
+                    swap.write_text(str(self.bytes))
+        else:
+            subtree = self.V2 / "cgroup.subtree_control"
+            if "memory" not in subtree.read_text().split():
+                subtree.write_text("+memory")
+            group = self.V2 / f"{self.name}-w{index}"
+            group.mkdir(exist_ok=True)
+            (group / "memory.max").write_text(str(self.bytes))
+            with contextlib.suppress(OSError):
+                (group / "memory.swap.max").write_text("0")
+        self._groups[index] = group
+        return group
+
+    def attach(self, pid: int, index: int) -> None:
+        """Put the (just started) worker process `pid` under the limit."""
+        if self.kind == "rlimit-as":
+            import resource
+
+            resource.prlimit(pid, resource.RLIMIT_AS, (self.bytes, self.bytes))
+            return
+        (self._create(index) / "cgroup.procs").write_text(str(pid))
+
+    def peak_bytes(self, index: int) -> int | None:
+        """The cgroup's peak memory usage (v1 max_usage_in_bytes, v2 memory.peak) since creation or reset."""
+        group = self._groups.get(index)
+        for name in ("memory.max_usage_in_bytes", "memory.peak"):
+            if group is not None and (group / name).exists():
+                return int((group / name).read_text().split()[0])
+        return None
+
+    def release(self) -> None:
+        """Remove the cgroups (their processes have exited)."""
+        for group in self._groups.values():
+            for _ in range(20):
+                try:
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # a process still being reaped
+                    time.sleep(0.05)
+        self._groups.clear()
+
+
 class Worker:
     """One execution environment: a runtime-API endpoint and the awslambdaric process polling it."""
 
@@ -264,6 +362,12 @@ class Worker:
             stderr=self.pool.worker_output,
             start_new_session=True,  # Ctrl-C goes to the server, which stops the workers itself
         )
+        if self.pool.memory_limit is not None:
+            try:
+                self.pool.memory_limit.attach(self.process.pid, self.index)
+            except OSError as error:  # refuse to run unlimited when a limit was asked for
+                log.error("worker %d: cannot apply the memory limit: %s", self.index, error)
+                self.kill()
 
     def _on_exit(self, code: int) -> None:
         with self._lock:
@@ -362,6 +466,8 @@ class WorkerPool:
         function_timeout: float = 30.0,
         function_name: str = "hematovision-local-classifier",
         worker_output=None,
+        max_queue: int | None = None,
+        memory_limit: MemoryLimit | None = None,
     ):
         self.handler = handler
         self.task_root = task_root
@@ -369,7 +475,8 @@ class WorkerPool:
         self.function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
         self.environment = environment
         self.worker_output = worker_output
-        self.queue = InvocationQueue()
+        self.queue = InvocationQueue(max_queue)
+        self.memory_limit = memory_limit
         self.stopping = False
         self.workers = [Worker(self, i) for i in range(max(1, workers))]
 
@@ -394,7 +501,8 @@ class WorkerPool:
     def invoke(self, payload: bytes, timeout: float) -> Result:
         """Run one invocation on the next free worker; `timeout` is the caller's (API Gateway's) limit."""
         invocation = Invocation(payload)
-        self.queue.put(invocation)
+        if not self.queue.put(invocation):
+            return Result("throttled", detail=f"{len(self.queue)} requests already wait for a worker")
         if invocation.wait(timeout):
             return invocation.result
         if self.queue.remove(invocation):
@@ -415,3 +523,5 @@ class WorkerPool:
             if invocation is None:
                 break
             invocation.finish(Result("died", detail="server stopping"))
+        if self.memory_limit is not None:
+            self.memory_limit.release()

@@ -95,19 +95,21 @@ def start(
     cwd: str | os.PathLike[str] | None = None,
     quiet: bool = False,
     timeout: float = 120,
+    extra_args: list[str] | tuple[str, ...] = (),
 ) -> ServeProcess:
     """Start `python -m hematovision.cli serve` on HOST with a free port, accepting only `api_key`; return once
     it prints its URL and GET /health answers 200. Its stdout and stderr go to `log_path`.
 
     `env` is the child's whole environment (default: this process's); `model_dir` (when given) overrides its
-    HEMATOVISION_MODEL_DIR, and HEMATOVISION_API_KEYS is dropped so that `api_key` is the only key."""
+    HEMATOVISION_MODEL_DIR, and HEMATOVISION_API_KEYS is dropped so that `api_key` is the only key. `extra_args`
+    are more `serve` options (e.g. ["--memory-mb", "1024"])."""
     log_path = Path(log_path)
     environment = dict(os.environ if env is None else env)
     environment.pop("HEMATOVISION_API_KEYS", None)
     if model_dir is not None:
         environment["HEMATOVISION_MODEL_DIR"] = str(Path(model_dir).resolve())
     command = [str(python), "-m", "hematovision.cli", "serve", "--host", HOST, "--port", "0"]
-    command += ["--workers", str(workers), "--api-key", api_key] + (["--quiet"] if quiet else [])
+    command += ["--workers", str(workers), "--api-key", api_key] + (["--quiet"] if quiet else []) + list(extra_args)
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

@@ -3,17 +3,30 @@
 Requests become the REST proxy events API Gateway would send (binary media types, API keys per route,
 gateway responses and CORS all read from template.yaml), and run on the handler through a pool of
 awslambdaric worker processes (hematovision.local.runtime). Limits as deployed: 10 MB request body
-(API Gateway), 6 MB invocation payload (Lambda), 29 s integration timeout.
+(API Gateway), 6 MB invocation payload (Lambda, checked from 4/3 x the body before the event is built), 29 s
+integration timeout, and optionally the function's memory size (`--memory-mb`, a cgroup per worker).
+
+The HTTP side is as strict as API Gateway's edge (issue #20): conflicting or malformed Content-Length, Content-Length
+with Transfer-Encoding, any Transfer-Encoding but `chunked`, malformed chunk framing, header lines that are not
+`name: value` -> 400 and the connection closed, so no request can hide in another's body; the request line and
+headers must arrive within HEADER_TIMEOUT s (slowloris), a request line over MAX_REQUEST_LINE bytes is a 414 and a
+head over MAX_HEAD_BYTES a 431, all as JSON like the gateway's other answers; at most `max_queue` requests wait for
+a worker, the next get 429 THROTTLED with Retry-After. No Server banner. The access log has the method and the
+path only: escaped, truncated, the query string redacted, never a header (so never a key) or a body.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import email.errors
 import json
 import logging
 import os
+import re
 import secrets
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -23,7 +36,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from hematovision.local.events import build_event
-from hematovision.local.runtime import Result, WorkerPool
+from hematovision.local.runtime import MemoryLimit, Result, WorkerPool
 from hematovision.local.template import ApiConfig, default_template_path, load_api_config
 
 log = logging.getLogger("hematovision.local")
@@ -32,6 +45,16 @@ API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # REST API payload quota
 LAMBDA_MAX_REQUEST = 6 * 1024 * 1024  # synchronous invoke payload: 6,291,456 bytes
 INTEGRATION_TIMEOUT = 29.0
 API_KEYS_ENV = "HEMATOVISION_API_KEYS"
+MAX_REQUEST_LINE = 8192  # bytes: longer -> 414
+MAX_HEAD_BYTES = 10240  # request line + header values (API Gateway's REST limit): more -> 431
+HEADER_TIMEOUT = 10.0  # seconds for the request line and headers to arrive, however slowly (slowloris)
+DEFAULT_MAX_QUEUE = 16  # requests waiting for a free worker; beyond: 429 THROTTLED
+LOG_TARGET_CHARS = 160  # of the escaped path in an access-log line
+MAX_CHUNK_LINE = 1024
+MAX_TRAILERS = 32
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name
+DIGITS = re.compile(r"[0-9]{1,12}")
+CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})(?:;[^\r\n]*)?\r\n")
 # response types and API Gateway's default status/message for them
 GATEWAY_DEFAULTS = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
@@ -39,7 +62,20 @@ GATEWAY_DEFAULTS = {
     "REQUEST_TOO_LARGE": (413, "Request Too Large"),
     "BAD_REQUEST_BODY": (400, "Invalid request body"),
     "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
+    "THROTTLED": (429, "Too Many Requests"),
 }
+# the local server's answers to malformed HTTP, in the gateway's JSON shape (response type -> status, message)
+FRAMING_ERRORS = {
+    400: ("BAD_REQUEST", "Bad Request"),
+    408: ("REQUEST_TIMEOUT", "Request Timeout"),
+    413: ("REQUEST_TOO_LARGE", "Request Too Large"),
+    414: ("REQUEST_URI_TOO_LONG", "Request-URI Too Long"),
+    431: ("REQUEST_HEADER_FIELDS_TOO_LARGE", "Request Header Fields Too Large"),
+}
+
+
+class FramingError(ValueError):
+    """The request's framing is malformed or ambiguous: 400, then the connection is closed."""
 
 
 @dataclass
@@ -86,6 +122,11 @@ class Gateway:
                 )
         return GatewayReply(status, headers, body.encode("utf-8"))
 
+    def framing_error(self, status: int, message: str | None = None) -> GatewayReply:
+        """400/408/413/414/431 for malformed HTTP, as JSON like the gateway's other answers."""
+        response_type, default_message = FRAMING_ERRORS.get(status, ("BAD_REQUEST", "Bad Request"))
+        return self.gateway_response(response_type, str(uuid.uuid4()), message or default_message, status)
+
     def internal_error(self, request_id: str, status: int = 502) -> GatewayReply:
         """What API Gateway answers when the function fails or returns a malformed response."""
         return GatewayReply(
@@ -131,6 +172,11 @@ class Gateway:
         if route.api_key_required and (not api_key or api_key not in self.api_keys):
             return self.gateway_response("INVALID_API_KEY", request_id)
         content_type = _header(headers, "content-type")
+        binary = self.config.is_binary(content_type)
+        # Lambda's 6 MB is on the event: a binary body grows by 4/3 in base64. Refuse before building it.
+        least = 4 * ((len(body) + 2) // 3) if binary else len(body)
+        if least > LAMBDA_MAX_REQUEST:
+            return self._event_too_large(request_id, least, "at least ")
         event = build_event(
             method,
             path,
@@ -138,7 +184,7 @@ class Gateway:
             headers=headers,
             query=query,
             body=body,
-            binary=self.config.is_binary(content_type),
+            binary=binary,
             stage=self.config.stage,
             path_parameters=path_params,
             api_key=api_key if route.api_key_required else None,
@@ -147,19 +193,25 @@ class Gateway:
             request_id=request_id,
         )
         payload = json.dumps(event).encode("utf-8")
+        del event
         if len(payload) > LAMBDA_MAX_REQUEST:
-            return self.gateway_response(
-                "REQUEST_TOO_LARGE",
-                request_id,
-                message=f"The request becomes a {len(payload)}-byte Lambda event; Lambda accepts at most {LAMBDA_MAX_REQUEST} bytes "
-                "(binary bodies grow by 4/3 in base64).",
-            )
+            return self._event_too_large(request_id, len(payload))
         result = self.pool.invoke(payload, INTEGRATION_TIMEOUT)
         return self.integration_reply(result, request_id)
+
+    def _event_too_large(self, request_id: str, size: int, least: str = "") -> GatewayReply:
+        return self.gateway_response(
+            "REQUEST_TOO_LARGE",
+            request_id,
+            message=f"The request becomes {least}a {size}-byte Lambda event; Lambda accepts at most "
+            f"{LAMBDA_MAX_REQUEST} bytes (binary bodies grow by 4/3 in base64).",
+        )
 
     def integration_reply(self, result: Result, request_id: str) -> GatewayReply:
         if result.kind == "gateway_timeout":
             return self.gateway_response("INTEGRATION_TIMEOUT", request_id)
+        if result.kind == "throttled":
+            return self.gateway_response("THROTTLED", request_id)
         if result.kind != "response":
             log.warning(
                 "request %s: function failed (%s%s)",
@@ -213,68 +265,196 @@ def _error_type(response_type: str) -> str:
         "INVALID_API_KEY": "ForbiddenException",
         "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
         "REQUEST_TOO_LARGE": "RequestTooLargeException",
+        "THROTTLED": "TooManyRequestsException",
     }.get(response_type, "InternalServerErrorException" if response_type.endswith("5XX") else "BadRequestException")
+
+
+def _escape(text: str, limit: int = LOG_TARGET_CHARS) -> str:
+    """Printable ASCII only (control characters, quotes and non-ASCII escaped), at most `limit` characters."""
+    escaped = ascii(text)[1:-1].replace('"', '\\"')
+    return escaped if len(escaped) <= limit else f"{escaped[:limit]}...({len(escaped)} chars)"
+
+
+def _log_target(target: str) -> str:
+    """The request target for a log line: the path escaped and truncated, the query string redacted."""
+    path, question, _query = (target or "").partition("?")
+    return _escape(path) + ("?<redacted>" if question else "")
 
 
 class _HttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "HematoVisionLocal/1.0"
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid delayed-ACK stalls
     gateway: Gateway
-    timeout = 60  # seconds of client inactivity before a connection is dropped
+    timeout = 60  # seconds of client inactivity (one read) before a connection is dropped
+    header_timeout = HEADER_TIMEOUT  # seconds for a whole request line + headers, from their first byte
 
-    def log_message(self, format, *args):  # noqa: A002
-        log.info("%s - %s", self.address_string(), format % args)
+    # -- no Server banner
+    def version_string(self) -> str:
+        return ""
 
-    def handle_expect_100(self) -> bool:
-        length = self.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > API_GATEWAY_MAX_BODY:
-            self._send(self.gateway.gateway_response("REQUEST_TOO_LARGE", str(uuid.uuid4())))
+    def send_response(self, code, message=None):
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
+    # -- logs: the method and the path, escaped and truncated; never a header, the query string or the body
+    def log_request(self, code="-", size="-"):
+        method = _escape(self.command or "-", 16)
+        log.info('%s "%s %s" %s', self.client_address[0], method, _log_target(getattr(self, "path", "")), code)
+
+    def log_error(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+        log.info("%s - %s", self.client_address[0], _escape(format % args if args else format, 200))
+
+    log_message = log_error
+
+    # -- the head: a deadline for it, limits on its size, strict syntax
+    def handle_one_request(self):
+        self._head_lock = threading.Lock()
+        self._head_done = False
+        self._head_timed_out = False
+        self.command, self.path, self.request_version = None, "", self.default_request_version
+        try:
+            if not self.rfile.peek(1):  # idle keep-alive: wait up to `timeout` for a first byte, without a deadline
+                self.close_connection = True
+                return
+        except (TimeoutError, OSError):
             self.close_connection = True
+            return
+        timer = threading.Timer(self.header_timeout, self._head_deadline)
+        timer.daemon = True
+        timer.start()
+        try:
+            super().handle_one_request()
+        finally:
+            timer.cancel()
+
+    def _head_deadline(self) -> None:
+        """The head did not arrive in time: stop reading (the blocked read sees the end); parse_request answers 408."""
+        with self._head_lock:
+            if self._head_done:
+                return
+            self._head_timed_out = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RD)
+
+    def parse_request(self) -> bool:
+        if len(self.raw_requestline) > MAX_REQUEST_LINE + 2:
+            self.send_error(414)
             return False
-        return super().handle_expect_100()
+        parsed = super().parse_request()
+        with self._head_lock:
+            self._head_done = True
+            timed_out = self._head_timed_out
+        if timed_out:
+            if parsed:
+                self.send_error(408)
+            return False
+        if not parsed:
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(400, "HTTP/0.9 is not supported")
+            return False
+        if len(self.raw_requestline) + sum(len(k) + len(v) for k, v in self.headers.items()) > MAX_HEAD_BYTES:
+            self.send_error(431)
+            return False
+        # a line that is not `name: value` ends email's header parsing: the headers after it would be ignored
+        cut = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in self.headers.defects)
+        if cut or self.headers.get_payload() or not all(TOKEN.fullmatch(k) for k in self.headers):
+            self.send_error(400, "Malformed header line")
+            return False
+        return True
+
+    def send_error(self, code, message=None, explain=None):
+        """Every error http.server or this handler raises, as the gateway's JSON; the connection is closed."""
+        with self._head_lock:
+            if self._head_timed_out:
+                code, message = 408, None
+        status = code if code in FRAMING_ERRORS else 400
+        if message and status == 400:
+            message = f"Bad Request: {message}" if message != "Bad Request" else message
+        else:
+            message = None
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # answer with a status line and headers all the same
+            self.request_version = "HTTP/1.1"
+        with contextlib.suppress(OSError):
+            self._send(self.gateway.framing_error(status, message))
+
+    # -- the body
+    def _framing(self) -> tuple[str, int]:
+        """("chunked", 0) or ("length", n); FramingError for anything API Gateway would refuse or could read
+        differently from this server (the request smuggling cases)."""
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if encodings and lengths:
+            raise FramingError("Content-Length and Transfer-Encoding together")
+        if encodings:
+            if len(encodings) != 1 or encodings[0].strip().lower() != "chunked":
+                raise FramingError("Transfer-Encoding other than chunked")
+            return "chunked", 0
+        values = {value.strip() for value in lengths}
+        if len(values) > 1:
+            raise FramingError("conflicting Content-Length headers")
+        if not values:
+            return "length", 0
+        value = values.pop()
+        if not DIGITS.fullmatch(value):
+            raise FramingError("Content-Length is not a number")
+        return "length", int(value)
+
+    def _read_chunked(self) -> bytes | None:
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(MAX_CHUNK_LINE + 1)
+            if not line:
+                return None  # the client went away
+            found = CHUNK_SIZE.fullmatch(line)
+            if found is None:
+                raise FramingError("malformed chunk size")
+            size = int(found.group(1), 16)
+            if size == 0:
+                for _ in range(MAX_TRAILERS + 1):
+                    trailer = self.rfile.readline(MAX_CHUNK_LINE + 1)
+                    if trailer == b"\r\n":
+                        return b"".join(chunks)
+                    if not trailer.endswith(b"\r\n") or b":" not in trailer:
+                        raise FramingError("malformed trailer")
+                raise FramingError("too many trailers")
+            total += size
+            if total > API_GATEWAY_MAX_BODY:
+                self._too_large()
+                return None
+            data = self.rfile.read(size)
+            if len(data) < size:
+                return None
+            chunks.append(data)
+            if self.rfile.read(2) != b"\r\n":
+                raise FramingError("chunk data longer than its size")
 
     def _read_body(self) -> bytes | None:
-        """The body, or None when it is over the limit (then a 413 has been sent) or unreadable."""
-        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            chunks, total = [], 0
-            while True:
-                size_line = self.rfile.readline(1024)
-                if not size_line:
-                    return None
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size < 0:  # read(-1) would wait for the client to close the connection
-                    raise ValueError("negative chunk size")
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > API_GATEWAY_MAX_BODY:
-                    self._too_large()
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(8)
-        length = self.headers.get("Content-Length")
-        if not length:
-            return b""
-        if not length.strip().isdigit():
-            self._send(GatewayReply(400, [("Content-Type", "application/json")], b'{"message": "Bad Request"}'))
-            self.close_connection = True
-            return None
-        size = int(length)
+        """The body, or None when it is over the limit (then a 413 has been sent) or the client went away."""
+        kind, size = self._framing()
+        if kind == "chunked":
+            return self._read_chunked()
         if size > API_GATEWAY_MAX_BODY:
             self._too_large()
             return None
-        body = self.rfile.read(size)
+        body = self.rfile.read(size) if size else b""
         if len(body) < size:  # client went away mid-upload
             self.close_connection = True
             return None
         return body
 
+    def handle_expect_100(self) -> bool:
+        length = self.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > API_GATEWAY_MAX_BODY:
+            self._too_large()
+            return False
+        return super().handle_expect_100()
+
     def _too_large(self) -> None:
-        self._send(self.gateway.gateway_response("REQUEST_TOO_LARGE", str(uuid.uuid4())))
         self.close_connection = True
+        self._send(self.gateway.gateway_response("REQUEST_TOO_LARGE", str(uuid.uuid4())))
 
     def _send(self, reply: GatewayReply) -> None:
         self.send_response(reply.status)
@@ -294,17 +474,14 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         try:
             body = self._read_body()
-        except ValueError:  # malformed chunked framing: answer, as API Gateway would, rather than hang up
-            self.close_connection = True
-            try:
-                self._send(GatewayReply(400, [("Content-Type", "application/json")], b'{"message": "Bad Request"}'))
-            except OSError:
-                pass
+        except FramingError as error:  # 400 and close, as API Gateway would, rather than guess the framing
+            self.send_error(400, str(error))
             return
         except OSError:
             self.close_connection = True
             return
         if body is None:
+            self.close_connection = True
             return
         try:
             reply = self.gateway.handle(
@@ -313,6 +490,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         except Exception:  # the local gateway itself must never take the server down
             log.exception("local gateway error")
             reply = self.gateway.internal_error(str(uuid.uuid4()), status=500)
+        del body
         try:
             self._send(reply)
         except OSError:
@@ -338,6 +516,8 @@ class LocalServer:
         template: Path | None = None,
         model_dir: Path | None = None,
         worker_output=None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        memory_mb: int | None = None,
     ):
         template = template or default_template_path()
         if template is None:
@@ -352,7 +532,7 @@ class LocalServer:
             {
                 "AWS_LAMBDA_FUNCTION_NAME": "hematovision-local-classifier",
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.function_memory),
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb or self.config.function_memory),
                 "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/hematovision-local-classifier",
                 "AWS_LAMBDA_LOG_STREAM_NAME": "local",
                 "AWS_REGION": environment.get("AWS_REGION", "us-east-1"),
@@ -375,6 +555,8 @@ class LocalServer:
             environment=environment,
             function_timeout=self.config.function_timeout,
             worker_output=worker_output,
+            max_queue=max_queue,
+            memory_limit=MemoryLimit(memory_mb) if memory_mb else None,
         )
         handler = type("HttpHandler", (_HttpHandler,), {})
         self.httpd = ThreadingHTTPServer((host, port), handler)
@@ -429,21 +611,29 @@ def serve(
     template: str | None = None,
     model_dir: str | None = None,
     quiet: bool = False,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    memory_mb: int | None = None,
 ) -> int:
+    """Run the local API. `memory_mb`: cap each worker like a Lambda of that size (0: the template's MemorySize)."""
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     keys, generated = resolve_api_keys(api_keys)
     worker_output = open(os.devnull, "wb") if quiet else None  # noqa: SIM115 - closed at exit
     try:
+        template_path = Path(template) if template else None
+        if memory_mb == 0:
+            memory_mb = load_api_config(template_path or default_template_path() or "template.yaml").function_memory
         server = LocalServer(
             host,
             port,
             workers,
             keys,
-            Path(template) if template else None,
+            template_path,
             Path(model_dir) if model_dir else None,
             worker_output,
+            max_queue=max_queue,
+            memory_mb=memory_mb,
         )
     except (OSError, ValueError) as error:
         print(f"hematovision serve: {error}", file=sys.stderr)
@@ -473,12 +663,17 @@ def serve(
         )
         server.close()
         return 3
-    key_list = ", ".join(sorted(keys))
     print(f"Listening on {server.url}", flush=True)
-    print(f"{'Dev API key (generated)' if generated else 'API key(s)'}: {key_list}", flush=True)
-    example_key = sorted(keys)[0]
+    if generated:  # printed once: a new user needs it; keys given by the user are never printed or logged
+        print(f"Dev API key (generated): {next(iter(keys))}", flush=True)
+        print(f"  pass your own with --api-key KEY or {API_KEYS_ENV}=KEY1,KEY2", flush=True)
+    else:
+        print(f"API keys: {len(keys)} given (not shown)", flush=True)
+    if server.pool.memory_limit is not None:
+        print(f"Memory: each worker limited to {server.pool.memory_limit.describe()}", flush=True)
     print(
-        f"Try: curl -H 'x-api-key: {example_key}' -H 'Content-Type: image/jpeg' --data-binary @cell.jpg {server.url}/v1/classify",
+        "Try: curl -H 'x-api-key: <key>' -H 'Content-Type: image/jpeg' --data-binary @cell.jpg "
+        f"{server.url}/v1/classify",
         flush=True,
     )
     print("Press Ctrl-C to stop.", flush=True)

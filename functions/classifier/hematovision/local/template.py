@@ -120,9 +120,11 @@ class Route:
             if not segment:
                 continue
             if segment.startswith("{") and segment.endswith("+}"):
-                regex += r"/(?P<%s>.+)" % re.sub(r"\W", "_", segment[1:-2])
+                name = re.sub(r"\W", "_", segment[1:-2])
+                regex += rf"/(?P<{name}>.+)"
             elif segment.startswith("{") and segment.endswith("}"):
-                regex += r"/(?P<%s>[^/]+)" % re.sub(r"\W", "_", segment[1:-1])
+                name = re.sub(r"\W", "_", segment[1:-1])
+                regex += rf"/(?P<{name}>[^/]+)"
             else:
                 regex += "/" + re.escape(segment)
         return re.compile("^" + (regex or "/") + "/?$" if regex else "^/$")
