@@ -2,7 +2,9 @@
 
     .venv/bin/python events/generate.py
 
-The image is events/cell.jpg, a synthetic 320x240 smear-like JPEG drawn by tests/fakes.py.
+The image is events/cell.jpg, a synthetic 320x240 smear-like JPEG drawn by tests/fakes.py. The analyze events carry
+events/field.jpg, a real 640x480 whole field with two white cells: BCCD's BloodImage_00010.jpg (MIT licence,
+github.com/Shenggan/BCCD_Dataset; ../shared/data/fields/bccd), copied here once so the events need no shared data.
 Binary bodies are base64 with isBase64Encoded=true, exactly as API Gateway sends the binary media
 types that template.yaml declares (image/*, multipart/form-data); JSON arrives as text.
 """
@@ -28,8 +30,15 @@ KEY = "local-example-api-key"
 UA = [("User-Agent", "curl/8.5.0"), ("Accept", "*/*")]
 
 
+FIELD = HERE / "field.jpg"
+FIELD_SOURCE = ROOT.parent / "shared" / "data" / "fields" / "bccd" / "images" / "BloodImage_00010.jpg"
+
+
 def main() -> None:
     config = load_api_config(ROOT / "template.yaml")
+    if not FIELD.is_file():
+        FIELD.write_bytes(FIELD_SOURCE.read_bytes())
+    field = FIELD.read_bytes()
     jpeg = synthetic_cell(seed=7)
     (HERE / "cell.jpg").write_bytes(jpeg)
     b64 = base64.b64encode(jpeg).decode("ascii")
@@ -104,6 +113,25 @@ def main() -> None:
         [("image", "a.jpg", "image/jpeg", jpeg), ("image", "b.jpg", "image/jpeg", jpeg)]
     )
     event("batch-multipart", "POST", "/v1/classify/batch", [("Content-Type", content_type)], multipart)
+    event("analyze-raw-jpeg", "POST", "/v1/analyze", [("Content-Type", "image/jpeg")], field)
+    event(
+        "analyze-raw-jpeg-annotate",
+        "POST",
+        "/v1/analyze",
+        [("Content-Type", "image/jpeg")],
+        field,
+        query=[("annotate", "true")],
+    )
+    event(
+        "analyze-json",
+        "POST",
+        "/v1/analyze",
+        [("Content-Type", "application/json")],
+        json.dumps({"image": base64.b64encode(field).decode("ascii"), "filename": "field.jpg"}).encode(),
+    )
+    content_type, multipart = encode_multipart([("image", "field.jpg", "image/jpeg", field)])
+    event("analyze-multipart", "POST", "/v1/analyze", [("Content-Type", content_type)], multipart)
+    event("analyze-text-plain", "POST", "/v1/analyze", [("Content-Type", "text/plain")], b"this is not an image\n")
     event("model", "GET", "/v1/model")
     event("health", "GET", "/health", keyed=False)
     event("openapi", "GET", "/openapi.json", keyed=False)

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"
 UNKEYED_ROUTES = {("GET", "/"), ("GET", "/health"), ("GET", "/openapi.json")}
-POST_ROUTES = {"/v1/classify", "/v1/classify/batch"}
+POST_ROUTES = {"/v1/classify", "/v1/classify/batch", "/v1/analyze"}
 
 
 # ---------------------------------------------------------------- helpers

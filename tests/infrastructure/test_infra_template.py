@@ -13,6 +13,7 @@ EXPECTED_ROUTES = {
     # (method, path): API key required
     ("POST", "/v1/classify"): True,
     ("POST", "/v1/classify/batch"): True,
+    ("POST", "/v1/analyze"): True,
     ("GET", "/v1/model"): True,
     ("GET", "/health"): False,
     ("GET", "/openapi.json"): False,

@@ -55,7 +55,7 @@ def test_classify_response_shape(api, context, load_event):
     assert body["confidence"] == max(body["probabilities"].values())
     assert isinstance(body["uncertain"], bool) and body["description"]
     assert body["model"] == {"name": "hematovision-random-test-model", "version": "0.0.0-random"}
-    assert set(body["timings"]) == {"decode_ms", "inference_ms", "total_ms"}
+    assert set(body["timings"]) == {"decode_ms", "inference_ms", "total_ms", "locate_ms"}
     assert "not a diagnosis" in body["disclaimer"]
     assert body["heatmap"] is None and (body["width"], body["height"]) == (320, 240)
 

@@ -26,3 +26,5 @@ MIN_SIDE = 16
 INFERENCE_BATCH = 32
 # Heatmap overlays are returned as small palette PNGs of this side length.
 HEATMAP_SIZE = 224
+# POST /v1/analyze lists at most this many cells (and says `truncated`); its counts cover every cell found.
+MAX_ANALYZE_CELLS = 64

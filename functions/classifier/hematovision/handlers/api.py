@@ -24,10 +24,15 @@ from hematovision.handlers.utils.errors import register_error_handlers, request_
 from hematovision.handlers.utils.observability import logger, metrics
 from hematovision.handlers.utils.openapi import ERROR_RESPONSES, KEY_SECURITY, openapi_document
 from hematovision.handlers.utils.parsing import body_bytes, parse_batch, parse_single
-from hematovision.limits import MAX_BATCH_BYTES, MAX_BATCH_ITEMS
+from hematovision.limits import MAX_ANALYZE_CELLS, MAX_BATCH_BYTES, MAX_BATCH_ITEMS
+from hematovision.logic.analysis import Analysis, Analyzer
+from hematovision.logic.annotate import annotated_png
 from hematovision.logic.classifier import Classifier, ItemOutcome, Outcome
 from hematovision.logic.inference import Model
 from hematovision.models.output import (
+    AnalyzedCell,
+    AnalyzeResponse,
+    AnnotatedImage,
     BatchResponse,
     BatchResult,
     ClassifyResponse,
@@ -42,6 +47,7 @@ from hematovision.models.output import (
 # ---------------------------------------------------------------- init (once per environment)
 MODEL = Model(config.model_dir())
 CLASSIFIER = Classifier(MODEL)
+ANALYZER = Analyzer(CLASSIFIER)
 web.page()  # the upload page served at GET /, read once in the init phase
 logger.info(
     "model loaded",
@@ -93,6 +99,7 @@ def record(outcome: Outcome, started: float) -> Timings:
         decode_ms=outcome.decode_ms,
         inference_ms=outcome.inference_ms,
         total_ms=round((time.perf_counter() - started) * 1000, 3),
+        locate_ms=outcome.locate_ms,
     )
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total_ms)
     metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds, value=timings.inference_ms)
@@ -109,6 +116,10 @@ def record(outcome: Outcome, started: float) -> Timings:
     "/v1/classify",
     summary="Classify one white-blood-cell photo",
     description=(
+        "The photo: ONE white cell, roughly centred, in a stained blood-smear frame like the bccd set's (a 320x240 "
+        "microscope frame, the cell about a third of its width). Model 1.2.0 classifies the whole frame; when the "
+        "localiser finds more than one white cell the answer is flagged uncertain (multiple_cells: send the photo "
+        "to /v1/analyze), and when it finds none, no_cell. "
         "Send the image as the raw body (Content-Type image/jpeg, image/png, image/webp, image/bmp, image/tiff, "
         'image/gif), as JSON {"image": "<base64>"}, or as multipart/form-data field `image`.'
     ),
@@ -204,6 +215,100 @@ def classify_batch(
     )
 
 
+def to_cell(cell) -> AnalyzedCell:
+    v = cell.verdict
+    return AnalyzedCell(
+        box=list(cell.box),
+        label=v.label,
+        confidence=v.confidence,
+        probabilities=v.probabilities,
+        uncertain=v.uncertain,
+        uncertain_reasons=v.uncertain_reasons,
+    )
+
+
+def record_analysis(analysis: Analysis, started: float) -> Timings:
+    timings = Timings(
+        decode_ms=analysis.decode_ms,
+        inference_ms=analysis.inference_ms,
+        total_ms=round((time.perf_counter() - started) * 1000, 3),
+        locate_ms=analysis.locate_ms,
+    )
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total_ms)
+    metrics.add_metric(name="LocateLatency", unit=MetricUnit.Milliseconds, value=analysis.locate_ms)
+    metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds, value=timings.inference_ms)
+    metrics.add_metric(name="AnalyzedCells", unit=MetricUnit.Count, value=len(analysis.cells))
+    for label, count in analysis.counts.items():
+        if count:
+            metrics.add_metric(name=f"Predictions{label.title()}", unit=MetricUnit.Count, value=count)
+    if analysis.uncertain_count:
+        metrics.add_metric(name="UncertainPredictions", unit=MetricUnit.Count, value=analysis.uncertain_count)
+    return timings
+
+
+@app.post(
+    "/v1/analyze",
+    summary="Find every white cell in a whole-field photo, classify each, count them",
+    description=(
+        "The photo: a whole field of a stained blood smear as it is (a microscope camera frame, or a phone held to "
+        "the eyepiece, black circle included), with zero, one or several white cells, at 40x-100x. Returns each "
+        "white cell's box [xmin, ymin, xmax, ymax] in the upright photo's pixels with its label, probabilities and "
+        f"uncertain flag (at most {MAX_ANALYZE_CELLS} listed; `truncated` says when more were found), the "
+        "differential `counts` over every cell found, and the scale estimate (px_per_um). No white cell: 200 with "
+        "an empty list and a note. annotate=true adds the photo with labelled boxes (PNG, <= 1024 px, <= 1 MB). "
+        "Same upload forms and errors as /v1/classify; one call is one metered request."
+    ),
+    tags=["analyze"],
+    security=KEY_SECURITY,
+    responses={
+        200: {
+            "description": "The cells and the differential",
+            "content": {"application/json": {"model": AnalyzeResponse}},
+        },
+        **ERROR_RESPONSES,
+    },
+)
+def analyze(
+    annotate: Annotated[bool, Query(description="Add the photo with labelled boxes (base64 PNG).")] = False,
+) -> AnalyzeResponse:
+    started = time.perf_counter()
+    upload = parse_single(app.current_event.headers, raw_body(), bool(app.current_event.get("isBase64Encoded")))
+    analysis = ANALYZER.analyze(upload)
+    annotated = AnnotatedImage(**annotated_png(analysis)) if annotate else None
+    timings = record_analysis(analysis, started)
+    logger.info(
+        "analyzed",
+        extra={
+            "cells": len(analysis.cells),
+            "counts": analysis.counts,
+            "uncertain": analysis.uncertain_count,
+            "px_per_um": analysis.px_per_um,
+            "ruler": analysis.ruler,
+            "width": analysis.width,
+            "height": analysis.height,
+            "timings": timings.model_dump(),
+        },
+    )
+    return AnalyzeResponse(
+        cells=[to_cell(cell) for cell in analysis.listed],
+        cell_count=len(analysis.cells),
+        counts=analysis.counts,
+        uncertain_count=analysis.uncertain_count,
+        truncated=analysis.truncated,
+        note=analysis.note,
+        filename=analysis.filename,
+        width=analysis.width,
+        height=analysis.height,
+        px_per_um=analysis.px_per_um,
+        ruler=analysis.ruler,
+        annotated=annotated,
+        model=model_ref(),
+        timings=timings,
+        disclaimer=config.DISCLAIMER,
+        request_id=request_id(app),
+    )
+
+
 @app.get(
     "/v1/model",
     summary="The model card",
@@ -237,12 +342,16 @@ def index():  # Response (text/html) or IndexResponse
         return Response(status_code=200, content_type="text/html; charset=utf-8", body=html, headers=headers)
     return IndexResponse(
         name="HematoVision",
-        description="Classifies white-blood-cell microscope photos: EOSINOPHIL, LYMPHOCYTE, MONOCYTE, NEUTROPHIL.",
+        description=(
+            "Classifies white-blood-cell microscope photos: EOSINOPHIL, LYMPHOCYTE, MONOCYTE, NEUTROPHIL. "
+            "/v1/classify takes a photo of one white cell; /v1/analyze a whole field with any number of them."
+        ),
         disclaimer=config.DISCLAIMER,
         model=model_ref(),
         endpoints={
             "classify": "POST /v1/classify",
             "batch": "POST /v1/classify/batch",
+            "analyze": "POST /v1/analyze",
             "model": "GET /v1/model",
             "health": "GET /health",
             "openapi": "GET /openapi.json",

@@ -1,7 +1,9 @@
 """The classification use case shared by the Lambda handler and the CLI: bytes in, verdicts out.
 
-decode + preprocess each image (errors stay per image), one batched onnxruntime call, then the
-card's uncertainty rule and optional heatmaps.
+decode + preprocess each image (errors stay per image), count its white cells (logic/localiser.py), one batched
+onnxruntime call, then the card's uncertainty rule, the localiser's flags (more than one white cell, or none: the
+photo is not one cell's frame; see verdict.flag_cell_count) and optional heatmaps. Model 1.2.0 still sees the whole
+frame: only the flags come from the localiser.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from hematovision.errors import ClientError
 from hematovision.limits import HEATMAP_SIZE, INFERENCE_BATCH, MAX_IMAGE_BYTES
 from hematovision.logic.heatmap import heatmap_png_base64
 from hematovision.logic.inference import Model
-from hematovision.logic.preprocessing import DecodeBudget, decode_for_model, to_model_input
-from hematovision.logic.verdict import Verdict, verdict
+from hematovision.logic.localiser import locate
+from hematovision.logic.preprocessing import DecodeBudget, DecodedImage, decode_for_model, to_model_input
+from hematovision.logic.verdict import Verdict, flag_cell_count, verdict
 
 
 @dataclass
@@ -37,6 +40,8 @@ class ItemOutcome:
     width: int | None = None
     height: int | None = None
     heatmap: dict | None = None
+    cells_found: int | None = None  # white cells the localiser found in the photo (None: not localised)
+    locate_ms: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -48,6 +53,7 @@ class Outcome:
     items: list[ItemOutcome]
     decode_ms: float = 0.0
     inference_ms: float = 0.0
+    locate_ms: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -55,37 +61,71 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
+def count_cells(decoded: DecodedImage) -> int | None:
+    """White cells the localiser finds in a decoded photo; None when it fails (the classify answer stands, unflagged:
+    the flags are advice about the photo, and a localiser fault must not fail a classification)."""
+    try:
+        return len(locate(decoded.image).boxes)
+    except Exception:
+        return None
+
+
 class Classifier:
     def __init__(self, model: Model):
         self.model = model
 
-    def decode(
-        self, upload: Upload, index: int, budget: DecodeBudget | None = None
-    ) -> tuple[ItemOutcome, np.ndarray | None]:
-        item = ItemOutcome(index=index, filename=upload.filename)
+    def decode_upload(
+        self, upload: Upload, size: int | None = None, budget: DecodeBudget | None = None
+    ) -> DecodedImage:
+        """The upload's image, upright RGB (large ones reduced, both sides >= 2 x size), or a ClientError."""
         if upload.error is not None:
-            item.error = upload.error
-            return item, None
+            raise upload.error
         data = upload.data or b""
         if len(data) > MAX_IMAGE_BYTES:
-            item.error = ClientError(
+            raise ClientError(
                 "payload_too_large", f"The image is {len(data)} bytes; at most {MAX_IMAGE_BYTES} are accepted.", 413
             )
-            return item, None
-        size = self.model.input_size
         try:
-            decoded = decode_for_model(data, size=size, budget=budget)
-            item.width, item.height = decoded.width, decoded.height
-            return item, to_model_input(decoded.image, size)
+            return decode_for_model(data, size=size or self.model.input_size, budget=budget)
+        except ClientError:
+            raise
+        except MemoryError:
+            raise ClientError("image_too_large", "The image is too large to decode.", 413) from None
+        except Exception as error:  # Pillow raises many exception types on hostile files
+            raise ClientError(
+                "corrupt_image", f"The image could not be decoded: {type(error).__name__}.", 422
+            ) from None
+
+    def decode(
+        self, upload: Upload, index: int, budget: DecodeBudget | None = None, localise: bool = True
+    ) -> tuple[ItemOutcome, np.ndarray | None]:
+        item = ItemOutcome(index=index, filename=upload.filename)
+        try:
+            decoded = self.decode_upload(upload, budget=budget)
         except ClientError as error:
             item.error = error
-        except MemoryError:
-            item.error = ClientError("image_too_large", "The image is too large to decode.", 413)
-        except Exception as error:  # Pillow raises many exception types on hostile files
-            item.error = ClientError("corrupt_image", f"The image could not be decoded: {type(error).__name__}.", 422)
-        return item, None
+            return item, None
+        item.width, item.height = decoded.width, decoded.height
+        if localise:
+            start = time.perf_counter()
+            item.cells_found = count_cells(decoded)
+            item.locate_ms = _ms(start)
+        return item, to_model_input(decoded.image, self.model.input_size)
 
-    def classify(self, uploads: list[Upload | bytes], explain: bool = False) -> Outcome:
+    def verdicts(self, arrays: list[np.ndarray]) -> list[Verdict]:
+        """The card's verdict of each model input, INFERENCE_BATCH inputs per onnxruntime call."""
+        size = self.model.input_size
+        found: list[Verdict] = []
+        for offset in range(0, len(arrays), INFERENCE_BATCH):
+            chunk = np.stack(arrays[offset : offset + INFERENCE_BATCH]).reshape(-1, size, size, 3)
+            outputs = self.model.predict(chunk, with_cam=False)
+            for row in range(chunk.shape[0]):
+                similarity = None if outputs.ood_similarity is None else float(outputs.ood_similarity[row])
+                found.append(verdict(outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity))
+        return found
+
+    def classify(self, uploads: list[Upload | bytes], explain: bool = False, localise: bool = True) -> Outcome:
+        """`localise` False: the model card's rule alone (no multiple_cells / no_cell flags), as the card measures."""
         start = time.perf_counter()
         items: list[ItemOutcome] = []
         arrays: list[np.ndarray] = []
@@ -94,12 +134,13 @@ class Classifier:
         for index, upload in enumerate(uploads):
             if isinstance(upload, (bytes, bytearray)):
                 upload = Upload(data=bytes(upload))
-            item, array = self.decode(upload, index, budget)
+            item, array = self.decode(upload, index, budget, localise)
             items.append(item)
             if array is not None:
                 arrays.append(array)
                 positions.append(index)
-        outcome = Outcome(items=items, decode_ms=_ms(start))
+        locate_ms = round(sum(i.locate_ms for i in items), 3)
+        outcome = Outcome(items=items, decode_ms=round(_ms(start) - locate_ms, 3), locate_ms=locate_ms)
         if not arrays:
             return outcome
         start = time.perf_counter()
@@ -110,8 +151,9 @@ class Classifier:
             for row, position in enumerate(positions[offset : offset + INFERENCE_BATCH]):
                 item = items[position]
                 similarity = None if outputs.ood_similarity is None else float(outputs.ood_similarity[row])
-                item.verdict = verdict(
-                    outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity
+                item.verdict = flag_cell_count(
+                    verdict(outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity),
+                    item.cells_found,
                 )
                 if explain and outputs.cam is not None:
                     item.heatmap = {

@@ -15,9 +15,12 @@ from hematovision.logic.metrics import compute_metrics
 
 
 def classify_files(
-    classifier: Classifier, files: Sequence[Path], batch: int = INFERENCE_BATCH
+    classifier: Classifier, files: Sequence[Path], batch: int = INFERENCE_BATCH, localise: bool = True
 ) -> Iterator[tuple[Path, ItemOutcome]]:
-    """Yields (path, ItemOutcome) in order, `batch` files per onnxruntime call; an unreadable file is an item error."""
+    """Yields (path, ItemOutcome) in order, `batch` files per onnxruntime call; an unreadable file is an item error.
+
+    `localise`: add the localiser's multiple_cells / no_cell flags, as /v1/classify does (the CLI's classify).
+    """
     for start in range(0, len(files), batch):
         chunk = files[start : start + batch]
         uploads = []
@@ -32,14 +35,15 @@ def classify_files(
                         error=ClientError("unreadable_file", str(error.strerror or error), 400),
                     )
                 )
-        yield from zip(chunk, classifier.classify(uploads).items, strict=True)
+        yield from zip(chunk, classifier.classify(uploads, localise=localise).items, strict=True)
 
 
 def evaluate_files(classifier: Classifier, files: Sequence[Path], labels: Sequence[int]) -> dict:
     """compute_metrics over the files that decoded, plus accuracy with and without the uncertain flag, and
-    the files that could not be classified under "errors"."""
+    the files that could not be classified under "errors". The flag is the model card's rule alone (no localiser
+    flags): the card's figures stay those of model 1.2.0 on its own."""
     y_true, y_pred, uncertain, errors = [], [], [], []
-    for (path, item), label in zip(classify_files(classifier, files), labels, strict=True):
+    for (path, item), label in zip(classify_files(classifier, files, localise=False), labels, strict=True):
         if item.ok:
             y_true.append(label)
             y_pred.append(item.verdict.label_index)

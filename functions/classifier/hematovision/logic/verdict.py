@@ -11,6 +11,10 @@ from hematovision.logic.inference import Thresholds
 
 LOW_CONFIDENCE = "low_confidence"
 OUT_OF_DISTRIBUTION = "out_of_distribution"
+# From the localiser (logic/localiser.py), for a photo meant to show one white cell (POST /v1/classify):
+MULTIPLE_CELLS = "multiple_cells"  # it found more than one: the answer is about the whole frame, not one cell
+NO_CELL = "no_cell"  # it found none
+ANALYZE_ROUTE = "POST /v1/analyze"
 
 
 @dataclass
@@ -51,3 +55,27 @@ def verdict(
         ood_similarity=None if similarity is None else round(similarity, 6),
         description=describe(label),
     )
+
+
+def flag_cell_count(v: Verdict, cells_found: int | None) -> Verdict:
+    """The localiser's reasons on a whole-frame verdict (classify): more than one white cell, or none, makes it
+    uncertain, and the description says so and points to /v1/analyze. `cells_found` None: no localisation, no flag.
+    """
+    if cells_found is None or cells_found == 1:
+        return v
+    if cells_found > 1:
+        reason = MULTIPLE_CELLS
+        note = (
+            f"{cells_found} white cells were found in this photo: this answer is for the whole frame, not for one "
+            f"cell. Send the photo to {ANALYZE_ROUTE} to classify each cell."
+        )
+    else:
+        reason = NO_CELL
+        note = (
+            "No white cell was found in this photo: send a photo centred on one white cell, or a whole field to "
+            f"{ANALYZE_ROUTE}."
+        )
+    v.uncertain_reasons = [*v.uncertain_reasons, reason]
+    v.uncertain = True
+    v.description = f"{v.description} {note}".strip()
+    return v

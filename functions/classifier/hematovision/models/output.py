@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from hematovision.limits import MAX_ANALYZE_CELLS
+
 
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable machine-readable error code, e.g. unsupported_image.")
@@ -26,6 +28,7 @@ class Timings(BaseModel):
     decode_ms: float = Field(description="Decoding and preprocessing of the image(s).")
     inference_ms: float = Field(description="onnxruntime inference (one batched call).")
     total_ms: float = Field(description="Whole request inside the function, body parsing included.")
+    locate_ms: float | None = Field(default=None, description="Finding the white cells (logic/localiser.py).")
 
 
 class Heatmap(BaseModel):
@@ -43,7 +46,13 @@ class Prediction(BaseModel):
     uncertain: bool = Field(
         description="True when confidence or similarity to the training data is below the card's thresholds."
     )
-    uncertain_reasons: list[str] = Field(default_factory=list, description="low_confidence and/or out_of_distribution.")
+    uncertain_reasons: list[str] = Field(
+        default_factory=list,
+        description=(
+            "low_confidence, out_of_distribution; on /v1/classify also multiple_cells (more than one white cell in "
+            "the photo: send it to /v1/analyze) or no_cell (no white cell found)."
+        ),
+    )
     ood_similarity: float | None = Field(
         default=None, description="Cosine similarity to the nearest class centroid of the training data."
     )
@@ -55,6 +64,49 @@ class Prediction(BaseModel):
 
 
 class ClassifyResponse(Prediction):
+    model: ModelRef
+    timings: Timings
+    disclaimer: str
+    request_id: str | None = None
+
+
+class AnalyzedCell(BaseModel):
+    box: list[int] = Field(
+        min_length=4, max_length=4, description="[xmin, ymin, xmax, ymax] in the pixels of the upright original photo."
+    )
+    label: str = Field(description="Most probable cell type.")
+    confidence: float = Field(description="Probability of `label`.")
+    probabilities: dict[str, float] = Field(description="Probability of each of the four classes.")
+    uncertain: bool = Field(description="True when confidence or similarity is below the card's thresholds.")
+    uncertain_reasons: list[str] = Field(default_factory=list, description="low_confidence and/or out_of_distribution.")
+
+
+class AnnotatedImage(BaseModel):
+    media_type: Literal["image/png"] = "image/png"
+    width: int
+    height: int
+    data: str = Field(description="Base64 PNG: the photo (<= 1024 px on its long side, <= 1 MB) with labelled boxes.")
+
+
+class AnalyzeResponse(BaseModel):
+    cells: list[AnalyzedCell] = Field(
+        description=f"Each white cell found, top to bottom then left to right; at most {MAX_ANALYZE_CELLS}."
+    )
+    cell_count: int = Field(description="White cells found (the listed ones and any beyond the cap).")
+    counts: dict[str, int] = Field(description="The differential: cells per class, over every cell found.")
+    uncertain_count: int = Field(description="Cells found whose answer is uncertain.")
+    truncated: bool = Field(description=f"True when more than {MAX_ANALYZE_CELLS} cells were found: `cells` is cut.")
+    note: str | None = Field(default=None, description="Set when no white cell was found (an empty `cells`).")
+    filename: str | None = None
+    width: int = Field(description="Width of the decoded (upright) photo.")
+    height: int = Field(description="Height of the decoded (upright) photo.")
+    px_per_um: float | None = Field(
+        default=None, description="Scale estimate: pixels per micrometre of the upright photo (red cells ~7.5 um)."
+    )
+    ruler: str = Field(
+        description="What the scale comes from: red_cells (measured), default (a guess from the photo's size), none."
+    )
+    annotated: AnnotatedImage | None = Field(default=None, description="With annotate=true: the labelled photo.")
     model: ModelRef
     timings: Timings
     disclaimer: str

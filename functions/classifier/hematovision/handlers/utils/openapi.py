@@ -82,7 +82,8 @@ def openapi_document(app: APIGatewayRestResolver) -> str:
             title="HematoVision API",
             version=hematovision.__version__,
             description=(
-                "White-blood-cell photo classification. "
+                "White-blood-cell photo classification: /v1/classify for a photo of one white cell, /v1/analyze for a "
+                "whole-field photo with any number of them (each found, boxed and classified). "
                 + config.DISCLAIMER
                 + " Every route except /, /health and /openapi.json needs the header x-api-key."
             ),
@@ -98,5 +99,6 @@ def openapi_document(app: APIGatewayRestResolver) -> str:
     single, batch = _request_bodies()
     paths = document.get("paths", {})
     paths.get("/v1/classify", {}).get("post", {})["requestBody"] = single
+    paths.get("/v1/analyze", {}).get("post", {})["requestBody"] = single
     paths.get("/v1/classify/batch", {}).get("post", {})["requestBody"] = batch
     return json.dumps(document)
