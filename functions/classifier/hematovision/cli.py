@@ -1,6 +1,7 @@
-"""hematovision: serve the API locally, classify images, evaluate a labelled folder.
+"""hematovision: serve the API locally, classify images, analyze whole fields, evaluate a labelled folder.
 
-classify and evaluate use the handler's own code path (hematovision.logic.classifier), in batches.
+classify and evaluate use the handler's own code path (hematovision.logic.classifier), in batches; analyze the one of
+POST /v1/analyze (hematovision.logic.analysis).
 """
 
 from __future__ import annotations
@@ -68,6 +69,74 @@ def cmd_classify(args) -> int:
                 )
             else:
                 print(f"{path}\tERROR {item.error.code}: {item.error.message}", flush=True)
+    return 1 if failures else 0
+
+
+def analysis_record(path: Path, result) -> dict:
+    """One `analyze --json` line: the file's cells (boxes in the upright original's pixels) and counts, or its error."""
+    from hematovision.errors import ClientError
+
+    if isinstance(result, ClientError):
+        return {"file": str(path), "error": {"code": result.code, "message": result.message}}
+    return {
+        "file": str(path),
+        "width": result.width,
+        "height": result.height,
+        "cells": [
+            {
+                "box": list(cell.box),
+                "label": cell.verdict.label,
+                "confidence": cell.verdict.confidence,
+                "probabilities": cell.verdict.probabilities,
+                "uncertain": cell.verdict.uncertain,
+                "uncertain_reasons": cell.verdict.uncertain_reasons,
+            }
+            for cell in result.cells
+        ],
+        "counts": result.counts,
+    }
+
+
+def _analysis_text(record: dict) -> str:
+    if "error" in record:
+        return f"{record['file']}\tERROR {record['error']['code']}: {record['error']['message']}"
+    cells = record["cells"]
+    counts = ", ".join(f"{label} {n}" for label, n in record["counts"].items() if n) or "no white cell found"
+    uncertain = sum(1 for c in cells if c["uncertain"])
+    lines = [
+        f"{record['file']}\t{record['width']}x{record['height']}\t{len(cells)} white cell(s): {counts}"
+        + (f" ({uncertain} uncertain)" if uncertain else "")
+    ]
+    for number, cell in enumerate(cells, start=1):
+        flag = "  (uncertain)" if cell["uncertain"] else ""
+        box = ", ".join(str(v) for v in cell["box"])
+        lines.append(f"  {number:>3}  [{box}]\t{cell['label']}\t{cell['confidence']:.3f}{flag}")
+    return "\n".join(lines)
+
+
+def cmd_analyze(args) -> int:
+    """Every white cell of each photo (file or folder), one line of JSON per photo with --json; a failing file gets
+    an error line and the run goes on (exit 1 at the end)."""
+    from hematovision.errors import ClientError
+    from hematovision.logic.analysis import Analyzer, analyze_or_error
+    from hematovision.logic.classifier import Upload
+
+    files = _image_files(args.paths)
+    if not files:
+        print("no images found", file=sys.stderr)
+        return 2
+    analyzer = Analyzer(_load_classifier(args.model_dir, args.threads))
+    failures = 0
+    for path in files:
+        try:
+            upload = Upload(data=path.read_bytes(), filename=str(path))
+        except OSError as error:
+            upload = Upload(
+                data=None, filename=str(path), error=ClientError("unreadable_file", str(error.strerror or error), 400)
+            )
+        record = analysis_record(path, analyze_or_error(analyzer, upload))
+        failures += "error" in record
+        print(json.dumps(record) if args.json else _analysis_text(record), flush=True)
     return 1 if failures else 0
 
 
@@ -165,6 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
+    analyze = sub.add_parser(
+        "analyze",
+        help="find and classify every white cell in whole-field photos (files or folders)",
+        description="Whole-field smear photos: every white cell's box (upright original pixels), label and the counts.",
+    )
+    analyze.add_argument("paths", nargs="+", metavar="PATH")
+    analyze.add_argument("--json", action="store_true", help="one JSON object per line per image")
+    analyze.add_argument(
+        "--model-dir", help="model directory (default: the committed model, or $HEMATOVISION_MODEL_DIR)"
+    )
+    analyze.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: up to 2)")
+    analyze.set_defaults(func=cmd_analyze)
+
     for name, helptext, func in (
         ("classify", "classify image files or folders", cmd_classify),
         ("evaluate", "evaluate on DIR/<CLASS>/<image> and print metrics", cmd_evaluate),
@@ -183,12 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hematovision analyze DIR | head`: the reader left; stop quietly
+        _silence_stdout()
+        return 0
     except Exception as error:  # a clean message, not a traceback, for expected failures
         from hematovision.logic.inference import ModelLoadError
 

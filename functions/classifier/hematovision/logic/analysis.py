@@ -170,9 +170,17 @@ def to_original(box, width: int, height: int, sx: float, sy: float) -> tuple[int
 
 
 class Analyzer:
-    def __init__(self, classifier: Classifier, localiser=locate):
+    def __init__(self, classifier: Classifier, localiser=None):
         self.classifier = classifier
-        self.localiser = localiser  # image -> Localisation (logic/localiser.py); tests pass a stand-in
+        self._localiser = localiser  # image -> Localisation; None: logic/localiser.locate (tests pass a stand-in)
+
+    @property
+    def localiser(self):
+        return self._localiser or locate
+
+    @localiser.setter
+    def localiser(self, value) -> None:
+        self._localiser = value
 
     def analyze(self, upload: Upload | bytes, budget: DecodeBudget | None = None) -> Analysis:
         """One photo's white cells, each classified; a ClientError (400/413/415/422) for an unusable upload."""
