@@ -98,6 +98,12 @@ def test_boxes_come_back_in_the_upright_originals_pixels(classifier):
     assert result.ruler == "red_cells" and result.note is None and not result.truncated
 
 
+def test_the_scale_is_in_the_originals_pixels(classifier):
+    localiser = FakeLocaliser([(0.1, 0.1, 0.2, 0.2)], px_per_um=0.01)  # 13 px/um at the decoded 1300 px
+    result = Analyzer(classifier, localiser).analyze(png(2600, 1000))
+    assert result.px_per_um == pytest.approx(26.0)
+
+
 def test_exif_rotation_boxes_are_upright(classifier):
     """A JPEG stored landscape with EXIF orientation 6 (rotate 90): the localiser sees and answers upright."""
     image = Image.open(io.BytesIO(fakes.synthetic_cell(width=400, height=300)))

@@ -207,7 +207,7 @@ class Analyzer:
             height=decoded.height,
             cells=[],
             classes=list(model.classes),
-            px_per_um=None if found.px_per_um is None else round(found.px_per_um / math.sqrt(sx * sy), 4),
+            px_per_um=None if found.px_per_um is None else round(found.px_per_um * math.sqrt(sx * sy), 4),
             ruler=found.ruler,
             decode_ms=decode_ms,
             locate_ms=locate_ms,
