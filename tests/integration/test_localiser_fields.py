@@ -6,21 +6,20 @@ The robustness versions are not floored here yet (`python -m export.fields` prin
 """
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_FIELDS = ROOT.parent / "shared" / "data" / "fields"
-sys.path.insert(0, str(ROOT))
 
-# measured on the report split: bccd 0.982 / 0.968 / 0.712, txl 0.780 / 0.913 / 0.750, phone 0.857 / 0.655 / -;
-# the floors sit ~0.01 under them (the localiser is deterministic). Issue #17's targets are far above some of them.
+# measured on the report split (two-stage localiser: stain candidates + the tune-fitted scorer): bccd 0.982 / 0.964 /
+# 0.712, txl 0.947 / 0.964 / 0.758, phone 0.844 / 0.928 / -; the floors sit ~0.01 under them (the localiser is
+# deterministic). Issue #17's targets (0.97 / 0.97, phone 0.93 / 0.93, scale 0.9+) are above some of them.
 FLOORS = {  # set: (recall, precision, scale within +-15%)
-    "bccd": (0.97, 0.955, 0.70),
-    "txl": (0.77, 0.90, 0.74),
-    "phone": (0.845, 0.645, None),
+    "bccd": (0.975, 0.955, 0.70),
+    "txl": (0.94, 0.955, 0.745),
+    "phone": (0.835, 0.92, None),
 }
 
 

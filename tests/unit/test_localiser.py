@@ -31,7 +31,7 @@ def field(size=(640, 480), rbc=40, wbc=((320, 240),), seed=0, vignette=False, ga
         r = rbc * 0.95
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=CYTOPLASM)
         for dx, dy in ((-0.4, -0.2), (0.35, -0.25), (0.0, 0.35)):  # lobes, close enough to merge
-            lr = rbc * 0.24
+            lr = rbc * 0.3
             draw.ellipse([cx + dx * rbc - lr, cy + dy * rbc - lr, cx + dx * rbc + lr, cy + dy * rbc + lr], fill=NUCLEUS)
     rgb = np.asarray(image, dtype=np.float32) * np.asarray(gains, dtype=np.float32)
     if vignette:
@@ -140,3 +140,25 @@ def test_labelling_matches_a_brute_force_flood_fill():
         assert len({painted[p] for p in pixels}) == 1  # one component keeps one label
     assert runs.count == count
     assert runs.area().sum() == mask.sum()
+
+
+def test_a_large_pil_image_is_reduced_but_boxes_stay_in_its_pixels():
+    small = field(size=(400, 300), rbc=25, wbc=((200, 150),))
+    big = Image.fromarray(small).resize((3200, 2400), Image.Resampling.BILINEAR)
+    result = locate(big)
+    assert big.size == (3200, 2400)  # the caller's image is untouched
+    assert (result.width, result.height) == (3200, 2400)
+    assert len(result.boxes) == 1
+    assert centres_inside(result, [(1600, 1200)]) == [True]
+    assert result.px_per_um == pytest.approx(200 / RBC_DIAMETER_UM, rel=0.25)
+
+
+def test_the_scorer_constants_fit_the_features():
+    from hematovision.logic import localiser
+
+    n = len(localiser.FEATURES)
+    assert localiser.MODEL_MEAN.shape == localiser.MODEL_SCALE.shape == (n,)
+    assert localiser.MODEL_WEIGHTS.shape == (2 * n,)  # the features and their squares
+    assert all(len(p) == 5 for p in localiser.PASSES)
+    assert localiser.score(np.zeros((0, n))).shape == (0,)
+    assert 0.0 <= float(localiser.score(localiser.MODEL_MEAN[None])[0]) <= 1.0

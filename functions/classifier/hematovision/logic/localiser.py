@@ -1,16 +1,21 @@
-"""Find the white cells (WBC) in a whole-field smear photo and the photo's scale, from the stain alone (numpy + Pillow).
+"""Find the white cells (WBC) in a whole-field smear photo and the photo's scale, from the stain (numpy + Pillow).
 
-1. Work on a copy reduced to at most WORK_LONG_SIDE pixels on its long side.
+1. Work on a copy reduced to at most WORK_LONG_SIDE pixels on its long side (a large array is first strided, a
+   large PIL image box-reduced by Pillow, so a 12 MP photo costs about what a 640x480 one does).
 2. The background colour is the median of the brightest pixels; the black eyepiece circle (or letterbox) is the set of
    dark, large regions touching the border. Every pixel becomes an optical density relative to the background,
    OD = log(background / pixel) per channel, which cancels colour casts and exposure (they are per-channel gains).
-3. The scale: red cells are the most frequent blobs. The scale of the strongest difference-of-Gaussian blob
-   responses of the green OD (median over the blobs) gives the red-cell diameter, hence px per um (7.5 um across).
-4. The image is resampled so a red cell is about TARGET_RBC_PX across; nuclei are the pixels much darker than the
-   red cells (green OD >= NUCLEUS_LOW x the cells' median) and not reddish (red OD well above blue OD), seeded by
-   darker pixels; nucleus lobes within LOBE_GAP red-cell diameters are merged; platelets and specks are rejected by
-   their area relative to a red cell.
-5. Each white cell's box is centred on its nucleus, at least BOX_RBC red-cell diameters wide, in original pixels.
+3. The scale: the distance transform of the red-cell mask peaks at cell centres; the median peak, times
+   SCALE_CALIBRATION, is the red-cell diameter, hence px per um (7.5 um across).
+4. Candidates: the image is resampled so a red cell is about TARGET_RBC_PX across; for each threshold set of PASSES,
+   nuclei are the pixels much darker than the red cells (green OD >= low x the red cells' level) and not reddish
+   (red OD - blue OD >= chroma x the level; the second set admits magenta nuclei that are very dark), seeded by darker
+   pixels; pieces within a lobe gap are merged; sizes are bounded relative to a red cell. The red cells' level comes
+   from the 75th percentile of the field, so a white cell filling the frame does not become the reference.
+5. Scoring: each candidate gets FEATURES (size, darkness, hue, shape, its ring, the vignette nearby, ...) and a
+   logistic-regression score (MODEL_*, fitted on the tune split's candidates by export/localiser_train.py). Candidates
+   scoring >= SCORE_MIN are kept, best first, unless their centre lies in a box already kept (lobes, other passes).
+6. Each white cell's box is centred on its nucleus, at least BOX_RBC red-cell diameters wide, in original pixels.
 """
 
 from __future__ import annotations
@@ -36,7 +41,49 @@ BOX_RBC = 1.6  # the box is at least this many red-cell diameters wide (tune spl
 BOX_MARGIN = 0.25  # and the nucleus' box grown by this many red-cell diameters on each side
 DEFAULT_RBC_PX_FRACTION = 1 / 40  # with no usable red cells: a red cell is this fraction of the long side
 SCALE_CALIBRATION = 2.53  # red-cell diameter = this x the typical distance-transform peak (tune split)
-SCALE_LONG_SIDE = 256  # the autocorrelation's working size
+SCALE_LONG_SIDE = 256  # the distance transform's working size
+LEVEL_CUT = 0.3  # the nucleus thresholds' red-cell level: the mode of the green OD above this x its 75th percentile
+RING = 0.5  # the ring feature's margin around a nucleus, in red-cell diameters
+SCORE_MIN = 0.525  # a candidate is a white cell when its score reaches this (tune split)
+# the candidate scorer (export/localiser_train.py fits it on the tune split's candidates; it prints these)
+EXPAND_CLIP = 4.0
+MODEL_MEAN = np.array(
+    [-0.063751, 3.234, 0.70975, 1.0186, 0.15092, 0.47134, 0.35938, 0.83502, 0.7893, 0.87426, 0.017745, 1.8567, 0.9577]
+)
+MODEL_SCALE = np.array(
+    [0.83818, 1.1906, 0.25774, 0.66069, 0.14107, 0.1877, 0.14648, 0.16203, 0.3583, 0.17722, 0.075915, 0.52976, 0.82304]
+)
+MODEL_WEIGHTS = np.array(
+    [
+        0.93033,
+        0.95416,
+        0.15542,
+        -1.2402,
+        -1.7098,
+        -0.33075,
+        0.63831,
+        1.0821,
+        0.52218,
+        0.92737,
+        -1.5861,
+        -0.6954,
+        -0.27266,
+        -0.2161,
+        0.70525,
+        0.0066185,
+        -0.14406,
+        -0.84875,
+        0.53663,
+        -0.28454,
+        0.21453,
+        0.16909,
+        -0.2672,
+        -0.01931,
+        0.062037,
+        0.018133,
+    ]
+)
+MODEL_BIAS = 2.3294
 
 
 @dataclass
@@ -162,6 +209,27 @@ def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image.resize(size, Image.Resampling.BILINEAR)
 
 
+def _draft(image: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
+    """A large photo box-reduced (Pillow's reduce, in C) to about twice the work size, and its original size.
+
+    The caller's image is left as it is (no draft mode: it may be cropped at full resolution afterwards)."""
+    width, height = image.size
+    k = int(max(width, height) // (2 * WORK_LONG_SIDE))
+    if k >= 2:
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        image = image.reduce(k)
+    return image, (width, height)
+
+
+def _work_copy(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """rgb resized to size; a large array is first subsampled by striding to about twice the size (cheap)."""
+    k = int(min(rgb.shape[1] / size[0], rgb.shape[0] / size[1]) // 2)
+    if k >= 2:
+        rgb = rgb[k // 2 :: k, k // 2 :: k]
+    return np.asarray(_resize(Image.fromarray(np.ascontiguousarray(rgb)), size))
+
+
 def _blur(plane: np.ndarray, sigma: float, scale: float) -> np.ndarray:
     """Gaussian blur of a float plane via Pillow's 8-bit blur (plane * scale must fit 0..255)."""
     img = Image.fromarray(np.clip(plane * scale + 0.5, 0, 255).astype(np.uint8))
@@ -177,6 +245,7 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 def _background(rgb: np.ndarray) -> np.ndarray:
     """The background colour: the median of the brightest 5% of pixels (the plasma between cells)."""
+    rgb = rgb[::2, ::2]  # every 4th pixel is plenty for a median
     lum = rgb.sum(axis=2, dtype=np.int32)
     cut = np.percentile(lum, 95)
     bright = rgb[lum >= cut]
@@ -209,12 +278,16 @@ def _otsu(values: np.ndarray) -> float:
     return float(centre[int(np.nanargmax(between))]) if np.isfinite(between).any() else float(np.median(values))
 
 
-def _cell_level(od_g: np.ndarray) -> float:
-    """The red cells' typical green OD: the mode of the green OD among the pixels clearly above the background."""
-    p95 = float(np.percentile(od_g, 95))
-    cells = od_g[od_g > max(0.06, 0.25 * p95)]
+def _cell_level(od_g: np.ndarray, percentile: float = 95.0, cut: float = 0.25) -> float:
+    """The red cells' typical green OD: the mode of the green OD among the pixels clearly above the background.
+
+    "Clearly above": above `cut` x the `percentile`-th percentile. With a large white cell filling the frame, the
+    95th percentile lies on its nucleus and the red cells fall under the cut: the nucleus thresholds use the 75th.
+    """
+    reference = float(np.percentile(od_g, percentile))
+    cells = od_g[od_g > max(0.06, cut * reference)]
     if cells.size < 16:
-        return max(p95, 0.05)
+        return max(float(np.percentile(od_g, 95)), 0.05)
     hist, edges = np.histogram(cells, bins=48, range=(0.0, float(np.percentile(cells, 98)) + 1e-6))
     smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
     peak = int(np.argmax(smooth))
@@ -222,7 +295,13 @@ def _cell_level(od_g: np.ndarray) -> float:
 
 
 def _optical_density(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    return np.maximum(np.log(bg + 1.0) - np.log(rgb.astype(np.float32) + 1.0), 0.0)
+    """max(0, log((bg + 1) / (pixel + 1))) per channel, by a 256-entry table per channel (float32)."""
+    levels = np.log(np.arange(256, dtype=np.float32) + 1.0)
+    out = np.empty(rgb.shape, dtype=np.float32)
+    for c in range(3):
+        table = np.maximum(np.float32(np.log(bg[c] + 1.0)) - levels, 0.0).astype(np.float32)
+        out[:, :, c] = table[rgb[:, :, c]]
+    return out
 
 
 def _erode(mask: np.ndarray, step: int) -> np.ndarray:
@@ -276,26 +355,54 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
 
 
 # ----------------------------------------------------------------------------------------------------------- locate
-def locate(image) -> Localisation:
-    """White-cell boxes and the scale of a whole-field photo (uint8 HxWx3 RGB array, or a PIL image)."""
+FEATURES = (
+    "log_area",  # log(nucleus area / red-cell area)
+    "dark",  # mean green OD over the nucleus / the red cells' green OD
+    "peak",  # 95th-percentile-like: share of the nucleus above NUCLEUS_HIGH
+    "chroma",  # mean (red OD - blue OD) / the red cells' green OD
+    "blue_share",  # mean blue OD / mean green OD
+    "red_share",  # mean red OD / mean green OD
+    "fill",  # area / bounding-box area
+    "aspect",  # short / long side of the bounding box
+    "ring",  # mean green OD in the box around the nucleus, nucleus excluded / the red cells' green OD
+    "rel_dark",  # dark / the darkest candidate's dark in the field
+    "vignette",  # share of the surrounding box that is vignette
+    "count",  # log(1 + candidates in the field)
+    "pass",  # which threshold set of PASSES found it
+)
+# the candidate generator's threshold sets: (chroma, low, high) as in NUCLEUS_*, the lobe gap (LOBE_GAP), the set's id
+PASSES = ((0.3, 1.4, 1.8, 0.35, 0), (-0.3, 1.8, 2.4, 0.35, 1), (0.3, 1.6, 2.2, 0.15, 2))
+
+
+def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, float]:
+    """The scale, and every nucleus candidate's box (original pixels) and FEATURES row (the candidate generator)."""
+    none = np.zeros((0, 4)), np.zeros((0, len(FEATURES)))
+    original_size = None
+    if isinstance(image, Image.Image):
+        image, original_size = _draft(image)
     rgb = _as_rgb(image)
     height, width = rgb.shape[:2]
+    if original_size is not None:
+        width, height = original_size
     result = Localisation(width=width, height=height)
-    if min(height, width) < MIN_SIDE:
-        return result
-    original = Image.fromarray(np.ascontiguousarray(rgb))
+    if min(height, width) < MIN_SIDE or min(rgb.shape[:2]) < MIN_SIDE:
+        return (result, *none, 0.0)
     long_side = max(width, height)
     factor = min(1.0, WORK_LONG_SIDE / long_side)
-    work = np.asarray(_resize(original, (max(1, round(width * factor)), max(1, round(height * factor)))))
+    work = _work_copy(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
+    factor_x, factor_y = work.shape[1] / width, work.shape[0] / height
+    factor = math.sqrt(factor_x * factor_y)
 
     bg = _background(work)
     vignette = _vignette(work, bg)
     valid = ~vignette
     if valid.sum() < 0.05 * valid.size:
-        return result
+        return (result, *none, 0.0)
     od = _optical_density(work, bg)
     od_g = od[:, :, 1]
-    cell_level = _cell_level(od_g[valid])
+    sample = od_g[::2, ::2][valid[::2, ::2]]  # every 4th pixel: the levels are histogram modes
+    cell_level = _cell_level(sample)  # the scale's (SCALE_CALIBRATION was fitted with it)
+    nucleus_level = _cell_level(sample, 75.0, LEVEL_CUT)
     scale_factor = min(1.0, SCALE_LONG_SIDE / max(work.shape[:2]))
     if scale_factor < 1.0:
         size = (max(1, round(work.shape[1] * scale_factor)), max(1, round(work.shape[0] * scale_factor)))
@@ -310,7 +417,7 @@ def locate(image) -> Localisation:
     if diameter is not None:
         diameter /= scale_factor
     if diameter is None or not (3.0 <= diameter <= min(work.shape[:2]) / 2):
-        diameter = long_side * factor * DEFAULT_RBC_PX_FRACTION
+        diameter = max(work.shape[:2]) * DEFAULT_RBC_PX_FRACTION
         result.ruler = "default"
     else:
         result.ruler = "red_cells"
@@ -330,33 +437,132 @@ def locate(image) -> Localisation:
         small, valid_small = work, valid
     d = diameter * math.sqrt(zoom_x * zoom_y)
     od = _optical_density(small, bg)
+    shared = {"grid": np.mgrid[0 : od.shape[0], 0 : od.shape[1]], "vignette": _integral(~valid_small)}
+    found = [_nuclei(od, valid_small, nucleus_level, d, shared, *thresholds) for thresholds in PASSES]
+    found = [f for f in found if f is not None]
+    if not found:
+        return (result, *none, cell_level)
+    cx, cy, bw, bh, features = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    features[:, FEATURES.index("rel_dark")] = features[:, FEATURES.index("dark")] / features[:, 1].max()
+    features[:, FEATURES.index("count")] = math.log1p(len(cx))
+    to_x = 1.0 / (factor_x * zoom_x)
+    to_y = 1.0 / (factor_y * zoom_y)
+    half_w = np.maximum(BOX_RBC * d / 2, bw / 2 + BOX_MARGIN * d)
+    half_h = np.maximum(BOX_RBC * d / 2, bh / 2 + BOX_MARGIN * d)
+    boxes = np.stack(
+        [
+            np.maximum(0, np.floor((cx + 0.5 - half_w) * to_x)),
+            np.maximum(0, np.floor((cy + 0.5 - half_h) * to_y)),
+            np.minimum(width, np.ceil((cx + 0.5 + half_w) * to_x)),
+            np.minimum(height, np.ceil((cy + 0.5 + half_h) * to_y)),
+        ],
+        axis=1,
+    )
+    return result, boxes, features, cell_level
+
+
+def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap, pass_id):
+    """Nucleus candidates of one threshold set: centres, box sizes and FEATURES rows (None when there are none)."""
     od_r, od_g, od_b = od[:, :, 0], od[:, :, 1], od[:, :, 2]
-    chroma = (od_r - od_b) >= NUCLEUS_CHROMA * cell_level
-    low = valid_small & chroma & (od_g >= NUCLEUS_LOW * cell_level)
-    high = low & (od_g >= NUCLEUS_HIGH * cell_level)
+    chroma = od_r - od_b
+    low = valid & (chroma >= chroma_min * cell_level) & (od_g >= low_min * cell_level)
+    high = low & (od_g >= high_min * cell_level)
     if not high.any():
-        return result
-    grouped = label(_dilate(low, max(1, round(LOBE_GAP * d / 2))))
-    nucleus_area = grouped.sum_per_component(low)
+        return None
+    grouped = label(_dilate(low, max(1, round(gap * d / 2))) if gap > 0 else low)
+    area = grouped.sum_per_component(low)
     seeded = grouped.sum_per_component(high) > 0
     rbc_area = math.pi * d * d / 4
-    keep = seeded & (nucleus_area >= MIN_NUCLEUS_AREA * rbc_area) & (nucleus_area <= MAX_NUCLEUS_AREA * rbc_area)
+    keep = seeded & (area >= MIN_NUCLEUS_AREA * rbc_area) & (area <= MAX_NUCLEUS_AREA * rbc_area)
     if not keep.any():
-        return result
-    ys, xs = np.mgrid[0 : low.shape[0], 0 : low.shape[1]]
+        return None
+    idx = np.nonzero(keep)[0]
+    h, w = low.shape
+    ys, xs = shared["grid"]
     weight = low.astype(np.float64)
-    cx = grouped.sum_per_component(xs * weight) / np.maximum(nucleus_area, 1)
-    cy = grouped.sum_per_component(ys * weight) / np.maximum(nucleus_area, 1)
-    bbox = grouped.bbox()
-    to_x = 1.0 / (factor * zoom_x)
-    to_y = 1.0 / (factor * zoom_y)
-    for i in np.nonzero(keep)[0]:
-        half_w = max(BOX_RBC * d / 2, (bbox[i, 2] - bbox[i, 0]) / 2 + BOX_MARGIN * d)
-        half_h = max(BOX_RBC * d / 2, (bbox[i, 3] - bbox[i, 1]) / 2 + BOX_MARGIN * d)
-        x0 = max(0, math.floor((cx[i] + 0.5 - half_w) * to_x))
-        y0 = max(0, math.floor((cy[i] + 0.5 - half_h) * to_y))
-        x1 = min(width, math.ceil((cx[i] + 0.5 + half_w) * to_x))
-        y1 = min(height, math.ceil((cy[i] + 0.5 + half_h) * to_y))
-        result.boxes.append((int(x0), int(y0), int(x1), int(y1)))
-        result.scores.append(float(min(1.0, nucleus_area[i] / rbc_area)))
+    safe = np.maximum(area, 1)
+    per = {
+        "x": grouped.sum_per_component(xs * weight),
+        "y": grouped.sum_per_component(ys * weight),
+        "g": grouped.sum_per_component(od_g * weight),
+        "r": grouped.sum_per_component(od_r * weight),
+        "b": grouped.sum_per_component(od_b * weight),
+        "high": grouped.sum_per_component(high),
+    }
+    bbox = grouped.bbox()[idx]
+    a = area[idx]
+    cx, cy = per["x"][idx] / safe[idx], per["y"][idx] / safe[idx]
+    g = per["g"][idx] / safe[idx]
+    dark = g / cell_level
+    # the ring: the box grown by RING red-cell diameters around the nucleus' box, nucleus pixels excluded
+    integral_g = _integral(od_g * ~low)
+    integral_n = _integral((~low).astype(np.float64))
+    integral_v = shared["vignette"]
+    grow = RING * d
+    x0 = np.clip(np.floor(bbox[:, 0] - grow), 0, w).astype(np.int64)
+    y0 = np.clip(np.floor(bbox[:, 1] - grow), 0, h).astype(np.int64)
+    x1 = np.clip(np.ceil(bbox[:, 2] + grow), 0, w).astype(np.int64)
+    y1 = np.clip(np.ceil(bbox[:, 3] + grow), 0, h).astype(np.int64)
+    ring_n = _box_sum(integral_n, x0, y0, x1, y1)
+    ring = _box_sum(integral_g, x0, y0, x1, y1) / np.maximum(ring_n, 1) / cell_level
+    vig = _box_sum(integral_v, x0, y0, x1, y1) / np.maximum((x1 - x0) * (y1 - y0), 1)
+    bw, bh = bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1]
+    features = np.stack(
+        [
+            np.log(a / rbc_area),
+            dark,
+            per["high"][idx] / a,
+            (per["r"][idx] - per["b"][idx]) / a / cell_level,
+            per["b"][idx] / np.maximum(per["g"][idx], 1e-6),
+            per["r"][idx] / np.maximum(per["g"][idx], 1e-6),
+            a / (bw * bh),
+            np.minimum(bw, bh) / np.maximum(bw, bh),
+            ring,
+            dark / dark.max(),
+            vig,
+            np.zeros(len(idx)),  # count, set by the caller
+            np.full(len(idx), float(pass_id)),
+        ],
+        axis=1,
+    )
+    return cx, cy, bw, bh, features
+
+
+def _integral(plane: np.ndarray) -> np.ndarray:
+    out = np.zeros((plane.shape[0] + 1, plane.shape[1] + 1), dtype=np.float64)
+    np.cumsum(np.cumsum(plane, axis=0, dtype=np.float64), axis=1, out=out[1:, 1:])
+    return out
+
+
+def _box_sum(integral: np.ndarray, x0, y0, x1, y1) -> np.ndarray:
+    return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+
+
+def expand(z: np.ndarray) -> np.ndarray:
+    """The scorer's inputs: the standardised features and their squares (clipped, so outliers stay bounded)."""
+    z = np.clip(z, -EXPAND_CLIP, EXPAND_CLIP)
+    return np.concatenate([z, z * z], axis=1)
+
+
+def score(features: np.ndarray) -> np.ndarray:
+    """The candidates' white-cell probability: logistic regression on expand(standardised FEATURES) (tune split)."""
+    if not len(features):
+        return np.zeros(0)
+    z = expand((features - MODEL_MEAN) / MODEL_SCALE)
+    return 1.0 / (1.0 + np.exp(-np.clip(z @ MODEL_WEIGHTS + MODEL_BIAS, -30, 30)))
+
+
+def locate(image) -> Localisation:
+    """White-cell boxes and the scale of a whole-field photo (uint8 HxWx3 RGB array, or a PIL image)."""
+    result, boxes, features, _ = _features_and_boxes(image)
+    p = score(features)
+    for i in np.argsort(-p, kind="stable"):
+        if p[i] < SCORE_MIN:
+            break
+        box = tuple(int(v) for v in boxes[i])
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        if any(k[0] <= cx <= k[2] and k[1] <= cy <= k[3] for k in result.boxes):
+            continue  # a lobe or a piece of a cell already boxed
+        result.boxes.append(box)
+        result.scores.append(float(p[i]))
     return result

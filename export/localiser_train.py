@@ -1,0 +1,185 @@
+"""Fit the localiser's candidate scorer on the TUNE split of the whole-field photos (never on report).
+
+python -m export.localiser_train [--folds 5] [--versions blur,scale_x0.4,...]
+
+The stain-based candidate generator (hematovision.logic.localiser._features_and_boxes) proposes nucleus candidates
+with a FEATURES row each; a candidate is positive when it matches a true WBC box one to one (export.fields.match).
+A logistic regression (L2, Newton's method, numpy) on the standardised features scores them. Its threshold is
+chosen by cross-validation over the tune fields (grouped by field): the one maximising the mean over the three sets
+of the F1 score (recall and precision). The script prints the constants to paste into localiser.py (MODEL_*, SCORE_MIN).
+The robustness versions of the tune fields (export.fields.VERSIONS) may join the training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from export.fields import DATA_ROOT, SETS, VERSIONS, check_split, load_fields, match
+from hematovision.logic import localiser as L
+
+L2 = 1.0
+
+
+@dataclass
+class Candidates:
+    group: np.ndarray  # field index per candidate
+    set: np.ndarray  # set name per candidate
+    boxes: np.ndarray
+    features: np.ndarray
+    positive: np.ndarray
+    truths: dict  # field index -> (set, number of true boxes)
+    truth_boxes: dict  # field index -> true WBC boxes
+
+
+def collect(fields, versions=(None,), root=DATA_ROOT) -> Candidates:
+    groups, sets, boxes, features, positive, truths, truth_boxes = [], [], [], [], [], {}, {}
+    g = 0
+    for f in fields:
+        with Image.open(f.path(root)) as opened:
+            base = opened.convert("RGB")
+        for version in versions:
+            image, truth = (base, f.wbc) if version is None else VERSIONS[version](base, f.wbc)
+            _, b, x, _ = L._features_and_boxes(np.asarray(image))
+            label = np.array([bool(match(box[None], truth)) for box in b], dtype=bool)
+            groups.append(np.full(len(b), g))
+            sets.append(np.full(len(b), f.set))
+            boxes.append(b)
+            features.append(x)
+            positive.append(label)
+            truths[g] = (f.set, len(truth))
+            truth_boxes[g] = truth
+            g += 1
+    return Candidates(
+        np.concatenate(groups),
+        np.concatenate(sets),
+        np.concatenate(boxes).reshape(-1, 4),
+        np.concatenate(features).reshape(-1, len(L.FEATURES)),
+        np.concatenate(positive),
+        truths,
+        truth_boxes,
+    )
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Standardise, then L2 logistic regression by Newton's method on L.expand (the standardised features and their
+    clipped squares): (mean, scale, weights, bias)."""
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = np.c_[L.expand((x - mean) / scale), np.ones(len(x))]
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
+        grad = z.T @ (p - y) + reg * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return mean, scale, w[:-1], float(w[-1])
+
+
+def predict(model, x: np.ndarray) -> np.ndarray:
+    mean, scale, w, b = model
+    return 1 / (1 + np.exp(-np.clip(L.expand((x - mean) / scale) @ w + b, -30, 30)))
+
+
+def select(c: Candidates, p: np.ndarray, threshold: float) -> np.ndarray:
+    """localiser.locate's choice: by score, above the threshold, skipping a box whose centre is in a kept box."""
+    keep = np.zeros(len(p), bool)
+    for g in np.unique(c.group):
+        idx = np.nonzero(c.group == g)[0]
+        kept = []
+        for i in idx[np.argsort(-p[idx], kind="stable")]:
+            if p[i] < threshold:
+                break
+            cx, cy = (c.boxes[i, 0] + c.boxes[i, 2]) / 2, (c.boxes[i, 1] + c.boxes[i, 3]) / 2
+            if any(c.boxes[k, 0] <= cx <= c.boxes[k, 2] and c.boxes[k, 1] <= cy <= c.boxes[k, 3] for k in kept):
+                continue
+            kept.append(i)
+        keep[kept] = True
+    return keep
+
+
+def figures(c: Candidates, keep: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Recall and precision per set of the kept boxes, matched one to one as export.fields does."""
+    matched = dict.fromkeys(SETS, 0)
+    for g, (name, _) in c.truths.items():
+        idx = np.nonzero(keep & (c.group == g))[0]
+        matched[name] += len(match(c.boxes[idx], c.truth_boxes[g])) if len(idx) else 0
+    out = {}
+    for name in SETS:
+        true = sum(n for s, n in c.truths.values() if s == name)
+        chosen = int((keep & (c.set == name)).sum())
+        out[name] = (matched[name] / max(true, 1), matched[name] / max(chosen, 1))
+    return out
+
+
+def cross_validated(c: Candidates, folds: int, l2: float = L2, seed: int = 0) -> np.ndarray:
+    groups = np.unique(c.group)
+    rng = np.random.default_rng(seed)
+    fold_of = dict(zip(groups, rng.integers(0, folds, len(groups)), strict=True))
+    fold = np.array([fold_of[g] for g in c.group])
+    p = np.zeros(len(c.group))
+    for k in range(folds):
+        train = fold != k
+        p[~train] = predict(fit(c.features[train], c.positive[train], l2), c.features[~train])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export.localiser_train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--versions", default="", help="comma-separated export.fields.VERSIONS to add to training")
+    parser.add_argument("--l2", type=float, default=L2)
+    parser.add_argument("--passes", default="", help="chroma,low,high;...: the generator's threshold sets")
+    parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a generator constant of localiser.py")
+    args = parser.parse_args(argv)
+    if args.passes:
+        L.PASSES = tuple((*(float(v) for v in item.split(",")), i) for i, item in enumerate(args.passes.split(";")))
+    for item in args.set:
+        name, value = item.split("=")
+        setattr(L, name, float(value))
+    fields = load_fields()
+    check_split(fields)
+    tune = [f for f in fields if f.split == "tune"]
+    versions = [None] + [v for v in args.versions.split(",") if v]
+    c = collect(tune, versions)
+    print(f"{len(c.group)} candidates from {len(c.truths)} fields, {int(c.positive.sum())} positive")
+    for name in SETS:
+        every = figures(c, c.set == name)[name][0]
+        print(f"  generator recall {name}: {every:.3f}")
+    p = cross_validated(c, args.folds, args.l2)
+    best = None
+    for threshold in np.arange(0.05, 0.96, 0.025):
+        figs = figures(c, select(c, p, threshold))
+        worst = float(np.mean([2 * r * pr / max(r + pr, 1e-9) for r, pr in figs.values()]))
+        line = "  ".join(f"{n} {r:.3f}/{pr:.3f}" for n, (r, pr) in figs.items())
+        print(f"  cv threshold {threshold:.3f}: {line}  mean F1 {worst:.3f}")
+        if best is None or worst > best[0]:
+            best = (worst, threshold)
+    model = fit(c.features, c.positive, args.l2)
+    mean, scale, w, b = model
+    np.set_printoptions(precision=5, suppress=True, linewidth=200)
+
+    def arr(v):
+        return "np.array([" + ", ".join(f"{x:.5g}" for x in v) + "])"
+
+    print(f"SCORE_MIN = {best[1]:.3f}  # cv mean F1 {best[0]:.3f}")
+    print(f"MODEL_MEAN = {arr(mean)}")
+    print(f"MODEL_SCALE = {arr(scale)}")
+    print(f"MODEL_WEIGHTS = {arr(w)}")
+    print(f"MODEL_BIAS = {b:.5g}")
+    print(f"PASSES = {L.PASSES}")
+    names = [*L.FEATURES, *(f"{n}^2" for n in L.FEATURES)]
+    print("weights:", dict(zip(names, np.round(w, 3).tolist(), strict=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
