@@ -35,7 +35,7 @@ WIDTH, HEIGHT = 8000, 6250  # 50,000,000 pixels: exactly the pixel cap (limits.M
 FIELD = (4000, 3000)  # a 12 MP whole-field photo: must stay accepted in every format
 MEMORY_FRACTION = 0.75  # of the function's MemorySize
 TIME_TARGET_S = 2.0
-CLASSIFY, BATCH = "/v1/classify", "/v1/classify/batch"
+CLASSIFY, BATCH, ANALYZE = "/v1/classify", "/v1/classify/batch", "/v1/analyze"
 COLOUR = (182, 120, 168, 200)  # a stained-smear pink, with some transparency
 
 
@@ -160,6 +160,10 @@ def build_cases() -> list[MemoryCase]:
         cases.append(MemoryCase(f"{name}-50mp", CLASSIFY, content_type, data, 413 if cost is None else 200))
     for name, (content_type, data) in images(*FIELD).items():
         cases.append(MemoryCase(f"{name}-12mp", CLASSIFY, content_type, data, 200))
+    for name in ("png-rgba", "tiff-32bit-int", "png-16bit-grey", "gif"):  # whole-field analysis decodes larger
+        content_type, data = big[name]
+        cost = decode_cost_of(data, decode_cost)
+        cases.append(MemoryCase(f"analyze-{name}-50mp", ANALYZE, content_type, data, 413 if cost is None else 200))
     worst = big["png-rgba"][1]
     content_type, body = multipart([(f"{i}.png", worst) for i in range(16)])
     statuses = batch_statuses([worst] * 16, decode_cost)
