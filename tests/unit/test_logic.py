@@ -190,3 +190,23 @@ def test_small_jpeg_is_decoded_in_full():
     decoded = decode_for_model(data)
     assert (decoded.width, decoded.height) == (320, 240)
     np.testing.assert_array_equal(np.asarray(decoded.image), np.asarray(decode_image(data)))
+
+
+def test_request_decode_budget_is_shared_in_a_request_but_not_across_files(model, monkeypatch, tmp_path):
+    """A batch request shares one decode budget; files on the command line (classify_files) each get their own."""
+    from hematovision.logic import preprocessing
+    from hematovision.logic.evaluation import classify_files
+
+    image = fakes.synthetic_cell(width=1200, height=900, fmt="PNG")
+    one_cost = 1200 * 900 * 3 * 2  # decoded RGB and the RGB result, as preprocessing counts an unreduced image
+    monkeypatch.setattr(preprocessing, "MAX_REQUEST_DECODE_BYTES", int(2.5 * one_cost))
+    outcome = Classifier(model).classify([image] * 4, localise=False)
+    statuses = [item.error.status if item.error else 200 for item in outcome.items]
+    assert statuses[:2] == [200, 200] and 413 in statuses[2:]
+
+    files = []
+    for index in range(4):
+        files.append(tmp_path / f"cell{index}.png")
+        files[-1].write_bytes(image)
+    results = [item for _, item in classify_files(Classifier(model), files)]
+    assert all(item.error is None for item in results)

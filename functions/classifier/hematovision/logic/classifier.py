@@ -124,13 +124,17 @@ class Classifier:
                 found.append(verdict(outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity))
         return found
 
-    def classify(self, uploads: list[Upload | bytes], explain: bool = False, localise: bool = True) -> Outcome:
-        """`localise` False: the model card's rule alone (no multiple_cells / no_cell flags), as the card measures."""
+    def classify(
+        self, uploads: list[Upload | bytes], explain: bool = False, localise: bool = True, one_request: bool = True
+    ) -> Outcome:
+        """`localise` False: the model card's rule alone (no multiple_cells / no_cell flags), as the card measures.
+        `one_request`: the uploads share one request's decode budget (limits.MAX_REQUEST_DECODE_BYTES), as in the
+        handler; files on the command line are independent, each within the per-image limit only."""
         start = time.perf_counter()
         items: list[ItemOutcome] = []
         arrays: list[np.ndarray] = []
         positions: list[int] = []
-        budget = DecodeBudget()  # the decode bytes of the whole request (limits.MAX_REQUEST_DECODE_BYTES)
+        budget = DecodeBudget() if one_request else None
         for index, upload in enumerate(uploads):
             if isinstance(upload, (bytes, bytearray)):
                 upload = Upload(data=bytes(upload))

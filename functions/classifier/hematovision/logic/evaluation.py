@@ -35,7 +35,8 @@ def classify_files(
                         error=ClientError("unreadable_file", str(error.strerror or error), 400),
                     )
                 )
-        yield from zip(chunk, classifier.classify(uploads, localise=localise).items, strict=True)
+        outcome = classifier.classify(uploads, localise=localise, one_request=False)
+        yield from zip(chunk, outcome.items, strict=True)
 
 
 def evaluate_files(classifier: Classifier, files: Sequence[Path], labels: Sequence[int]) -> dict:
