@@ -70,3 +70,19 @@ def test_a_closed_pipe_is_quiet(tmp_path, fake_model_dir):
         code = process.wait(timeout=120)
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
     assert code == 0
+
+
+def test_annotate_writes_each_photo_with_its_boxes(tmp_path, fake_model_dir, capsys, two_cells):
+    from PIL import Image
+
+    path = tmp_path / "field.jpg"
+    path.write_bytes(fakes.synthetic_cell(width=400, height=300))
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    out = tmp_path / "annotated"
+    arguments = ["analyze", str(path), str(tmp_path / "bad.jpg"), "--annotate", str(out)]
+    assert cli.main([*arguments, "--model-dir", str(fake_model_dir)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["field.annotated.png"]
+    with Image.open(out / "field.annotated.png") as png:
+        assert png.format == "PNG" and png.size == (400, 300)
+        original = Image.open(path).convert("RGB")
+        assert png.convert("RGB").tobytes() != original.tobytes()  # the boxes are drawn on it

@@ -119,6 +119,7 @@ def cmd_analyze(args) -> int:
     an error line and the run goes on (exit 1 at the end)."""
     from hematovision.errors import ClientError
     from hematovision.logic.analysis import Analyzer, analyze_or_error
+    from hematovision.logic.annotate import draw, encode_png
     from hematovision.logic.classifier import Upload
 
     files = _image_files(args.paths)
@@ -134,8 +135,12 @@ def cmd_analyze(args) -> int:
             upload = Upload(
                 data=None, filename=str(path), error=ClientError("unreadable_file", str(error.strerror or error), 400)
             )
-        record = analysis_record(path, analyze_or_error(analyzer, upload))
+        result = analyze_or_error(analyzer, upload)
+        record = analysis_record(path, result)
         failures += "error" in record
+        if args.annotate and "error" not in record:
+            args.annotate.mkdir(parents=True, exist_ok=True)
+            (args.annotate / f"{path.stem}.annotated.png").write_bytes(encode_png(draw(result)))
         print(json.dumps(record) if args.json else _analysis_text(record), flush=True)
     return 1 if failures else 0
 
@@ -245,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-dir", help="model directory (default: the committed model, or $HEMATOVISION_MODEL_DIR)"
     )
     analyze.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: up to 2)")
+    analyze.add_argument(
+        "--annotate",
+        type=Path,
+        metavar="DIR",
+        help="also write each photo with its labelled boxes to DIR/<name>.annotated.png (as ?annotate=true)",
+    )
     analyze.set_defaults(func=cmd_analyze)
 
     for name, helptext, func in (
