@@ -5,6 +5,9 @@ would put augmentations of one cell on both sides, so the validation split holds
 names do not identify the original; the groups come from export/bccd_train_groups.csv (see export/groups.py).
 TEST and TEST_SIMPLE are never used for any choice.
 pbc (../shared/data/pbc): no official split; a fixed split by a hash of the file name into train/val/test.
+dbn (../shared/data/dbn): a third lab that never trains a model we ship (its repository has no licence). Split once
+by the sha256 of the file name into dbn-select (choosing among recipes, calibrating) and dbn-report (the reported
+figures only). Not in all_splits, so nothing that trains can reach it by accident.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 BCCD_VAL_FRACTION = 0.20
 BCCD_GROUPS_FILE = Path(__file__).resolve().parent / "bccd_train_groups.csv"
 PBC_FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
+DBN_SELECT_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,20 @@ def pbc_splits(root: Path = DATA_ROOT / "pbc") -> dict[str, list[Sample]]:
             else "test"
         )
         splits[split].append(Sample(path, label, "pbc", split))
+    return splits
+
+
+def dbn_split_of(name: str) -> str:
+    """ "select" or "report" for a dbn file name: the first 12 hex digits of sha256(name) as a fraction of 2^48."""
+    return "select" if _stable_unit(name) < DBN_SELECT_FRACTION else "report"
+
+
+def dbn_splits(root: Path = DATA_ROOT / "dbn") -> dict[str, list[Sample]]:
+    """dbn-select and dbn-report (Sample.split "select" / "report", dataset "dbn"): validation and reporting only."""
+    splits: dict[str, list[Sample]] = {"select": [], "report": []}
+    for path, label in list_class_folders(Path(root)):
+        split = dbn_split_of(path.name)
+        splits[split].append(Sample(path, label, "dbn", split))
     return splits
 
 

@@ -74,6 +74,9 @@ def training_data(data_root: Path, smoke: bool) -> TrainingData:
     if smoke:
         train = {name: smoke_subset(samples, SMOKE_TRAIN_PER_CLASS) for name, samples in train.items()}
         val = {name: smoke_subset(samples, SMOKE_VAL_PER_CLASS) for name, samples in val.items()}
+    for samples in (*train.values(), *val.values()):
+        # dbn (a third lab) has no licence: it validates and calibrates, it never trains a model we ship
+        assert not any(sample.dataset == "dbn" for sample in samples), "dbn images in the training data"
     return TrainingData(train, val["bccd_val"] + val["pbc_val"])
 
 

@@ -1,11 +1,24 @@
 """Split rules: grouped by original smear for bccd, fixed by file name for pbc, deterministic, disjoint."""
 
+import hashlib
 from collections import Counter
 
 import pytest
 from export_helpers import SHARED_DATA, require
 
-from export.data import BCCD_GROUPS_FILE, CLASSES, all_splits, bccd_splits, list_class_folders, pbc_splits, read_groups
+from export.data import (
+    BCCD_GROUPS_FILE,
+    CLASSES,
+    DBN_SELECT_FRACTION,
+    all_splits,
+    bccd_splits,
+    dbn_split_of,
+    dbn_splits,
+    list_class_folders,
+    pbc_splits,
+    read_groups,
+)
+from export.train import training_data
 
 
 def make_layout(root, names_per_class):
@@ -69,3 +82,35 @@ def test_real_splits_are_disjoint_and_complete():
     assert len(paths) == manifest_rows
     assert {len(named[k]) for k in ("bccd_test",)} == {2487} and len(named["bccd_test_simple"]) == 71
     assert len(read_groups(BCCD_GROUPS_FILE)) == len(named["bccd_train"]) + len(named["bccd_val"]) == 9957
+
+
+def test_dbn_split_is_fixed_by_the_sha256_of_the_file_name(tmp_path):
+    make_layout(tmp_path, [f"{i:03d}.jpg" for i in range(200)])
+    splits = dbn_splits(tmp_path)
+    assert set(splits) == {"select", "report"}
+    for name, samples in splits.items():
+        for sample in samples:
+            digest = hashlib.sha256(sample.path.name.encode()).hexdigest()
+            assert (int(digest[:12], 16) / 2**48 < DBN_SELECT_FRACTION) == (name == "select")
+            assert sample.dataset == "dbn" and sample.split == name
+    total = sum(len(s) for s in splits.values())
+    assert total == 200 * len(CLASSES) and 0.4 < len(splits["select"]) / total < 0.6
+    assert splits == dbn_splits(tmp_path)
+    # fixed: these names always fall on these sides
+    assert [dbn_split_of(n) for n in ("01.jpg", "02.jpg", "03.jpg", "156.jpg")] == [
+        "report",
+        "report",
+        "select",
+        "select",
+    ]
+
+
+def test_real_dbn_split_sizes_and_never_in_training_data():
+    require((SHARED_DATA / "dbn" / "MANIFEST.csv").is_file(), f"shared data not found at {SHARED_DATA}")
+    splits = dbn_splits(SHARED_DATA / "dbn")
+    assert (len(splits["select"]), len(splits["report"])) == (157, 204)
+    assert not {s.path for s in splits["select"]} & {s.path for s in splits["report"]}
+    named = all_splits(SHARED_DATA)
+    assert not any(s.dataset == "dbn" for samples in named.values() for s in samples)
+    data = training_data(SHARED_DATA, smoke=True)
+    assert not any(s.dataset == "dbn" for samples in (*data.train.values(), data.val) for s in samples)
