@@ -291,3 +291,50 @@ def test_uncertain_badge_and_heatmap_on_a_phone(uncertain_server, new_page, arti
     card.get_by_role("button", name="Show photo").click()
     expect(image).to_have_attribute("src", re.compile(r"^blob:"))
     assert_clean(page)
+
+
+def test_a_field_with_two_cells_shows_boxes_counts_and_each_cell(server, new_page, artifacts):
+    """events/field.jpg (a bccd field with two white cells): classify flags multiple_cells, so the page analyses
+    the photo as a whole field on its own, draws a numbered box per cell over the photo, the counts table and
+    one card per cell. The stand-in model's labels are random: only the structure is asserted."""
+    from pathlib import Path
+
+    field = Path(__file__).resolve().parents[2] / "events" / "field.jpg"
+    page = new_page(viewport={"width": 1000, "height": 900})
+    page.goto(server.url + "/")
+    save_key(page)
+    choose(page, jpeg("field.jpg", field.read_bytes()))
+    card = page.locator(".card")
+    expect(card.locator(".label-line .label")).to_have_text("2 white cells", timeout=60_000)
+    expect(card.locator(".box")).to_have_count(2)
+    expect(card.locator(".box span").first).to_have_text(re.compile(r"^1 (EOS|LYM|MONO|NEU)\??$"))
+    photo = card.locator("figure img").bounding_box()
+    for box in card.locator(".box").all():  # drawn over the photo, where the cells are
+        frame = box.bounding_box()
+        assert photo["x"] - 3 <= frame["x"] and frame["x"] + frame["width"] <= photo["x"] + photo["width"] + 3
+        assert photo["y"] - 3 <= frame["y"] and frame["y"] + frame["height"] <= photo["y"] + photo["height"] + 3
+    rows = card.locator("table.counts tr[data-label]")
+    expect(rows).to_have_count(4)
+    counts = rows.locator("td.n").evaluate_all("cells => cells.map(c => c.textContent)")
+    assert sum(int(n) for n in counts[::2]) == 2
+    expect(card.locator("ol.cells li.cell")).to_have_count(2)
+    expect(card.locator("ol.cells li.cell").first.locator(".fill")).to_have_count(4)
+    page.screenshot(path=str(artifacts / "whole-field.png"), full_page=True)
+    assert_clean(page)
+
+
+def test_whole_field_box_sends_every_photo_to_analyze(server, new_page):
+    page = new_page()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(server.url + "/")
+    save_key(page)
+    page.get_by_label(re.compile("^Whole field")).check()
+    choose(page, jpeg("one-cell.jpg"))
+    expect(page.locator(".card .label-line .label")).to_have_text(
+        re.compile(r"^(No white cell found|\d+ white cells?)$")
+    )
+    assert any(url.endswith("/v1/analyze") for url in requests) and not any("/v1/classify" in u for u in requests)
+    page.reload()  # the choice is remembered
+    expect(page.get_by_label(re.compile("^Whole field"))).to_be_checked()
+    assert_clean(page)
