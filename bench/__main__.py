@@ -5,7 +5,7 @@
 Runs every measurement in child processes with the right interpreter (serving: .venv, never importing
 TensorFlow; Keras: .venv-export), prints a markdown table to stdout and writes it to docs/benchmarks.md
 (a --quick run writes build/bench/quick/benchmarks-quick.md instead). Progress goes to stderr. Raw results:
-build/bench/results.json. Sections: warm, keras, cold, size, serve, int8, profile.
+build/bench/results.json. Sections: warm, keras, cold, size, serve, fields, int8, profile.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from bench.common import (
 )
 from bench.report import render
 
-SECTIONS = ("warm", "keras", "cold", "size", "serve", "int8", "profile")
+SECTIONS = ("warm", "keras", "cold", "size", "serve", "fields", "int8", "profile")
 TRAINING_PATTERNS = ("python -m export", "export train")
 
 
@@ -393,6 +393,12 @@ def bench_serve(args, images: list[Path]) -> list[dict]:
     ]
 
 
+def bench_fields(args) -> dict:
+    repeats = 3 if args.quick else 15
+    arguments = ["--model-dir", str(args.model_dir), "--field", str(ROOT / "events" / "field.jpg")]
+    return run_child(SERVING_PYTHON, "bench.fields_child", [*arguments, "--repeats", str(repeats)], args.work, "fields")
+
+
 def bench_int8(args, images_file: Path) -> dict:
     out = args.work / "int8"
     log("int8: quantizing ...")
@@ -646,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     results["cold"] = section("cold", bench_cold, args, images[0], with_keras) or {}
     results["sizes"] = section("size", bench_sizes, args) or {}
     results["serve"] = section("serve", bench_serve, args, images) or []
+    results["fields"] = section("fields", bench_fields, args) or {}
     results["int8"] = section("int8", bench_int8, args, images_file) or {}
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     # CPU used by other processes during the run (the machine's busy time minus this run's own processes;

@@ -114,6 +114,58 @@ def int8_verdict(results: dict) -> dict | None:
     }
 
 
+# issue 17's targets for the localiser alone, warm, 1 thread
+LOCATE_FIELD_MS = 50.0
+LOCATE_12MP_MS = 150.0
+
+
+def fields_section(fields: dict | None) -> list[str]:
+    """Whole-field photos: decode, localisation, per-cell inference and the whole POST /v1/analyze."""
+    if not fields:
+        return []
+    rows = []
+    for key, target in (("field", LOCATE_FIELD_MS), ("twelve_mp", LOCATE_12MP_MS)):
+        f = fields.get(key)
+        if not f:
+            continue
+        rows.append(
+            [
+                f"{f['size']} JPEG ({f['bytes'] / 1024:.0f} KB)",
+                f["cells"],
+                fmt(f["decode_ms"], 1),
+                f"{fmt(f['locate_ms'], 1)} ({'meets' if f['locate_ms'] <= target else 'misses'} <= {target:.0f})",
+                fmt(f["inference_ms"], 1),
+                fmt(f["inference_per_cell_ms"], 1),
+                fmt(f["analyze_ms"], 1),
+                fmt(f["handler_ms"], 1),
+            ]
+        )
+    return [
+        "",
+        "## Whole-field photos (`POST /v1/analyze`), warm, 1 thread",
+        "",
+        "`events/field.jpg` (a 640x480 bccd field with two white cells) and the same field enlarged to a "
+        "4000x3000 JPEG (quality 90), as a 12 MP phone photo would be. Medians of "
+        f"{fields['field']['repeats']} warm runs of `logic/analysis.py` (decode, localisation, cropping + one "
+        "batched `session.run`) and of the whole handler (the REST event in, the JSON answer out). "
+        f"Peak RSS {fmt(fields.get('peak_rss_mib'), 0)} MiB.",
+        "",
+        *table(
+            [
+                "photo",
+                "cells found",
+                "decode ms",
+                "localisation ms",
+                "inference ms",
+                "per cell ms",
+                "analyze ms",
+                "handler ms",
+            ],
+            rows,
+        ),
+    ]
+
+
 def render(results: dict) -> str:
     cfg = results["config"]
     env = results.get("environment", {})
@@ -355,6 +407,8 @@ def render(results: dict) -> str:
             for s in serve
         ]
         out += table(["workers", "requests", "errors", "req/s", "median ms", "p90 ms", "seconds"], rows)
+
+    out += fields_section(results.get("fields"))
 
     int8 = results.get("int8")
     if int8:

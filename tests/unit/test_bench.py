@@ -168,3 +168,27 @@ def test_model_card_int8_section_only_for_the_measured_model(tmp_path):
     text = "\n".join(int8_section({"sha256": "abc"}, path))
     assert "| bccd_test | 10 | 0.9000 | 0.8000 | 0.100 | 0.200 |" in text and "0.91x" in text and "Not shipped." in text
     assert int8_section({"sha256": "another model"}, path) == []  # a stale report is not shown
+
+
+def test_fields_child_and_its_section_on_the_test_model(tmp_path):
+    """bench.fields_child on the stand-in model: the field and its 12 MP enlargement, the phases and the table."""
+    model_dir = fakes.build_fake_model(tmp_path / "model")
+    out = tmp_path / "fields.json"
+    arguments = ["--model-dir", str(model_dir), "--field", str(ROOT / "events" / "field.jpg"), "--repeats", "2"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.fields_child", *arguments, "--result", str(out)],
+        cwd=ROOT,
+        env=common.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["threads"] == 1
+    assert result["field"]["size"] == "640x480" and result["twelve_mp"]["size"] == "4000x3000"
+    for key in ("field", "twelve_mp"):
+        phases = result[key]
+        assert phases["locate_ms"] > 0 and phases["handler_ms"] >= phases["decode_ms"]
+    section = "\n".join(report.fields_section(result))
+    assert "## Whole-field photos" in section and "| 4000x3000 JPEG" in section
