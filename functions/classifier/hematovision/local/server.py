@@ -672,7 +672,8 @@ def serve(
     if server.pool.memory_limit is not None:
         print(f"Memory: each worker limited to {server.pool.memory_limit.describe()}", flush=True)
     print(
-        "Try: curl -H 'x-api-key: <key>' -H 'Content-Type: image/jpeg' --data-binary @cell.jpg "
+        "Try, from the repository root: curl -H 'x-api-key: <key>' -H 'Content-Type: image/jpeg' "
+        "--data-binary @events/cell.jpg "
         f"{server.url}/v1/classify",
         flush=True,
     )

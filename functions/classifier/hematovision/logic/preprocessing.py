@@ -60,7 +60,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".
 # Refused formats named by their magic number alone; CUR's (00 00 02 00) also starts every uncompressed true-colour
 # TGA, which has no magic number, so neither is named.
 UNNAMED_MAGIC = frozenset({"CUR"})
-UNSUPPORTED_MESSAGE = "The body is not a supported image (JPEG, PNG, WebP, BMP, TIFF)."
+UNSUPPORTED_MESSAGE = "The body is not a supported image (JPEG, PNG, WebP, BMP, TIFF, GIF)."
 # Bytes a pixel takes in a loaded Pillow image (8-bit single-band and 16-bit modes; every other mode is 4).
 STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
