@@ -29,6 +29,7 @@ from hematovision.logic.analysis import Analysis, Analyzer
 from hematovision.logic.annotate import annotated_png
 from hematovision.logic.classifier import Classifier, ItemOutcome, Outcome
 from hematovision.logic.inference import Model
+from hematovision.logic.verdict import Verdict
 from hematovision.models.output import (
     AnalyzedCell,
     AnalyzeResponse,
@@ -77,14 +78,21 @@ def raw_body() -> bytes:
     return body_bytes(event.get("body"), bool(event.get("isBase64Encoded")))
 
 
+def verdict_fields(v: Verdict) -> dict:
+    """What every answer says of one cell: label, confidence, probabilities and the uncertainty verdict."""
+    return {
+        "label": v.label,
+        "confidence": v.confidence,
+        "probabilities": v.probabilities,
+        "uncertain": v.uncertain,
+        "uncertain_reasons": v.uncertain_reasons,
+    }
+
+
 def to_prediction(item: ItemOutcome) -> Prediction:
     v = item.verdict
     return Prediction(
-        label=v.label,
-        confidence=v.confidence,
-        probabilities=v.probabilities,
-        uncertain=v.uncertain,
-        uncertain_reasons=v.uncertain_reasons,
+        **verdict_fields(v),
         ood_similarity=v.ood_similarity,
         description=v.description,
         filename=item.filename,
@@ -94,21 +102,31 @@ def to_prediction(item: ItemOutcome) -> Prediction:
     )
 
 
-def record(outcome: Outcome, started: float) -> Timings:
+def record(
+    started: float, decode_ms: float, inference_ms: float | None, locate_ms: float | None, counts: dict, uncertain: int
+) -> Timings:
+    """The answer's timings, and the request's EMF metrics (latencies, predictions per class, uncertain ones)."""
     timings = Timings(
-        decode_ms=outcome.decode_ms,
-        inference_ms=outcome.inference_ms,
+        decode_ms=decode_ms,
+        inference_ms=inference_ms,
         total_ms=round((time.perf_counter() - started) * 1000, 3),
-        locate_ms=outcome.locate_ms,
+        locate_ms=locate_ms,
     )
     metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total_ms)
+    if locate_ms is not None:
+        metrics.add_metric(name="LocateLatency", unit=MetricUnit.Milliseconds, value=locate_ms)
     metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds, value=timings.inference_ms)
-    for label, count in outcome.counts.items():
-        metrics.add_metric(name=f"Predictions{label.title()}", unit=MetricUnit.Count, value=count)
-    uncertain = sum(1 for i in outcome.items if i.verdict is not None and i.verdict.uncertain)
+    for label, count in counts.items():
+        if count:
+            metrics.add_metric(name=f"Predictions{label.title()}", unit=MetricUnit.Count, value=count)
     if uncertain:
         metrics.add_metric(name="UncertainPredictions", unit=MetricUnit.Count, value=uncertain)
     return timings
+
+
+def record_outcome(outcome: Outcome, started: float) -> Timings:
+    uncertain = sum(1 for i in outcome.items if i.verdict is not None and i.verdict.uncertain)
+    return record(started, outcome.decode_ms, outcome.inference_ms, outcome.locate_ms, outcome.counts, uncertain)
 
 
 # ---------------------------------------------------------------- routes
@@ -140,7 +158,7 @@ def classify(
     item = outcome.items[0]
     if item.error is not None:
         raise item.error
-    timings = record(outcome, started)
+    timings = record_outcome(outcome, started)
     prediction = to_prediction(item)
     logger.info(
         "classified",
@@ -184,7 +202,7 @@ def classify_batch(
     explain = explain_flag(explain)
     uploads = parse_batch(app.current_event.headers, raw_body())
     outcome = CLASSIFIER.classify(uploads, explain=explain)
-    timings = record(outcome, started)
+    timings = record_outcome(outcome, started)
     results = [
         BatchResult(index=i.index, ok=True, result=to_prediction(i), status=200)
         if i.ok
@@ -216,34 +234,19 @@ def classify_batch(
 
 
 def to_cell(cell) -> AnalyzedCell:
-    v = cell.verdict
-    return AnalyzedCell(
-        box=list(cell.box),
-        label=v.label,
-        confidence=v.confidence,
-        probabilities=v.probabilities,
-        uncertain=v.uncertain,
-        uncertain_reasons=v.uncertain_reasons,
-    )
+    return AnalyzedCell(box=list(cell.box), **verdict_fields(cell.verdict))
 
 
 def record_analysis(analysis: Analysis, started: float) -> Timings:
-    timings = Timings(
-        decode_ms=analysis.decode_ms,
-        inference_ms=analysis.inference_ms,
-        total_ms=round((time.perf_counter() - started) * 1000, 3),
-        locate_ms=analysis.locate_ms,
-    )
-    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=timings.total_ms)
-    metrics.add_metric(name="LocateLatency", unit=MetricUnit.Milliseconds, value=analysis.locate_ms)
-    metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds, value=timings.inference_ms)
     metrics.add_metric(name="AnalyzedCells", unit=MetricUnit.Count, value=len(analysis.cells))
-    for label, count in analysis.counts.items():
-        if count:
-            metrics.add_metric(name=f"Predictions{label.title()}", unit=MetricUnit.Count, value=count)
-    if analysis.uncertain_count:
-        metrics.add_metric(name="UncertainPredictions", unit=MetricUnit.Count, value=analysis.uncertain_count)
-    return timings
+    return record(
+        started,
+        analysis.decode_ms,
+        analysis.inference_ms,
+        analysis.locate_ms,
+        analysis.counts,
+        analysis.uncertain_count,
+    )
 
 
 @app.post(
