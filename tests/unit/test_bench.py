@@ -18,6 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def run_bench_child(module: str, arguments: list[str], out: Path) -> dict:
+    """Run a bench child as `python -m bench` does (its environment, the repository root) and return its result."""
+    command = [sys.executable, "-m", module, *arguments, "--result", str(out)]
+    completed = subprocess.run(
+        command, cwd=ROOT, env=common.child_env(), capture_output=True, text=True, timeout=180, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
 def test_statistics():
     assert common.percentile([1, 2, 3, 4, 5], 50) == 3
     assert common.percentile([0, 10], 90) == pytest.approx(9.0)
@@ -82,11 +92,9 @@ def test_serving_child_warm_on_the_test_model(tmp_path):
         images.append(str(path))
     (tmp_path / "images.txt").write_text("\n".join(images))
     out = tmp_path / "warm.json"
-    completed = subprocess.run(
+    result = run_bench_child(
+        "bench.serving_child",
         [
-            sys.executable,
-            "-m",
-            "bench.serving_child",
             "warm",
             "--model-dir",
             str(model_dir),
@@ -101,17 +109,9 @@ def test_serving_child_warm_on_the_test_model(tmp_path):
             "--breakdown",
             "--profile",
             str(tmp_path / "profile.txt"),
-            "--result",
-            str(out),
         ],
-        cwd=ROOT,
-        env=common.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
+        out,
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(out.read_text())
     assert result["tensorflow_imported"] is False
     assert result["handler"]["1"]["images"] == 3 and result["handler"]["2"]["images"] == 2
     assert result["bare"]["1"]["median_ms"] > 0
@@ -175,16 +175,7 @@ def test_fields_child_and_its_section_on_the_test_model(tmp_path):
     model_dir = fakes.build_fake_model(tmp_path / "model")
     out = tmp_path / "fields.json"
     arguments = ["--model-dir", str(model_dir), "--field", str(ROOT / "events" / "field.jpg"), "--repeats", "2"]
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.fields_child", *arguments, "--result", str(out)],
-        cwd=ROOT,
-        env=common.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(out.read_text())
+    result = run_bench_child("bench.fields_child", arguments, out)
     assert result["threads"] == 1
     assert result["field"]["size"] == "640x480" and result["twelve_mp"]["size"] == "4000x3000"
     for key in ("field", "twelve_mp"):
