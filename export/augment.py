@@ -9,13 +9,18 @@ look like that: shrink (anisotropically), then place at a random offset on the f
 (mirrored borders would copy the cell), so the bccd-like geometry is learned from pbc's many cells and not
 only from bccd's few (16 monocytes).
 
+From model 2.0, `stain_camera` adds the stain and camera shifts of other labs (HED stain jitter, white-balance
+casts, hue, desaturation, blur, JPEG), each off at strength 0, so model 1.2.0's views are unchanged.
+
 The strengths and probabilities come from the recipe (export/recipe.py: Augmentation).
 """
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from export.recipe import Augmentation
 
@@ -59,11 +64,59 @@ def zoom_out(image: np.ndarray, rng: np.random.Generator, augmentation: Augmenta
     return canvas
 
 
+# Optical densities of haematoxylin, eosin and DAB per RGB channel (Ruifrok & Johnston 2001, as in skimage's
+# rgb_from_hed): the usual stain space for stain jitter (Tellez et al. 2018), an approximation for Romanowsky stains.
+RGB_FROM_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
+HED_FROM_RGB = np.linalg.inv(RGB_FROM_HED)
+
+
+def hed_jitter(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Each stain's density scaled by 1 + U(-s, s) and shifted by U(-s, s) / 4 (optical density units)."""
+    od = -np.log((image.astype(np.float64) + 1.0) / 256.0)
+    stains = od.reshape(-1, 3) @ HED_FROM_RGB
+    stains = stains * (1.0 + rng.uniform(-strength, strength, 3)) + rng.uniform(-strength, strength, 3) / 4
+    rgb = 256.0 * np.exp(-(stains @ RGB_FROM_HED)) - 1.0
+    return np.clip(np.rint(rgb.reshape(image.shape)), 0, 255).astype(np.uint8)
+
+
+def hue_rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    h, s, v = Image.fromarray(image).convert("HSV").split()
+    shift = round(degrees / 360 * 256)
+    h = h.point(lambda value: (value + shift) % 256)
+    return np.asarray(Image.merge("HSV", (h, s, v)).convert("RGB"))
+
+
+def stain_camera(image: np.ndarray, rng: np.random.Generator, augmentation: Augmentation) -> np.ndarray:
+    """Stain and camera shifts, in order HED jitter, colour cast, hue, desaturation, blur, JPEG; an augmentation
+    whose strength is 0 is skipped and draws no random number."""
+    a = augmentation
+    if a.hed_jitter:
+        image = hed_jitter(image, rng, a.hed_jitter)
+    if a.colour_cast:
+        gains = 1.0 + rng.uniform(-a.colour_cast, a.colour_cast, 3)
+        image = np.clip(np.rint(image.astype(np.float32) * gains), 0, 255).astype(np.uint8)
+    if a.hue_shift:
+        image = hue_rotate(image, rng.uniform(-a.hue_shift, a.hue_shift))
+    if a.desaturation:
+        x = image.astype(np.float32)
+        grey = x.mean(axis=2, keepdims=True)
+        image = np.clip(np.rint(grey + (x - grey) * (1.0 - rng.uniform(0, a.desaturation))), 0, 255).astype(np.uint8)
+    if a.blur_radius and rng.random() < 0.5:
+        radius = rng.uniform(0, a.blur_radius)
+        image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius)))
+    if a.jpeg_quality and rng.random() < 0.5:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=int(rng.integers(a.jpeg_quality, 96)))
+        image = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    return image
+
+
 def random_view(
     image: np.ndarray, rng: np.random.Generator, augmentation: Augmentation, zoom_out_probability: float
 ) -> np.ndarray:
     """One training view. The zoom-out draw happens at every probability (bccd views pass 0), so a view's random
-    numbers depend only on its seed."""
+    numbers depend only on its seed. Stain and camera augmentations come last and only when the recipe has them."""
     if rng.random() < zoom_out_probability:
         image = zoom_out(image, rng, augmentation)
-    return colour_jitter(dihedral(image, int(rng.integers(8))), rng, augmentation)
+    view = colour_jitter(dihedral(image, int(rng.integers(8))), rng, augmentation)
+    return stain_camera(view, rng, augmentation) if augmentation.stain_camera_on() else view

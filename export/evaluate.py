@@ -18,7 +18,7 @@ import numpy as np
 
 from export.data import CLASSES, Sample, all_splits
 from export.recipe import RUN_RECIPE_NAME, Recipe
-from export.train import SMOKE_VAL_PER_CLASS, log, smoke_subset
+from export.train import SMOKE_VAL_PER_CLASS, log, model_input_of, smoke_subset
 
 THRESHOLD_SETS = ("bccd_val", "pbc_val")
 REPORTED_SETS = ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val")
@@ -28,11 +28,44 @@ PARITY_TOLERANCE = 1e-4
 BATCH = 32
 
 
-def load_arrays(samples: list[Sample], size: int) -> np.ndarray:
+def load_arrays(samples: list[Sample], size: int, recipe: Recipe | None = None) -> np.ndarray:
+    """The model inputs of the files: the serving preprocessing (frame), or the cell crops of a crop == "cell"
+    recipe (export/train.model_input_of)."""
     from hematovision.logic.preprocessing import preprocess_file
 
+    if recipe is not None and recipe.crop == "cell":
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return np.stack(list(pool.map(lambda s: model_input_of(s, recipe), samples)))
     with ThreadPoolExecutor(max_workers=2) as pool:
         return np.stack(list(pool.map(lambda s: preprocess_file(s.path, size), samples)))
+
+
+def crop_input_of_bytes(data: bytes, recipe: Recipe) -> np.ndarray:
+    """A non-blood image's model input under a crop == "cell" recipe (the cell crop if the localiser finds one)."""
+    from hematovision.logic.cell_crop import model_input
+    from hematovision.logic.localiser import locate
+    from hematovision.logic.preprocessing import decode_image
+
+    image = decode_image(data)
+    return model_input(image, locate(image), recipe.crop_um, recipe.input_size).pixels
+
+
+def crop_mode_metrics(raw: dict[str, np.ndarray], labels: np.ndarray, thresholds: dict) -> dict:
+    """Metrics of a crop == "cell" model from its ONNX outputs on the cropped inputs, with the card's uncertainty
+    rule. (The serving classify path crops from model 2.0 on; until it does, a cell-crop run is scored here.)"""
+    from hematovision.logic.metrics import compute_metrics
+
+    probabilities = raw["probabilities"]
+    predicted = probabilities.argmax(axis=1)
+    flagged = (probabilities.max(axis=1) < thresholds["confidence_threshold"]) | (
+        raw["ood_similarity"] < thresholds["ood_similarity_threshold"]
+    )
+    correct = predicted == labels
+    metrics = compute_metrics(labels, predicted, CLASSES, uncertain=flagged)
+    metrics["accuracy_when_certain"] = float(correct[~flagged].mean()) if (~flagged).any() else None
+    metrics["accuracy_when_uncertain"] = float(correct[flagged].mean()) if flagged.any() else None
+    metrics["scored_by"] = "export/evaluate.py crop_mode_metrics (cell crops of export/train.model_input_of)"
+    return metrics
 
 
 def non_blood_images(seed: int = 7) -> list[tuple[str, bytes]]:
@@ -159,7 +192,9 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
 
     started = time.time()
     smoke = json.loads((work / "train_report.json").read_text())["smoke"]
-    size = Recipe.load(work / RUN_RECIPE_NAME).input_size
+    recipe = Recipe.load(work / RUN_RECIPE_NAME)
+    size = recipe.input_size
+    cells = recipe.crop == "cell"
     named = all_splits(data_root)
     if smoke:
         named = {k: smoke_subset(v, SMOKE_VAL_PER_CLASS) for k, v in named.items()}
@@ -168,9 +203,11 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
     model = Model(out, intra_op_threads=2, card=bare_card)
 
     log("decoding evaluation images with the serving preprocessing")
-    arrays = {name: load_arrays(named[name], size) for name in REPORTED_SETS}
+    arrays = {name: load_arrays(named[name], size, recipe) for name in REPORTED_SETS}
     others = non_blood_images()
-    arrays["non_blood"] = np.stack([preprocess(data, size=size) for _, data in others])
+    arrays["non_blood"] = np.stack(
+        [crop_input_of_bytes(data, recipe) if cells else preprocess(data, size=size) for _, data in others]
+    )
 
     log("running the ONNX model")
     onnx_raw = {name: onnx_outputs(model, a) for name, a in arrays.items()}
@@ -203,9 +240,20 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
     log("metrics through the serving code path with the final thresholds")
     chosen = Thresholds(thresholds["confidence_threshold"], thresholds["ood_similarity_threshold"])
     classifier = Classifier(Model(out, intra_op_threads=2, card=bare_card, thresholds=chosen))
-    metrics = {name: serving_metrics(classifier, named[name]) for name in REPORTED_SETS}
-    outcome = classifier.classify([data for _, data in others])
-    flags = [item.verdict.uncertain for item in outcome.items]
+    if cells:
+        metrics = {
+            name: crop_mode_metrics(onnx_raw[name], np.array([s.label for s in named[name]]), thresholds)
+            for name in REPORTED_SETS
+        }
+        raw = onnx_raw["non_blood"]
+        flags = list(
+            (raw["probabilities"].max(axis=1) < thresholds["confidence_threshold"])
+            | (raw["ood_similarity"] < thresholds["ood_similarity_threshold"])
+        )
+    else:
+        metrics = {name: serving_metrics(classifier, named[name]) for name in REPORTED_SETS}
+        outcome = classifier.classify([data for _, data in others])
+        flags = [item.verdict.uncertain for item in outcome.items]
     non_blood = {
         "n": len(others),
         "flagged_uncertain_fraction": float(np.mean(flags)),

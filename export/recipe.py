@@ -29,9 +29,13 @@ SMOKE_EPOCHS = 2
 SMOKE_BATCH_SIZE = 16
 
 
+CROP_MODES = ("frame", "cell")
+
+
 @dataclass(frozen=True)
 class Augmentation:
-    """Each training view: an optional zoom-out (pbc only), one of the 8 flips/quarter-turns, a colour jitter."""
+    """Each training view: an optional zoom-out (pbc only), one of the 8 flips/quarter-turns, a colour jitter, then
+    (from model 2.0, each off at its default 0) stain and camera augmentations (export/augment.py: stain_camera)."""
 
     brightness: float  # factor 1 + U(-b, b)
     contrast: float
@@ -40,6 +44,19 @@ class Augmentation:
     pbc_zoom_out_probability: float
     zoom_out_scale: tuple[float, float]  # cell size relative to the pbc frame
     zoom_out_squeeze: tuple[float, float]  # extra horizontal factor (bccd's 320 -> 224 squeeze is 0.7)
+    # model 2.0 (the defaults keep 1.2.0's views exactly: an augmentation at 0 draws no random number)
+    crop_scale_jitter: float = 0.0  # crop == "cell": the crop's side x exp(U(-j, j)) (the ruler's error)
+    hed_jitter: float = 0.0  # HED stain space: each stain's density x (1 + U(-h, h)) + U(-h, h) / 4
+    colour_cast: float = 0.0  # white-balance/stain cast: per-channel gain 1 + U(-c, c), after the mild stain_tint
+    hue_shift: float = 0.0  # hue rotation by U(-d, d) degrees
+    desaturation: float = 0.0  # saturation x (1 - U(0, d))
+    blur_radius: float = 0.0  # Gaussian blur of radius U(0, r) px, on half of the views
+    jpeg_quality: int = 0  # JPEG re-encoding at quality U(q, 95), on half of the views; 0: off
+
+    def stain_camera_on(self) -> bool:
+        return any(
+            (self.hed_jitter, self.colour_cast, self.hue_shift, self.desaturation, self.blur_radius, self.jpeg_quality)
+        )
 
 
 @dataclass(frozen=True)
@@ -60,10 +77,18 @@ class Recipe:
     pbc_views: int  # augmented views per pbc training image (bccd TRAIN, already augmented, gets one)
     augmentation: Augmentation
     selection: str  # a key of SELECTION_RULES
+    # model 2.0: "cell" = the cell-centred crop of crop_um micrometres (logic/cell_crop.py) for training, validation
+    # and evaluation, the whole frame where no cell is found; "frame" = the whole frame (model 1.2.0)
+    crop: str = "frame"
+    crop_um: float = 0.0
 
     def __post_init__(self):
         if self.selection not in SELECTION_RULES:
             raise ValueError(f"unknown selection rule {self.selection!r}; known: {', '.join(SELECTION_RULES)}")
+        if self.crop not in CROP_MODES:
+            raise ValueError(f"unknown crop {self.crop!r}; known: {', '.join(CROP_MODES)}")
+        if self.crop == "cell" and not self.crop_um > 0:
+            raise ValueError("crop 'cell' needs crop_um > 0 (micrometres)")
 
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
@@ -114,7 +139,29 @@ class Recipe:
             f"{a.pbc_zoom_out_probability}",
             "views": {"bccd_train": 1, "pbc_train": self.pbc_views},
             "seed": self.seed,
+            **self._card_model_2(),
         }
+
+    def _card_model_2(self) -> dict:
+        """The model-2.0 parts of the card's training section; nothing for a recipe without them (1.2.0)."""
+        a = self.augmentation
+        extra = {}
+        if self.crop == "cell":
+            extra["crop"] = (
+                f"cell-centred square of {self.crop_um:g} um (logic/cell_crop.py): the red-cell ruler, else the "
+                "cell's box; the whole frame where no cell is found; crop side x exp(U(-j, j)) in training, "
+                f"j = {a.crop_scale_jitter:g}"
+            )
+        if a.stain_camera_on():
+            extra["stain_camera_augmentation"] = {
+                "hed_jitter": a.hed_jitter,
+                "colour_cast": a.colour_cast,
+                "hue_shift_degrees": a.hue_shift,
+                "desaturation": a.desaturation,
+                "blur_radius": a.blur_radius,
+                "jpeg_quality": a.jpeg_quality,
+            }
+        return extra
 
 
 def _scientific(value: float) -> str:

@@ -13,6 +13,7 @@ Every hyperparameter comes from the recipe (export/recipe.py).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -53,12 +54,44 @@ def load_image(sample: Sample, size: int) -> np.ndarray:
     return preprocess_file(sample.path, size)
 
 
+@functools.cache
+def localise(path: Path):
+    """The localiser's answer for a file (decoded upright by the serving code), computed once per file."""
+    from hematovision.logic.localiser import locate
+    from hematovision.logic.preprocessing import decode_image
+
+    return locate(decode_image(Path(path).read_bytes()))
+
+
+def cell_input(sample: Sample, recipe: Recipe, scale: float = 1.0):
+    """crop == "cell": the model input of a file through logic/cell_crop.model_input (its best cell's crop of
+    recipe.crop_um, or the whole frame where no cell is found), the ModelInput with its crop and ruler."""
+    from hematovision.logic.cell_crop import model_input
+    from hematovision.logic.preprocessing import decode_image
+
+    image = decode_image(sample.path.read_bytes())
+    return model_input(image, localise(sample.path), recipe.crop_um, recipe.input_size, scale)
+
+
+def model_input_of(sample: Sample, recipe: Recipe) -> np.ndarray:
+    """The un-augmented model input of a file (validation, evaluation): the frame or the cell crop."""
+    if recipe.crop == "cell":
+        return cell_input(sample, recipe).pixels
+    return load_image(sample, recipe.input_size)
+
+
 def training_view(sample: Sample, view_seed: int, recipe: Recipe) -> np.ndarray:
-    """An augmented view, fixed by its seed; only pbc views may be zoomed out to bccd's cell size."""
+    """An augmented view, fixed by its seed; only pbc views may be zoomed out to bccd's cell size. With crop == "cell",
+    the view is augmented from the cell crop (its side jittered first), and no view is zoomed out."""
     augmentation = recipe.augmentation
+    rng = np.random.default_rng(view_seed)
+    if recipe.crop == "cell":
+        jitter = augmentation.crop_scale_jitter
+        scale = float(np.exp(rng.uniform(-jitter, jitter))) if jitter else 1.0
+        return random_view(cell_input(sample, recipe, scale).pixels, rng, augmentation, 0.0)
     zoom_out_probability = augmentation.pbc_zoom_out_probability if sample.dataset == "pbc" else 0.0
     image = load_image(sample, recipe.input_size)
-    return random_view(image, np.random.default_rng(view_seed), augmentation, zoom_out_probability)
+    return random_view(image, rng, augmentation, zoom_out_probability)
 
 
 @dataclass
@@ -243,7 +276,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path, weights, smoke: bool =
     log("caching frozen features of the training views and the validation images")
     cache_started = time.time()
     x_train = cache_features(models.bottom, views, lambda view: training_view(*view, recipe), "train views")
-    x_val = cache_features(models.bottom, data.val, lambda sample: load_image(sample, recipe.input_size), "validation")
+    x_val = cache_features(models.bottom, data.val, lambda sample: model_input_of(sample, recipe), "validation")
     cache = SimpleNamespace(
         x_train=x_train,
         y_train=np.array([sample.label for sample, _ in views]),

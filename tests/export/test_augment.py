@@ -1,11 +1,12 @@
 """Training-view augmentations (export/augment.py): orientation, zoom-out and colour jitter."""
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from export.augment import colour_jitter, dihedral, random_view, zoom_out
+from export.augment import colour_jitter, dihedral, hed_jitter, random_view, stain_camera, zoom_out
 from export.recipe import RECIPE_FILE, Recipe
 
 AUGMENTATION = Recipe.load(RECIPE_FILE).augmentation
@@ -64,3 +65,58 @@ def test_the_committed_recipe_draws_the_shipped_models_views():
         for probability in (0.0, 0.5):
             digest.update(random_view(image, np.random.default_rng(seed), AUGMENTATION, probability).tobytes())
     assert digest.hexdigest() == RECIPE_1_2_0_VIEWS
+
+
+MODEL_2_FIELDS = ("hed_jitter", "colour_cast", "hue_shift", "desaturation", "blur_radius", "jpeg_quality")
+
+
+def test_the_model_2_augmentations_are_off_in_the_committed_recipe():
+    assert not AUGMENTATION.stain_camera_on() and AUGMENTATION.crop_scale_jitter == 0
+    recipe = Recipe.load(RECIPE_FILE)
+    assert recipe.crop == "frame"
+
+
+@pytest.mark.parametrize(
+    "field, strength", [("hed_jitter", 0.2), ("colour_cast", 0.3), ("hue_shift", 15.0), ("desaturation", 0.5)]
+)
+def test_each_stain_augmentation_changes_colours_and_keeps_the_frame(field, strength):
+    image = slide()
+    augmentation = replace(AUGMENTATION, **{field: strength})
+    out = stain_camera(image, np.random.default_rng(2), augmentation)
+    assert out.shape == image.shape and out.dtype == np.uint8 and not np.array_equal(out, image)
+    assert np.array_equal(out, stain_camera(image, np.random.default_rng(2), augmentation))  # fixed by the seed
+    # colours move, the cell stays where it is
+    dark = image.sum(axis=2) < 450
+    assert (out[dark].astype(int).sum(axis=1) < out[~dark].astype(int).sum(axis=1).mean()).mean() > 0.95
+
+
+def test_blur_and_jpeg_act_on_about_half_of_the_views():
+    image = slide()
+    augmentation = replace(AUGMENTATION, blur_radius=1.5, jpeg_quality=40)
+    changed = [
+        not np.array_equal(stain_camera(image, np.random.default_rng(seed), augmentation), image) for seed in range(40)
+    ]
+    assert 0.5 < np.mean(changed) < 0.95  # each on half of the views: ~3/4 get at least one
+
+
+def test_hed_jitter_at_zero_draw_is_the_identity_up_to_rounding():
+    image = slide()
+
+    class Zero:
+        @staticmethod
+        def uniform(low, high, size=None):
+            return np.zeros(size) if size else 0.0
+
+    assert np.abs(hed_jitter(image, Zero(), 0.2).astype(int) - image).max() <= 1
+
+
+def test_a_view_with_stain_augmentation_starts_as_the_1_2_0_view():
+    """The stain/camera step comes after the 1.2.0 draws: turning it on does not change the earlier ones."""
+    image = slide()
+    plain = random_view(image, np.random.default_rng(4), AUGMENTATION, 0.5)
+    augmentation = replace(AUGMENTATION, colour_cast=0.3)
+    rng = np.random.default_rng(4)
+    stained = random_view(image, rng, augmentation, 0.5)
+    again = np.random.default_rng(4)
+    assert np.array_equal(plain, random_view(image, again, AUGMENTATION, 0.5))
+    assert np.array_equal(stained, stain_camera(plain, again, augmentation))

@@ -119,3 +119,34 @@ def test_promote_refuses_an_unfinished_run(tmp_path, targets):
     with pytest.raises(PromotionRefused, match="not finished.*hematovision.onnx"):
         promote_into(run, targets)
     assert written(targets) == []
+
+
+RECIPES = ROOT / "export" / "recipes"
+
+
+def test_the_committed_recipe_file_has_no_model_2_fields_and_loads_with_their_defaults():
+    data = json.loads(RECIPE_FILE.read_text())
+    assert "crop" not in data and "crop_um" not in data and "hed_jitter" not in data["augmentation"]
+    recipe = Recipe.load(RECIPE_FILE)
+    assert recipe.crop == "frame" and not recipe.augmentation.stain_camera_on()
+    assert "crop" not in recipe.card_training(4) and "stain_camera_augmentation" not in recipe.card_training(4)
+
+
+@pytest.mark.parametrize("size", [160, 224])
+def test_the_model_2_candidates_differ_from_1_2_0_only_in_crop_size_and_augmentation(size):
+    candidate = Recipe.load(RECIPES / f"2.0.0-candidate-{size}.json")
+    assert candidate.version == f"2.0.0-candidate-{size}" and candidate.input_size == size
+    assert candidate.crop == "cell" and candidate.crop_um > 0 and candidate.augmentation.stain_camera_on()
+    changed = {line.split(":")[0] for line in candidate.differences(Recipe.load(RECIPE_FILE))}
+    assert changed <= {"version", "input_size", "augmentation", "crop", "crop_um"}
+    training = candidate.card_training(3)
+    assert (
+        f"{candidate.crop_um:g} um" in training["crop"] and training["stain_camera_augmentation"]["hue_shift_degrees"]
+    )
+
+
+def test_a_cell_crop_recipe_needs_a_size_and_a_known_crop_mode():
+    with pytest.raises(ValueError, match="crop_um"):
+        replace(Recipe.load(RECIPE_FILE), crop="cell")
+    with pytest.raises(ValueError, match="unknown crop"):
+        replace(Recipe.load(RECIPE_FILE), crop="nucleus", crop_um=20.0)

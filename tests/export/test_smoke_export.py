@@ -141,3 +141,31 @@ def test_an_experiment_writes_only_its_run_folder(experiment):
         "classifier.keras",
         "centroids.npy",
     }
+
+
+CANDIDATE = ROOT / "export" / "recipes" / "2.0.0-candidate-160.json"
+
+
+@pytest.fixture(scope="module")
+def candidate_run(tmp_path_factory):
+    """The model-2.0 candidate recipe (cell crops, 160 px, stain augmentation) on the smoke subset, end to end."""
+    run = tmp_path_factory.mktemp("candidate") / "run"
+    run_export("all", "--smoke", "--recipe", str(CANDIDATE), "--work", str(run))
+    return run
+
+
+def test_the_model_2_candidate_recipe_trains_converts_and_evaluates(candidate_run):
+    recipe = Recipe.load(candidate_run / RUN_RECIPE_NAME)
+    assert recipe == Recipe.load(CANDIDATE).smoke_sized() and recipe.crop == "cell"
+    card = json.loads((candidate_run / RUN_MODEL / "model_card.json").read_text())
+    assert card["parity"]["passed"], card["parity"]
+    assert card["input"]["shape"][1:] == [160, 160, 3]
+    assert "crop" in card["training"] and card["training"]["stain_camera_augmentation"]
+    for key in ("bccd_test", "pbc_test", "bccd_val", "pbc_val"):
+        assert card["metrics"][key]["n"] > 0 and "crop_mode_metrics" in card["metrics"][key]["scored_by"]
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(
+        str(candidate_run / RUN_MODEL / "hematovision.onnx"), providers=["CPUExecutionProvider"]
+    )
+    assert session.get_inputs()[0].shape[1:] == [160, 160, 3]
