@@ -10,11 +10,10 @@ import collections
 import dataclasses
 import io
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from tests import fakes
 from tests.hardening import corpus
-from tests.hardening.test_corpus import TIME_BOUND_S, assert_clean_logs, check_answer, event_for, post
+from tests.hardening.test_corpus import TIME_BOUND_S, assert_clean_logs, check_answer, event_for, send_corpus
 
 ANALYZE = "/v1/analyze"
 
@@ -74,18 +73,7 @@ def test_analyze_corpus_through_the_handler(api, context, capsys):
 def test_analyze_corpus_through_the_server(server):
     workers = server.workers()
 
-    def send(case):
-        started = time.perf_counter()
-        return (case, *post(server, case), time.perf_counter() - started)
-
-    distribution = collections.Counter()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for case, status, headers, body, seconds in pool.map(send, CASES):
-            assert seconds <= TIME_BOUND_S, f"{case.id}: {seconds:.1f} s"
-            distribution[status] += 1
-            assert headers.get("x-amzn-requestid"), case.id
-            check_answer(case, status, body, through_server=True)
-    assert server.process.poll() is None, "the server died"
+    distribution = send_corpus(server, CASES)
     assert server.workers() == workers, "a worker process died during the corpus (a crash, not an answer)"
     status, _, body = server.request("POST", ANALYZE, fakes.synthetic_cell(), {"Content-Type": "image/jpeg"})
     assert status == 200, body

@@ -182,12 +182,9 @@ def post(server, case: corpus.Case) -> tuple[int, dict, bytes]:
         connection.close()
 
 
-def test_corpus_through_the_server(server):
-    workers = server.workers()
-    assert len(workers) == 2
-
-    for pid in workers:
-        reset_peak(pid)
+def send_corpus(server, cases) -> collections.Counter:
+    """Every case through `hematovision serve`, 4 at a time, each answer checked and within the time bound; the
+    distribution of statuses. The server must still be running at the end."""
 
     def send(case):
         started = time.perf_counter()
@@ -195,12 +192,23 @@ def test_corpus_through_the_server(server):
 
     distribution = collections.Counter()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for case, status, headers, body, seconds in pool.map(send, CASES):
+        for case, status, headers, body, seconds in pool.map(send, cases):
             assert seconds <= TIME_BOUND_S, f"{case.id}: {seconds:.1f} s"
             distribution[status] += 1
             assert headers.get("x-amzn-requestid"), case.id
             check_answer(case, status, body, through_server=True)
     assert server.process.poll() is None, "the server died"
+    return distribution
+
+
+def test_corpus_through_the_server(server):
+    workers = server.workers()
+    assert len(workers) == 2
+
+    for pid in workers:
+        reset_peak(pid)
+
+    distribution = send_corpus(server, CASES)
     assert server.workers() == workers, "a worker process died during the corpus (a crash, not an answer)"
     for pid in workers:
         assert peak_mb(pid) < memory_bound_mb(), f"worker {pid}: peak RSS {peak_mb(pid):.0f} MB over the corpus"
