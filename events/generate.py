@@ -76,26 +76,21 @@ def main() -> None:
                         )
         (HERE / f"{name}.json").write_text(json.dumps(built, indent=2) + "\n", encoding="utf-8")
 
-    event("classify-raw-jpeg", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], jpeg)
-    event(
-        "classify-raw-jpeg-explain",
-        "POST",
-        "/v1/classify",
-        [("Content-Type", "image/jpeg")],
-        jpeg,
-        query=[("explain", "true")],
-    )
-    event(
-        "classify-json",
-        "POST",
-        "/v1/classify",
-        [("Content-Type", "application/json")],
-        json.dumps({"image": b64, "filename": "cell.jpg"}).encode(),
-    )
-    content_type, multipart = encode_multipart([("image", "cell.jpg", "image/jpeg", jpeg)])
-    event("classify-multipart", "POST", "/v1/classify", [("Content-Type", content_type)], multipart)
+    def upload_events(prefix: str, path: str, image: bytes, filename: str, flag: str) -> None:
+        """The three upload forms of one route (raw body, with its query flag too, JSON base64, multipart) and a
+        body that is not an image."""
+        jpeg_header = [("Content-Type", "image/jpeg")]
+        event(f"{prefix}-raw-jpeg", "POST", path, jpeg_header, image)
+        event(f"{prefix}-raw-jpeg-{flag}", "POST", path, jpeg_header, image, query=[(flag, "true")])
+        body = json.dumps({"image": base64.b64encode(image).decode("ascii"), "filename": filename}).encode()
+        event(f"{prefix}-json", "POST", path, [("Content-Type", "application/json")], body)
+        content_type, multipart = encode_multipart([("image", filename, "image/jpeg", image)])
+        event(f"{prefix}-multipart", "POST", path, [("Content-Type", content_type)], multipart)
+        event(f"{prefix}-text-plain", "POST", path, [("Content-Type", "text/plain")], b"this is not an image\n")
+
+    upload_events("classify", "/v1/classify", jpeg, "cell.jpg", "explain")
+    upload_events("analyze", "/v1/analyze", field, "field.jpg", "annotate")
     event("classify-missing-body", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], None)
-    event("classify-text-plain", "POST", "/v1/classify", [("Content-Type", "text/plain")], b"this is not an image\n")
     event("classify-truncated-jpeg", "POST", "/v1/classify", [("Content-Type", "image/jpeg")], jpeg[: len(jpeg) // 2])
     event("classify-malformed-json", "POST", "/v1/classify", [("Content-Type", "application/json")], b'{"image": ')
     batch = {
@@ -113,25 +108,6 @@ def main() -> None:
         [("image", "a.jpg", "image/jpeg", jpeg), ("image", "b.jpg", "image/jpeg", jpeg)]
     )
     event("batch-multipart", "POST", "/v1/classify/batch", [("Content-Type", content_type)], multipart)
-    event("analyze-raw-jpeg", "POST", "/v1/analyze", [("Content-Type", "image/jpeg")], field)
-    event(
-        "analyze-raw-jpeg-annotate",
-        "POST",
-        "/v1/analyze",
-        [("Content-Type", "image/jpeg")],
-        field,
-        query=[("annotate", "true")],
-    )
-    event(
-        "analyze-json",
-        "POST",
-        "/v1/analyze",
-        [("Content-Type", "application/json")],
-        json.dumps({"image": base64.b64encode(field).decode("ascii"), "filename": "field.jpg"}).encode(),
-    )
-    content_type, multipart = encode_multipart([("image", "field.jpg", "image/jpeg", field)])
-    event("analyze-multipart", "POST", "/v1/analyze", [("Content-Type", content_type)], multipart)
-    event("analyze-text-plain", "POST", "/v1/analyze", [("Content-Type", "text/plain")], b"this is not an image\n")
     event("model", "GET", "/v1/model")
     event("health", "GET", "/health", keyed=False)
     event("openapi", "GET", "/openapi.json", keyed=False)
