@@ -129,6 +129,28 @@ def record_outcome(outcome: Outcome, started: float) -> Timings:
     return record(started, outcome.decode_ms, outcome.inference_ms, outcome.locate_ms, outcome.counts, uncertain)
 
 
+def single_upload():
+    """The one photo of a classify or analyze request, in any of the three upload forms."""
+    return parse_single(app.current_event.headers, raw_body(), bool(app.current_event.get("isBase64Encoded")))
+
+
+def answer_fields(timings: Timings) -> dict:
+    """What every answer about photos ends with: the model, the timings, the disclaimer and the request id."""
+    return {"model": model_ref(), "timings": timings, "disclaimer": config.DISCLAIMER, "request_id": request_id(app)}
+
+
+def keyed(tag: str, answer: str, model) -> dict:
+    """The OpenAPI options of a route that needs the API key: its tag, the key, its 200 answer and the error table."""
+    return {
+        "tags": [tag],
+        "security": KEY_SECURITY,
+        "responses": {
+            200: {"description": answer, "content": {"application/json": {"model": model}}},
+            **ERROR_RESPONSES,
+        },
+    }
+
+
 # ---------------------------------------------------------------- routes
 @app.post(
     "/v1/classify",
@@ -141,19 +163,14 @@ def record_outcome(outcome: Outcome, started: float) -> Timings:
         "Send the image as the raw body (Content-Type image/jpeg, image/png, image/webp, image/bmp, image/tiff, "
         'image/gif), as JSON {"image": "<base64>"}, or as multipart/form-data field `image`.'
     ),
-    tags=["classify"],
-    security=KEY_SECURITY,
-    responses={
-        200: {"description": "The prediction", "content": {"application/json": {"model": ClassifyResponse}}},
-        **ERROR_RESPONSES,
-    },
+    **keyed("classify", "The prediction", ClassifyResponse),
 )
 def classify(
     explain: Annotated[bool, Query(description="Add a class activation heatmap (base64 PNG).")] = False,
 ) -> ClassifyResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
-    upload = parse_single(app.current_event.headers, raw_body(), bool(app.current_event.get("isBase64Encoded")))
+    upload = single_upload()
     outcome = CLASSIFIER.classify([upload], explain=explain)
     item = outcome.items[0]
     if item.error is not None:
@@ -173,10 +190,7 @@ def classify(
     )
     return ClassifyResponse(
         **prediction.model_dump(),
-        model=model_ref(),
-        timings=timings,
-        disclaimer=config.DISCLAIMER,
-        request_id=request_id(app),
+        **answer_fields(timings),
     )
 
 
@@ -188,12 +202,7 @@ def classify(
         f"{MAX_BATCH_ITEMS} images and {MAX_BATCH_BYTES} bytes. A bad image yields an error entry "
         "for that item, not a failed batch."
     ),
-    tags=["classify"],
-    security=KEY_SECURITY,
-    responses={
-        200: {"description": "Per-item results", "content": {"application/json": {"model": BatchResponse}}},
-        **ERROR_RESPONSES,
-    },
+    **keyed("classify", "Per-item results", BatchResponse),
 )
 def classify_batch(
     explain: Annotated[bool, Query(description="Add class activation heatmaps.")] = False,
@@ -226,10 +235,7 @@ def classify_batch(
         succeeded=succeeded,
         failed=len(results) - succeeded,
         results=results,
-        model=model_ref(),
-        timings=timings,
-        disclaimer=config.DISCLAIMER,
-        request_id=request_id(app),
+        **answer_fields(timings),
     )
 
 
@@ -261,21 +267,13 @@ def record_analysis(analysis: Analysis, started: float) -> Timings:
         "an empty list and a note. annotate=true adds the photo with labelled boxes (PNG, <= 1024 px, <= 1 MB). "
         "Same upload forms and errors as /v1/classify; one call is one metered request."
     ),
-    tags=["analyze"],
-    security=KEY_SECURITY,
-    responses={
-        200: {
-            "description": "The cells and the differential",
-            "content": {"application/json": {"model": AnalyzeResponse}},
-        },
-        **ERROR_RESPONSES,
-    },
+    **keyed("analyze", "The cells and the differential", AnalyzeResponse),
 )
 def analyze(
     annotate: Annotated[bool, Query(description="Add the photo with labelled boxes (base64 PNG).")] = False,
 ) -> AnalyzeResponse:
     started = time.perf_counter()
-    upload = parse_single(app.current_event.headers, raw_body(), bool(app.current_event.get("isBase64Encoded")))
+    upload = single_upload()
     analysis = ANALYZER.analyze(upload)
     annotated = AnnotatedImage(**annotated_png(analysis)) if annotate else None
     timings = record_analysis(analysis, started)
@@ -305,10 +303,7 @@ def analyze(
         px_per_um=analysis.px_per_um,
         ruler=analysis.ruler,
         annotated=annotated,
-        model=model_ref(),
-        timings=timings,
-        disclaimer=config.DISCLAIMER,
-        request_id=request_id(app),
+        **answer_fields(timings),
     )
 
 
