@@ -94,6 +94,8 @@ def test_non_blood_images_are_flagged_uncertain(card, classifier):
     from export.evaluate import non_blood_images
 
     images = non_blood_images()
-    flags = [item.verdict.uncertain for item in classifier.classify([data for _, data in images]).items]
+    # the card's figure is the model's own rule (low confidence, out of distribution), without the localiser's flags
+    outcome = classifier.classify([data for _, data in images], localise=False)
+    flags = [item.verdict.uncertain for item in outcome.items]
     assert np.mean(flags) >= MIN_NON_BLOOD_FLAGGED
     assert np.mean(flags) == pytest.approx(card["non_blood_images"]["flagged_uncertain_fraction"], abs=1e-12)
