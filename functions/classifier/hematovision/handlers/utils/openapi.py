@@ -32,41 +32,23 @@ ERROR_RESPONSES = {
 }
 
 
+def _body(json_schema: str, image_field: dict, **other_types: dict) -> dict:
+    """A required request body: JSON with `json_schema`, multipart/form-data with its `image` field, and others."""
+    multipart = {"type": "object", "required": ["image"], "properties": {"image": image_field}}
+    return {
+        "required": True,
+        "content": {
+            **other_types,
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{json_schema}"}},
+            "multipart/form-data": {"schema": multipart},
+        },
+    }
+
+
 def _request_bodies() -> tuple[dict, dict]:
-    binary = {"schema": {"type": "string", "format": "binary"}}
-    single = {
-        "required": True,
-        "content": {
-            **dict.fromkeys(DOCUMENTED_IMAGE_TYPES, binary),
-            "application/json": {"schema": {"$ref": "#/components/schemas/ClassifyJsonRequest"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {"image": {"type": "string", "format": "binary"}},
-                }
-            },
-        },
-    }
-    batch = {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/BatchJsonRequest"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "maxItems": MAX_BATCH_ITEMS,
-                        }
-                    },
-                }
-            },
-        },
-    }
+    binary = {"type": "string", "format": "binary"}
+    single = _body("ClassifyJsonRequest", binary, **dict.fromkeys(DOCUMENTED_IMAGE_TYPES, {"schema": binary}))
+    batch = _body("BatchJsonRequest", {"type": "array", "items": binary, "maxItems": MAX_BATCH_ITEMS})
     return single, batch
 
 
