@@ -162,3 +162,28 @@ def test_the_scorer_constants_fit_the_features():
     assert all(len(p) == 5 for p in localiser.PASSES)
     assert localiser.score(np.zeros((0, n))).shape == (0,)
     assert 0.0 <= float(localiser.score(localiser.MODEL_MEAN[None])[0]) <= 1.0
+
+
+def test_two_touching_cells_are_two_boxes():
+    result = locate(field(wbc=((290, 240), (354, 240))))  # 1.6 red cells apart
+    assert len(result.boxes) == 2
+    assert centres_inside(result, [(290, 240), (354, 240)]) == [True, True]
+
+
+def test_a_group_of_two_nucleus_clusters_is_cut_and_one_nucleus_is_not():
+    from hematovision.logic.localiser import SPLIT_GAP, _split_cut
+
+    d = 16.0
+    low = np.zeros((40, 80), dtype=bool)
+    yy, xx = np.mgrid[0:40, 0:80]
+    low |= np.hypot(xx - 20, yy - 20) <= 7  # one nucleus ...
+    gap = int(SPLIT_GAP * d) + 6
+    low |= np.hypot(xx - 20 - gap, yy - 20) <= 7  # ... and another, more than SPLIT_GAP red cells away
+    low[19:22, 20 : 20 + gap] = True  # joined by a bridge (as the lobe gap's dilation joins them)
+    grouped = label(low)
+    assert grouped.count == 1
+    cut = _split_cut(grouped, low, np.ones(1, dtype=bool), d)
+    assert cut is not None and label(low & ~cut).count == 2
+    one = np.hypot(xx - 20, yy - 20) <= 7
+    one |= np.hypot(xx - 30, yy - 20) <= 5  # a lobe beside it: one cell
+    assert _split_cut(label(one), one, np.ones(1, dtype=bool), d) is None

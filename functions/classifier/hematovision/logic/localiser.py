@@ -10,8 +10,10 @@
 4. Candidates: the image is resampled so a red cell is about TARGET_RBC_PX across; for each threshold set of PASSES,
    nuclei are the pixels much darker than the red cells (green OD >= low x the red cells' level) and not reddish
    (red OD - blue OD >= chroma x the level; the second set admits magenta nuclei that are very dark), seeded by darker
-   pixels; pieces within a lobe gap are merged; sizes are bounded relative to a red cell. The red cells' level comes
-   from the 75th percentile of the field, so a white cell filling the frame does not become the reference.
+   pixels; pieces within a lobe gap are merged; a merged group whose pixels form two clusters more than SPLIT_GAP
+   red-cell diameters apart (2-means) is cut in two (two touching white cells); sizes are bounded relative to a red
+   cell. The red cells' level comes from the 75th percentile of the field, so a white cell filling the frame does
+   not become the reference.
 5. Scoring: each candidate gets FEATURES (size, darkness, hue, shape, its ring, the vignette nearby, ...) and a
    logistic-regression score (MODEL_*, fitted on the tune split's candidates by export/localiser_train.py). Candidates
    scoring >= SCORE_MIN are kept, best first, unless their centre lies in a box already kept (lobes, other passes).
@@ -37,6 +39,9 @@ NUCLEUS_CHROMA = 0.3  # red OD - blue OD >= this x the cells' median green OD (p
 LOBE_GAP = 0.35  # merge nucleus pieces closer than this many red-cell diameters
 MIN_NUCLEUS_AREA = 0.20  # a nucleus covers at least this fraction of a red cell's area (platelets: ~0.1)
 MAX_NUCLEUS_AREA = 6.0  # larger dark regions are clumps or stain debris
+SPLIT_AREA = 0.8  # a nucleus group this large (x a red cell's area) may be two white cells ...
+SPLIT_GAP = 1.7  # ... when its pixels form two clusters this many red-cell diameters apart (tune: 1.3-1.7 alike)
+SPLIT_SHARE = 0.25  # ... each holding at least this share of the pixels
 BOX_RBC = 1.6  # the box is at least this many red-cell diameters wide (tune split: 1.6 beat 1.9)
 BOX_MARGIN = 0.25  # and the nucleus' box grown by this many red-cell diameters on each side
 DEFAULT_RBC_PX_FRACTION = 1 / 40  # with no usable red cells: a red cell is this fraction of the long side
@@ -469,11 +474,21 @@ def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap
     high = low & (od_g >= high_min * cell_level)
     if not high.any():
         return None
-    grouped = label(_dilate(low, max(1, round(gap * d / 2))) if gap > 0 else low)
+    joined = _dilate(low, max(1, round(gap * d / 2))) if gap > 0 else low
+    grouped = label(joined)
     area = grouped.sum_per_component(low)
     seeded = grouped.sum_per_component(high) > 0
     rbc_area = math.pi * d * d / 4
     keep = seeded & (area >= MIN_NUCLEUS_AREA * rbc_area) & (area <= MAX_NUCLEUS_AREA * rbc_area)
+    large = seeded & (area >= SPLIT_AREA * rbc_area) & (area <= 2 * MAX_NUCLEUS_AREA * rbc_area)
+    if not (keep | large).any():
+        return None
+    cut = _split_cut(grouped, low, large, d)
+    if cut is not None:  # two touching white cells: the group is cut along the line between its two clusters
+        grouped = label(joined & ~cut)
+        area = grouped.sum_per_component(low)
+        seeded = grouped.sum_per_component(high) > 0
+        keep = seeded & (area >= MIN_NUCLEUS_AREA * rbc_area) & (area <= MAX_NUCLEUS_AREA * rbc_area)
     if not keep.any():
         return None
     idx = np.nonzero(keep)[0]
@@ -526,6 +541,44 @@ def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap
         axis=1,
     )
     return cx, cy, bw, bh, features
+
+
+def _split_cut(grouped: Runs, low: np.ndarray, large: np.ndarray, d: float) -> np.ndarray | None:
+    """A mask of cut lines across the large groups whose nucleus pixels form two clusters (2-means along the
+    principal axis) with centres >= SPLIT_GAP red-cell diameters apart, each >= SPLIT_SHARE of the pixels: two
+    adjacent white cells merged by the lobe gap. None when no group splits."""
+    if not large.any():
+        return None
+    h, w = low.shape
+    labels = np.rint(grouped.paint((h, w), np.arange(1, grouped.count + 1))).astype(np.int64)
+    box = grouped.bbox()
+    cut = np.zeros((h, w), dtype=bool)
+    for k in np.nonzero(large)[0]:
+        x0, y0, x1, y1 = (int(v) for v in box[k])
+        own = labels[y0:y1, x0:x1] == k + 1
+        ys, xs = np.nonzero(own & low[y0:y1, x0:x1])
+        if len(xs) < 8:
+            continue
+        pts = np.stack([xs + x0, ys + y0], axis=1).astype(np.float64)
+        centre = pts.mean(axis=0)
+        _, vectors = np.linalg.eigh(np.cov((pts - centre).T))
+        side = (pts - centre) @ vectors[:, -1] > 0
+        for _ in range(6):
+            if side.all() or not side.any():
+                break
+            a, b = pts[~side].mean(axis=0), pts[side].mean(axis=0)
+            side = ((pts - b) ** 2).sum(axis=1) < ((pts - a) ** 2).sum(axis=1)
+        if side.all() or not side.any():
+            continue
+        a, b = pts[~side].mean(axis=0), pts[side].mean(axis=0)
+        gap = float(np.hypot(*(b - a)))
+        if gap < SPLIT_GAP * d or min(side.mean(), 1 - side.mean()) < SPLIT_SHARE:
+            continue
+        u = (b - a) / gap
+        gy, gx = np.mgrid[y0:y1, x0:x1]
+        along = (gx - (a[0] + b[0]) / 2) * u[0] + (gy - (a[1] + b[1]) / 2) * u[1]
+        cut[y0:y1, x0:x1] |= own & (np.abs(along) <= 1.0)
+    return cut if cut.any() else None
 
 
 def _integral(plane: np.ndarray) -> np.ndarray:
