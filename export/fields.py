@@ -1,6 +1,7 @@
 """Localisation figures on the whole-field photos (../shared/data/fields): the fixed split, matching, evaluation.
 
-python -m export.fields [--split report|tune|both] [--no-versions] [--no-timing] [--misses] [--write-split]
+python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions blur,...] [--no-versions]
+                        [--no-timing] [--misses] [--write-split]
 
 - Three sets: fields/bccd (640x480 microscope-camera fields), fields/txl (Raabin-WBC, PBC and BCCD fields,
   re-annotated), fields/phone (416x416 phone photos through an eyepiece, porcine blood). Only WBC boxes are
@@ -251,6 +252,7 @@ class Tally:
     scale_fields: int = 0
     scale_within: int = 0
     misses: list[str] = field(default_factory=list)  # images with a missed or a spurious box
+    scale_ratios: list[float] = field(default_factory=list)  # estimated / true px per um, per field with a truth
 
     @property
     def recall(self) -> float:
@@ -272,6 +274,7 @@ class Tally:
             "scale_fields": self.scale_fields,
             "scale_within": self.scale_within / self.scale_fields if self.scale_fields else math.nan,
             "scale_ci": wilson(self.scale_within, self.scale_fields),
+            "scale_median_ratio": float(np.median(self.scale_ratios)) if self.scale_ratios else math.nan,
         }
 
 
@@ -309,8 +312,10 @@ def evaluate(
         expected = f.px_per_um
         if expected is not None and f.set != "phone":
             tally.scale_fields += 1
-            if px_per_um is not None and abs(px_per_um / (expected * factor) - 1) <= SCALE_TOLERANCE:
-                tally.scale_within += 1
+            if px_per_um is not None:
+                tally.scale_ratios.append(px_per_um / (expected * factor))
+                if abs(tally.scale_ratios[-1] - 1) <= SCALE_TOLERANCE:
+                    tally.scale_within += 1
     return tally
 
 
@@ -333,7 +338,9 @@ def _fmt(p: float, ci: tuple[float, float]) -> str:
 
 
 def format_row(name: str, row: dict) -> str:
-    scale = "-" if math.isnan(row["scale_within"]) else f"{row['scale_within']:.3f} (n={row['scale_fields']})"
+    scale = "-"
+    if not math.isnan(row["scale_within"]):
+        scale = f"{row['scale_within']:.3f} (n={row['scale_fields']}, median ratio {row['scale_median_ratio']:.2f})"
     return (
         f"{name:<28} {row['fields']:>6} {row['wbc']:>5} {row['predicted']:>5}  "
         f"{_fmt(row['recall'], row['recall_ci'])}  {_fmt(row['precision'], row['precision_ci'])}  {scale}"
@@ -360,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.fields", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding fields/")
     parser.add_argument("--split", choices=["report", "tune", "both"], default="both")
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated sets (default: all)")
+    parser.add_argument("--versions", default=",".join(VERSIONS), help="comma-separated robustness versions")
     parser.add_argument("--no-versions", action="store_true", help="skip the robustness versions")
     parser.add_argument("--no-timing", action="store_true", help="skip the timings")
     parser.add_argument("--misses", action="store_true", help="list the fields with a missed or spurious box")
@@ -376,19 +385,24 @@ def main(argv: list[str] | None = None) -> int:
 
     check_split(fields)
     splits = ["tune", "report"] if args.split == "both" else [args.split]
+    sets = [s for s in args.sets.split(",") if s]
+    versions = [v for v in args.versions.split(",") if v]
+    unknown = sorted(set(sets) - set(SETS)) + sorted(set(versions) - set(VERSIONS))
+    if unknown:
+        parser.error(f"unknown sets or versions: {unknown}")
     print(HEADER)
     for split in splits:
-        for name in SETS:
+        for name in sets:
             chosen = [f for f in fields if f.set == name and f.split == split]
             tally = evaluate(locate, chosen, args.data)
             print(format_row(f"{name}/{split}", tally.row()), flush=True)
             if args.misses:
                 print("   misses:", " ".join(tally.misses))
-        tally = evaluate(locate, unique([f for f in fields if f.split == split]), args.data)
+        tally = evaluate(locate, unique([f for f in fields if f.split == split and f.set in sets]), args.data)
         print(format_row(f"all/{split} (unique images)", tally.row()), flush=True)
     if not args.no_versions:
-        for version in VERSIONS:
-            for name in SETS:
+        for version in versions:
+            for name in sets:
                 chosen = [f for f in fields if f.set == name and f.split == "report"]
                 tally = evaluate(locate, chosen, args.data, version)
                 print(format_row(f"{name}/report/{version}", tally.row()), flush=True)
