@@ -13,13 +13,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_FIELDS = ROOT.parent / "shared" / "data" / "fields"
 
-# measured on the report split (two-stage localiser: stain candidates, touching pairs split, + the tune-fitted scorer):
-# bccd 0.982 / 0.964 / 0.712, txl 0.947 / 0.964 / 0.758, phone 0.844 / 0.926 / -; the floors sit ~0.01 under them
-# (the localiser is deterministic). Issue #17's targets (0.97 / 0.97, phone 0.93 / 0.93, scale 0.9+) are above some.
+# measured on the report split (two-stage localiser: stain candidates, touching pairs split, the scale corrected for the
+# red cells' cover, + the tune-fitted scorer): bccd 0.982 / 0.968 / 0.798, txl 0.943 / 0.967 / 0.750, phone 0.849 /
+# 0.929 / -; the floors sit ~0.01 under them (the localiser is deterministic). Issue #17's targets (0.97 / 0.97, phone
+# 0.93 / 0.93, scale 0.9+) are above some of them.
 FLOORS = {  # set: (recall, precision, scale within +-15%)
-    "bccd": (0.975, 0.955, 0.70),
-    "txl": (0.94, 0.955, 0.745),
-    "phone": (0.835, 0.92, None),
+    "bccd": (0.975, 0.96, 0.785),
+    "txl": (0.935, 0.955, 0.74),
+    "phone": (0.84, 0.92, None),
 }
 
 
@@ -57,11 +58,11 @@ def test_report_split_floors(report_fields, name):
         assert row["scale_within"] >= scale, (name, row)
 
 
-# robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4
-# 0.977 / 0.973, txl x0.4 0.947 / 0.964
+# robustness versions of the report fields (a subset, to keep this test near a minute): measured txl x0.4 0.940 / 0.964
+# (bccd x0.4: see python -m export.fields)
 VERSION_FLOORS = {  # (set, version): (recall, precision)
     ("bccd", "scale_x0.4"): (0.965, 0.96),
-    ("txl", "scale_x0.4"): (0.94, 0.955),
+    ("txl", "scale_x0.4"): (0.93, 0.955),
 }
 
 

@@ -6,7 +6,8 @@
    dark, large regions touching the border. Every pixel becomes an optical density relative to the background,
    OD = log(background / pixel) per channel, which cancels colour casts and exposure (they are per-channel gains).
 3. The scale: the distance transform of the red-cell mask peaks at cell centres; the median peak, times
-   SCALE_CALIBRATION, is the red-cell diameter, hence px per um (7.5 um across).
+   SCALE_CALIBRATION and over a bias that grows with the share of the field the red cells cover (SCALE_COVERAGE:
+   overlapping cells in dense fields), is the red-cell diameter, hence px per um (7.5 um across).
 4. Candidates: the image is resampled so a red cell is about TARGET_RBC_PX across; for each threshold set of PASSES,
    nuclei are the pixels much darker than the red cells (green OD >= low x the red cells' level) and not reddish
    (red OD - blue OD >= chroma x the level; the second set admits magenta nuclei that are very dark), seeded by darker
@@ -45,7 +46,8 @@ SPLIT_SHARE = 0.25  # ... each holding at least this share of the pixels
 BOX_RBC = 1.6  # the box is at least this many red-cell diameters wide (tune split: 1.6 beat 1.9)
 BOX_MARGIN = 0.25  # and the nucleus' box grown by this many red-cell diameters on each side
 DEFAULT_RBC_PX_FRACTION = 1 / 40  # with no usable red cells: a red cell is this fraction of the long side
-SCALE_CALIBRATION = 2.53  # red-cell diameter = this x the typical distance-transform peak (tune split)
+SCALE_CALIBRATION = 2.53  # red-cell diameter = this x the typical distance-transform peak (tune split) ...
+SCALE_COVERAGE = (-0.2556, 0.4457)  # ... / exp(a + b x the share of the field the red cells cover) (tune split)
 SCALE_LONG_SIDE = 256  # the distance transform's working size
 LEVEL_CUT = 0.3  # the nucleus thresholds' red-cell level: the mode of the green OD above this x its 75th percentile
 RING = 0.5  # the ring feature's margin around a nucleus, in red-cell diameters
@@ -337,6 +339,7 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
     cells = valid & (od_g > 0.5 * level)
     if cells.sum() < 16:
         return None
+    coverage = float(cells.sum()) / max(float(valid.sum()), 1.0)
     back = label(~cells)
     box = back.bbox()
     touches = (box[:, 0] == 0) | (box[:, 1] == 0) | (box[:, 2] == w) | (box[:, 3] == h)
@@ -356,7 +359,8 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
     values = distance[peaks]
     if values.size < 3:
         return None
-    return SCALE_CALIBRATION * float(np.median(values[values >= 0.4 * values.max()]))
+    bias = math.exp(SCALE_COVERAGE[0] + SCALE_COVERAGE[1] * coverage)  # the peaks' bias grows with the cell cover
+    return SCALE_CALIBRATION * float(np.median(values[values >= 0.4 * values.max()])) / bias
 
 
 # ----------------------------------------------------------------------------------------------------------- locate
