@@ -5,26 +5,15 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from hematovision.local import serve_process
 from hematovision.local.serve_process import ServeProcess
+from tests.ci import IN_CI, require  # noqa: F401  (the integration tests import them from here too)
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
 API_KEY = "integration-test-key"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 REAL_MODEL_DIR = ROOT / "functions" / "classifier" / "model"
 SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip locally when a resource is absent; in CI (CI=true) that is a failure, never a skip."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: required, not skipped)")
-    pytest.skip(reason)
 
 
 Server = ServeProcess  # the integration tests' name for it

@@ -5,10 +5,11 @@ deterministic), so a regression fails. Skipped without ../shared (a failure in C
 A subset of the robustness versions (export.fields.VERSIONS) is floored too; `python -m export.fields` prints them all.
 """
 
-import os
 from pathlib import Path
 
 import pytest
+
+from tests.ci import require
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_FIELDS = ROOT.parent / "shared" / "data" / "fields"
@@ -22,15 +23,6 @@ FLOORS = {  # set: (recall, precision, scale within +-15%)
     "txl": (0.935, 0.955, 0.74),
     "phone": (0.84, 0.92, None),
 }
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip with a clear reason, except in CI (CI=true), where a missing prerequisite is a failure."""
-    if condition:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
