@@ -112,17 +112,20 @@ class Classifier:
             item.locate_ms = _ms(start)
         return item, to_model_input(decoded.image, self.model.input_size)
 
-    def verdicts(self, arrays: list[np.ndarray]) -> list[Verdict]:
-        """The card's verdict of each model input, INFERENCE_BATCH inputs per onnxruntime call."""
+    def _predict(self, arrays: list[np.ndarray], with_cam: bool):
+        """Each model input's (chunk, row, card verdict, outputs), INFERENCE_BATCH inputs per onnxruntime call."""
         size = self.model.input_size
-        found: list[Verdict] = []
         for offset in range(0, len(arrays), INFERENCE_BATCH):
             chunk = np.stack(arrays[offset : offset + INFERENCE_BATCH]).reshape(-1, size, size, 3)
-            outputs = self.model.predict(chunk, with_cam=False)
+            outputs = self.model.predict(chunk, with_cam=with_cam)
             for row in range(chunk.shape[0]):
                 similarity = None if outputs.ood_similarity is None else float(outputs.ood_similarity[row])
-                found.append(verdict(outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity))
-        return found
+                found = verdict(outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity)
+                yield chunk, row, found, outputs
+
+    def verdicts(self, arrays: list[np.ndarray]) -> list[Verdict]:
+        """The card's verdict of each model input."""
+        return [found for _, _, found, _ in self._predict(arrays, with_cam=False)]
 
     def classify(
         self, uploads: list[Upload | bytes], explain: bool = False, localise: bool = True, one_request: bool = True
@@ -148,25 +151,18 @@ class Classifier:
         if not arrays:
             return outcome
         start = time.perf_counter()
-        size = self.model.input_size
-        for offset in range(0, len(arrays), INFERENCE_BATCH):
-            chunk = np.stack(arrays[offset : offset + INFERENCE_BATCH]).reshape(-1, size, size, 3)
-            outputs = self.model.predict(chunk, with_cam=explain)
-            for row, position in enumerate(positions[offset : offset + INFERENCE_BATCH]):
-                item = items[position]
-                similarity = None if outputs.ood_similarity is None else float(outputs.ood_similarity[row])
-                item.verdict = flag_cell_count(
-                    verdict(outputs.probabilities[row], self.model.classes, self.model.thresholds, similarity),
-                    item.cells_found,
-                )
-                if explain and outputs.cam is not None:
-                    item.heatmap = {
-                        "label": item.verdict.label,
-                        "media_type": "image/png",
-                        "width": HEATMAP_SIZE,
-                        "height": HEATMAP_SIZE,
-                        "data": heatmap_png_base64(chunk[row], outputs.cam[row], item.verdict.label_index),
-                    }
+        predictions = self._predict(arrays, with_cam=explain)
+        for position, (chunk, row, found, outputs) in zip(positions, predictions, strict=True):
+            item = items[position]
+            item.verdict = flag_cell_count(found, item.cells_found)
+            if explain and outputs.cam is not None:
+                item.heatmap = {
+                    "label": item.verdict.label,
+                    "media_type": "image/png",
+                    "width": HEATMAP_SIZE,
+                    "height": HEATMAP_SIZE,
+                    "data": heatmap_png_base64(chunk[row], outputs.cam[row], item.verdict.label_index),
+                }
         outcome.inference_ms = _ms(start)
         for item in items:
             if item.verdict is not None:
