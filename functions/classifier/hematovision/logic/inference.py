@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from hematovision import config
+from hematovision.logic.localiser import LOCALISER_VERSION
 from hematovision.logic.preprocessing import DEFAULT_INPUT_SIZE
 
 INPUT_NAME = "image"
@@ -60,6 +61,7 @@ class Model:
     `card`: the model card as a dict, instead of reading model_card.json from `model_dir` (export/ evaluates a
     freshly exported .onnx before its card exists). `thresholds`: the uncertainty thresholds to apply instead of
     the card's (and of the HEMATOVISION_UNCERTAINTY_THRESHOLD override), e.g. while choosing them.
+    `crop` ("cell" | "frame") and `crop_um` (None for "frame"): the model's input, from the card (see _crop).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class Model:
         self.classes: list[str] = list(classes)
         self.name: str = str(self.card.get("name", "hematovision"))
         self.version: str = str(self.card.get("version", "0.0.0"))
+        self.crop, self.crop_um = self._crop()  # before the session: a card that cannot be served fails fast
         expected = self.card.get("sha256")
         if verify_sha256 and expected and sha256_file(onnx_path) != expected:
             raise ModelLoadError(f"{onnx_path.name} does not match the sha256 stated in the model card.")
@@ -125,6 +128,27 @@ class Model:
         if len(graph_sides) == 2 and graph_sides[0] == graph_sides[1]:
             return graph_sides[0]
         return DEFAULT_INPUT_SIZE
+
+    def _crop(self) -> tuple[str, float | None]:
+        """What the model sees (card["input"]["crop"]): "frame", the whole photo resized (the default: model 1.2.0's
+        cards say nothing), or "cell", the best cell's crop of crop_um micrometres (logic/cell_crop.py). A cell
+        model learned one localiser's boxes and scale, so a card from another localiser version is refused."""
+        spec = self.card.get("input") or {}
+        crop = spec.get("crop", "frame")
+        if crop == "frame":
+            return "frame", None
+        if crop != "cell":
+            raise ModelLoadError(f"The model card's input crop {crop!r} is neither 'cell' nor 'frame'.")
+        crop_um = spec.get("crop_um")
+        if isinstance(crop_um, bool) or not isinstance(crop_um, (int, float)) or not crop_um > 0:
+            raise ModelLoadError(f"The model card's input crop is 'cell' without a positive crop_um ({crop_um!r}).")
+        version = (self.card.get("localiser") or {}).get("version")
+        if version != LOCALISER_VERSION:
+            raise ModelLoadError(
+                f"The model was trained on the crops of localiser version {version!r}; this code's localiser is "
+                f"version {LOCALISER_VERSION!r}."
+            )
+        return "cell", float(crop_um)
 
     def _thresholds(self) -> Thresholds:
         uncertainty = self.card.get("uncertainty") or {}

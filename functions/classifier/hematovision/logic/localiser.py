@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageFilter
 
+# The version of locate()'s answers. A model trained on cell crops records it in its card (card["localiser"]
+# ["version"]) and is refused at load by logic/inference.py when it differs: the model learned this localiser's boxes
+# and scale. Bump it with any change that moves a box or px_per_um.
+LOCALISER_VERSION = "1"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
