@@ -5,7 +5,8 @@
 Runs every measurement in child processes with the right interpreter (serving: .venv, never importing
 TensorFlow; Keras: .venv-export), prints a markdown table to stdout and writes it to docs/benchmarks.md
 (a --quick run writes build/bench/quick/benchmarks-quick.md instead). Progress goes to stderr. Raw results:
-build/bench/results.json. Sections: warm, keras, cold, size, serve, fields, int8, profile.
+build/bench/results.json. Sections: warm, keras, cold, size, serve, fields, int8, levers, profile. Lambda power
+tuning is its own command (minutes more): `make bench-power` (python -m bench.power).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from bench.common import (
 )
 from bench.report import render
 
-SECTIONS = ("warm", "keras", "cold", "size", "serve", "fields", "int8", "profile")
+SECTIONS = ("warm", "keras", "cold", "size", "serve", "fields", "int8", "levers", "profile")
 TRAINING_PATTERNS = ("python -m export", "export train")
 
 
@@ -437,6 +438,30 @@ def bench_int8(args, images_file: Path) -> dict:
     }
 
 
+def bench_levers(args, images_file: Path) -> dict:
+    """onnxruntime levers, the graph facts, the physical bound and batch throughput (bench/levers.py); the int8 row
+    uses the int8 section's model of this run when there is one."""
+    int8 = args.work / "int8"
+    arguments = [
+        "--model-dir",
+        str(args.model_dir),
+        "--images-file",
+        str(images_file),
+        "--work",
+        str(args.work / "levers"),
+    ]
+    if (int8 / "hematovision.onnx").is_file() and "int8" not in args.skip:
+        arguments += ["--int8-dir", str(int8)]
+    if args.quick:
+        arguments += ["--batch-repeats", "2", "--create-repeats", "1", "--warmup", "1"]
+    result = run_child(SERVING_PYTHON, "bench.levers", arguments, args.work, "levers")
+    if result.get("tensorflow_imported"):
+        raise ChildError("the serving process imported TensorFlow")
+    limit = result["bound"]
+    log(f"levers: shipped {limit['shipped_ms']} ms, bound {limit['bound_ms']} ms ({limit['macs'] / 1e6:.0f} M MACs)")
+    return result
+
+
 def record_int8_in_model_card(results: dict, model_dir: Path) -> Path | None:
     """The committed model's card reports its int8 variant: bench/results/int8_report.json (bench's own
     output), then docs/model-card.md re-rendered from the unchanged model_card.json (export/card.py reads the
@@ -654,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     results["serve"] = section("serve", bench_serve, args, images) or []
     results["fields"] = section("fields", bench_fields, args) or {}
     results["int8"] = section("int8", bench_int8, args, images_file) or {}
+    results["levers"] = section("levers", bench_levers, args, images_file) or {}
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     # CPU used by other processes during the run (the machine's busy time minus this run's own processes;
     # the throughput section's server is a child too). Worth a warning above a tenth of a core on average.

@@ -6,11 +6,18 @@ import math
 
 MIB = 2**20
 
-# acceptance targets (issue 5)
-WARM_SPEEDUP = 20.0
+# acceptance targets (issue 5; issue 19 restated the warm speed-up at 10x, against the hardware's own bound)
+WARM_SPEEDUP = 10.0
 COLD_SPEEDUP = 10.0
 OVERHEAD_BUDGET = 1.5
 INT8_MAX_DROP_POINTS = 0.5
+# issue 19: session.run within 1.5x of the physical bound; the handler within session.run + 3 ms (and <= 10 ms when
+# the input is <= 160 px); cold start <= 0.5 s with peak RSS <= 150 MiB; /v1/analyze on a 12 MP photo <= 400 ms
+BOUND_BUDGET = 1.5
+HANDLER_EXTRA_MS = 3.0
+SMALL_INPUT_PX, SMALL_INPUT_HANDLER_MS = 160, 10.0
+COLD_START_S, COLD_PEAK_MIB = 0.5, 150.0
+ANALYZE_12MP_MS = 400.0
 
 
 def fmt(value, digits: int = 1) -> str:
@@ -82,6 +89,78 @@ def acceptance(results: dict) -> list[dict]:
             "ok": None if not ours or not bare else ours / bare <= OVERHEAD_BUDGET,
         }
     )
+    return checks + hardware_acceptance(results)
+
+
+def _claim(claim: str, ours, theirs, target: str, ok) -> dict:
+    return {"claim": claim, "ours": ours, "theirs": theirs, "target": target, "ok": ok}
+
+
+def hardware_acceptance(results: dict) -> list[dict]:
+    """Issue 19's absolute claims, each only when its section ran."""
+    checks = []
+    warm, levers, cold = results.get("warm", {}), results.get("levers") or {}, results.get("cold", {})
+    handler, bare = _get(warm, "1", "handler", "1", "median_ms"), _get(warm, "1", "bare", "1", "median_ms")
+    limit = levers.get("bound") or {}
+    if limit.get("bound_ms") and limit.get("shipped_ms"):
+        macs = limit["macs"] / 1e6
+        checks.append(
+            _claim(
+                f"session.run, 1 thread, batch 1 vs the physical bound ({macs:.0f} M MACs at "
+                f"{limit['peak_gmacs']} G MAC/s, levers section) (ms)",
+                limit["shipped_ms"],
+                limit["bound_ms"],
+                f"<= {BOUND_BUDGET}x",
+                limit["shipped_ms"] / limit["bound_ms"] <= BOUND_BUDGET,
+            )
+        )
+    if handler and bare:
+        checks.append(
+            _claim(
+                f"warm /v1/classify, 1 thread: handler vs session.run + {HANDLER_EXTRA_MS:.0f} ms (ms, median)",
+                handler,
+                bare + HANDLER_EXTRA_MS,
+                f"<= session.run + {HANDLER_EXTRA_MS:.0f} ms",
+                handler <= bare + HANDLER_EXTRA_MS,
+            )
+        )
+    size = levers.get("input_size")
+    if handler and size is not None and size <= SMALL_INPUT_PX:
+        checks.append(
+            _claim(
+                f"warm /v1/classify, 1 thread, {size} px input (ms, median)",
+                handler,
+                SMALL_INPUT_HANDLER_MS,
+                f"<= {SMALL_INPUT_HANDLER_MS:.0f} ms",
+                handler <= SMALL_INPUT_HANDLER_MS,
+            )
+        )
+    kind = "lambda_package" if "lambda_package" in cold else "serving"
+    start, peak = _get(cold, kind, "median_s"), _get(cold, kind, "peak_rss_mib")
+    if start:
+        checks.append(
+            _claim(
+                "cold start, absolute (s, median)", start, COLD_START_S, f"<= {COLD_START_S} s", start <= COLD_START_S
+            )
+        )
+    if peak:
+        checks.append(
+            _claim(
+                "cold start, peak RSS (MiB)", peak, COLD_PEAK_MIB, f"<= {COLD_PEAK_MIB:.0f} MiB", peak <= COLD_PEAK_MIB
+            )
+        )
+    twelve = _get(results, "fields", "twelve_mp", "handler_ms")
+    if twelve:
+        cells = _get(results, "fields", "twelve_mp", "cells")
+        checks.append(
+            _claim(
+                f"POST /v1/analyze, 12 MP photo, {cells} cells, 1 thread (ms, median)",
+                twelve,
+                ANALYZE_12MP_MS,
+                f"<= {ANALYZE_12MP_MS:.0f} ms",
+                twelve <= ANALYZE_12MP_MS,
+            )
+        )
     return checks
 
 
@@ -164,6 +243,102 @@ def fields_section(fields: dict | None) -> list[str]:
             rows,
         ),
     ]
+
+
+# Lambda's x86 CPUs as reported by /proc/cpuinfo inside functions (AWS does not document them): Intel Xeon
+# Skylake-SP / Cascade Lake / Ice Lake class parts ("Intel(R) Xeon(R) Processor @ 2.50GHz / 2.90GHz") and AMD EPYC.
+# AVX-512 VNNI exists from Cascade Lake on; Skylake-SP and AMD EPYC before Zen 4 have no VNNI. A function cannot
+# choose its CPU, so int8 must pay off without VNNI too.
+VNNI_NOTE = (
+    "Int8 convolutions are fast only with VNNI (AVX-512 VNNI from Intel Cascade Lake, AVX-VNNI on newer cores, "
+    "AVX-512 VNNI on AMD Zen 4); Lambda's x86 fleet mixes Intel Xeon (Skylake-SP without VNNI, Cascade Lake and "
+    "later with it) and AMD EPYC parts, and a function cannot choose its CPU, so an int8 model has to pay off "
+    "without VNNI too."
+)
+
+
+def levers_section(levers: dict | None) -> list[str]:
+    """onnxruntime levers side by side, the graph facts, the physical bound and batch throughput."""
+    if not levers or not levers.get("rows"):
+        return []
+    rows_in = levers["rows"]
+    reference = rows_in[0]["median_ms"]
+    rows = [
+        [
+            r["variant"],
+            fmt(r["median_ms"], 2),
+            fmt(r["p90_ms"], 2),
+            ratio(r["median_ms"], reference) if i else "1 (reference)",
+            fmt(r["cpu_ms"], 2),
+            fmt(r["session_create_s"] * 1000, 0),
+            f"{r['max_abs_diff']:.1e}",
+        ]
+        for i, r in enumerate(rows_in)
+    ]
+    cpu, macs, limit = levers.get("cpu", {}), levers.get("macs", {}), levers.get("bound", {})
+    by_op = ", ".join(f"{op} {n / 1e6:.1f} M" for op, n in (macs.get("by_op") or {}).items())
+    out = [
+        "",
+        f"## onnxruntime levers, side by side ({levers.get('input_size')} px input, batch 1)",
+        "",
+        f"Each row is its own session on the same {levers.get('images')} preprocessed bccd TEST images, "
+        "`session.run` only, timed round-robin (image i through every variant, the starting variant rotating) so that "
+        "background load weighs on every row alike; 1 intra-op thread unless the row says 2. CPU ms: process CPU "
+        "time per run (spinning threads burn CPU that a fractional-vCPU Lambda pays for). Create ms: that session's "
+        "creation. Max |dp|: the largest probability difference from the reference on one image. "
+        "`python -m bench.levers` (bench/levers.py) describes every row.",
+        "",
+        *table(["variant", "median ms", "p90 ms", "vs shipped", "CPU ms/run", "create ms", "max |dp|"], rows),
+    ]
+    graphs = levers.get("graphs") or {}
+    if graphs:
+        keys = ["nodes", "Transpose", "BatchNormalization", "Conv", "FusedConv", "Clip", "nchwc:Conv"]
+        out += [
+            "",
+            "The graphs (node counts; `nchwc:` = onnxruntime's blocked NCHWc layout, whose block width follows the "
+            "CPU's vector width, so a graph saved at `all` fits only CPUs like the one that saved it):",
+            "",
+            *table(["graph", *keys], [[name, *(g.get(k, 0) for k in keys)] for name, g in graphs.items()]),
+        ]
+    created = levers.get("session_create_s") or {}
+    if created:
+        out += [
+            "",
+            "Session creation (median of fresh sessions, the model-load share of a cold start): "
+            + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in created.items())
+            + ".",
+        ]
+    if limit.get("bound_ms"):
+        out += [
+            "",
+            f"**The physical bound.** CPU: {cpu.get('model')}, {fmt(cpu.get('mhz'), 0)} MHz, widest vector extension "
+            f"{cpu.get('isa')}, VNNI {', '.join(cpu.get('vnni') or []) or 'no'}. The model does "
+            f"{limit['macs'] / 1e6:.1f} M multiply-adds per image ({by_op}; from the ONNX graph, bench/hardware.py). "
+            f"One core peaks at {limit['lanes']} fp32 lanes x {limit['fma_units']} FMA units x the clock = "
+            f"{limit['peak_gmacs']} G MAC/s, so the bound is **{limit['bound_ms']:.2f} ms**; the shipped session "
+            f"runs in {fmt(limit.get('shipped_ms'), 2)} ms = {fmt(limit.get('ratio'), 2)}x the bound, "
+            f"{fmt(limit.get('reached_gmacs'), 1)} G MAC/s. (Depthwise convolutions are memory-bound and run far "
+            "below peak; 1.5x the bound is the target.)",
+        ]
+    throughput = levers.get("throughput") or {}
+    if throughput:
+        rows = [
+            [batch, fmt(t["median_ms"], 2), fmt(t["p90_ms"], 2), fmt(t["images_per_s"], 1)]
+            for batch, t in throughput.items()
+        ]
+        best = min(throughput.items(), key=lambda kv: kv[1]["median_ms"])
+        out += [
+            "",
+            "Batch throughput through the shipped session, 1 thread (= images per second per vCPU). "
+            "`/v1/classify/batch` and `/v1/analyze` stack all their cells into one `session.run` per "
+            "`limits.INFERENCE_BATCH` (32) inputs (`logic/classifier.py` `_predict`):",
+            "",
+            *table(["batch", "median ms per image", "p90 ms per image", "images/s per vCPU"], rows),
+            "",
+            f"Fastest per image: batch {best[0]} ({fmt(best[1]['median_ms'], 2)} ms).",
+        ]
+    out += ["", VNNI_NOTE]
+    return out
 
 
 def render(results: dict) -> str:
@@ -409,6 +584,7 @@ def render(results: dict) -> str:
         out += table(["workers", "requests", "errors", "req/s", "median ms", "p90 ms", "seconds"], rows)
 
     out += fields_section(results.get("fields"))
+    out += levers_section(results.get("levers"))
 
     int8 = results.get("int8")
     if int8:
