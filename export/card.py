@@ -10,6 +10,7 @@ from pathlib import Path
 from export.data import BCCD_GROUPS_FILE, BCCD_VAL_FRACTION, CLASSES, class_counts, read_groups, split_digest
 from export.recipe import RUN_RECIPE_NAME, Recipe
 from hematovision.logic.inference import sha256_file
+from hematovision.logic.localiser import LOCALISER_VERSION
 from hematovision.logic.metrics import wilson_interval
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,34 @@ LIMITATIONS = [
     "bccd TEST holds augmentations of only a few dozen original cells (its 620 monocytes come from 4 cells), so its "
     "per-class figures are noisy; TEST_SIMPLE holds the 71 un-augmented originals.",
 ]
+
+
+def crop_fields(recipe: Recipe) -> tuple[dict, dict | None]:
+    """The card's crop contract read by the serving code (logic/inference.Model): the input fields "crop" and
+    "crop_um", and the "localiser" section ({"version"}) of a crop == "cell" model; a frame model (1.2.0) gets none,
+    since an absent crop means the frame."""
+    if recipe.crop != "cell":
+        return {}, None
+    return {"crop": "cell", "crop_um": float(recipe.crop_um)}, {"version": LOCALISER_VERSION}
+
+
+def preprocessing_text(recipe: Recipe) -> str:
+    """How the serving code turns a photo into this model's input, in words."""
+    from hematovision.logic.cell_crop import BOX_CROP
+    from hematovision.logic.localiser import RBC_DIAMETER_UM
+
+    size = recipe.input_size
+    decode = "decode (Pillow) -> apply EXIF orientation -> RGB (alpha composited on white) -> "
+    if recipe.crop != "cell":
+        return decode + f"resize to {size}x{size}, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)"
+    return (
+        decode + "locate the white cells (hematovision.logic.localiser) -> a square of "
+        f"{recipe.crop_um:g} um centred on the best-scoring cell's box, measured with the red cells as the ruler "
+        f"({RBC_DIAMETER_UM:g} um across), else {BOX_CROP:g} x the cell's box, padded with the image's border colour "
+        "where it leaves the image "
+        f"-> resize to {size}x{size}, bilinear (hematovision.logic.cell_crop.model_input); where no cell is found, "
+        f"the whole frame resized to {size}x{size}"
+    )
 
 
 def _json(value):
@@ -63,6 +92,7 @@ def write_card(
     recipe = Recipe.load(work / RUN_RECIPE_NAME)
     size = recipe.input_size
     weights_path = Path(weights) if weights and weights != "imagenet" else None
+    input_fields, localiser = crop_fields(recipe)
     card = {
         "name": NAME,
         "version": recipe.version + ("-smoke" if train_report["smoke"] else ""),
@@ -75,10 +105,11 @@ def write_card(
             "dtype": "uint8",
             "shape": [None, size, size, 3],
             "colour": "RGB",
-            "preprocessing": "decode (Pillow) -> apply EXIF orientation -> RGB (alpha composited on white) -> "
-            f"resize to {size}x{size}, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)",
+            "preprocessing": preprocessing_text(recipe),
             "scaling": "inside the graph: x / 127.5 - 1 (MobileNetV2)",
+            **input_fields,
         },
+        **({"localiser": localiser} if localiser else {}),
         "outputs": {
             "probabilities": "float32 [N, 4], softmax, class order as 'classes'",
             "cam": f"float32 [N, {size // 32}, {size // 32}, 4], class activation maps (classifier weights at each "

@@ -1,0 +1,285 @@
+"""python -m export.screen RUN [RUN...]: model 2.0's screening figures of candidate runs, from validation data only.
+
+The decision rule (docs/experiments.md, "Model 2.0: plan") chooses among candidates on validation alone: the selected
+epoch's macro-F1 on bccd val + pbc val (the run's train_report.json) and dbn-select, the third lab's selection half
+(export.data.dbn_splits). This command computes exactly those, through the serving Classifier with the run's ONNX
+model and card, plus each model's session.run time at batch 1 on 1 thread. It never reads bccd TEST/TEST_SIMPLE,
+pbc test or dbn-report: those are measured only for the adopted model (`make evaluate`).
+
+Per run it prints one column of a side-by-side table and writes RUN/screen.json. No TensorFlow: runs in .venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from export.data import CLASSES, DATA_ROOT, Sample, dbn_splits
+from export.recipe import RUN_RECIPE_NAME, Recipe
+
+RUN_MODEL = "model"  # export/promote.RUN_MODEL (not imported: promote is the writer of shipped files)
+SCREEN_FILE = "screen.json"
+# The plan's screen-out rule (docs/experiments.md, step 2): below either floor a candidate is dropped.
+MIN_VAL_MACRO_F1 = 0.93
+MIN_DBN_SELECT_ACCURACY = 0.90
+# 160 vs 224: the larger input wins only if it is better by more than this on both figures (step 2).
+LARGER_INPUT_MARGIN = 0.01
+MODEL_REASONS = ("low_confidence", "out_of_distribution")  # the card's own rule (logic/verdict.py)
+CELL_COUNT_REASONS = ("multiple_cells", "no_cell")  # the localiser's advice about the photo, reported apart
+TIMING_RUNS = 50
+TIMING_WARMUP = 5
+
+
+def validation_figures(run: Path) -> dict:
+    """The selected epoch's validation figures (bccd val + pbc val), as the run's training recorded them."""
+    report = json.loads((run / "train_report.json").read_text())
+    selected = report["selected_epoch"]
+    (entry,) = [h for h in report["history"] if h["epoch"] == selected]
+    return {
+        "sets": "bccd_val + pbc_val",
+        "selected_epoch": selected,
+        "val_macro_f1": entry["val_macro_f1"],
+        "val_accuracy": entry["val_accuracy"],
+    }
+
+
+def run_card(run: Path, recipe: Recipe) -> dict:
+    """The run's card, with the crop fields completed from its recorded recipe where the card predates them (runs
+    evaluated before export/card.py wrote them)."""
+    from export.card import crop_fields
+
+    card = copy.deepcopy(json.loads((run / RUN_MODEL / "model_card.json").read_text()))
+    input_fields, localiser = crop_fields(recipe)
+    for key, value in input_fields.items():
+        card.setdefault("input", {}).setdefault(key, value)
+    if localiser is not None:
+        card.setdefault("localiser", localiser)
+    return card
+
+
+def classify_samples(classifier, samples: list[Sample]) -> list[dict]:
+    """Each sample through the serving classify path (as /v1/classify, with the localiser's flags): its label, the
+    verdict's reasons and what the model saw ("cell" or "frame", from the card's crop)."""
+    from hematovision.logic.evaluation import classify_files
+
+    answers = []
+    outcomes = classify_files(classifier, [s.path for s in samples], localise=True)
+    for sample, (path, item) in zip(samples, outcomes, strict=True):
+        if not item.ok:
+            raise RuntimeError(f"a dbn-select image could not be classified: {path}: {item.error.code}")
+        answers.append(
+            {
+                "label": sample.label,
+                "predicted": item.verdict.label_index,
+                "reasons": list(item.verdict.uncertain_reasons),
+                "crop": item.crop,
+            }
+        )
+    return answers
+
+
+def select_figures(answers: list[dict]) -> dict:
+    """Accuracy, macro-F1, per-class recall, the model's own flagged fraction and the accuracy of its unflagged
+    answers; the localiser's cell-count flags and the crops counted apart."""
+    from hematovision.logic.metrics import compute_metrics
+
+    labels = np.array([a["label"] for a in answers])
+    predicted = np.array([a["predicted"] for a in answers])
+    flagged = np.array([any(r in MODEL_REASONS for r in a["reasons"]) for a in answers], dtype=bool)
+    correct = labels == predicted
+    metrics = compute_metrics(labels, predicted, CLASSES, uncertain=flagged)
+    return {
+        "n": metrics["n"],
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "flagged_fraction": metrics["uncertain_fraction"],
+        "accuracy_unflagged": float(correct[~flagged].mean()) if (~flagged).any() else None,
+        "flag_reasons": {r: sum(r in a["reasons"] for a in answers) for r in MODEL_REASONS},
+        "cell_count_flags": {r: sum(r in a["reasons"] for a in answers) for r in CELL_COUNT_REASONS},
+        "per_class_recall": {c: metrics["per_class"][c]["recall"] for c in CLASSES},
+        "per_class_n": {c: metrics["per_class"][c]["support"] for c in CLASSES},
+        "crop_cell": sum(a["crop"] == "cell" for a in answers),
+        "confusion_matrix": metrics["confusion_matrix"],
+    }
+
+
+def session_run_ms(model, runs: int = TIMING_RUNS, warmup: int = TIMING_WARMUP) -> dict:
+    """Median and p90 of session.run at batch 1 (the serving outputs: probabilities and the OOD score), with the
+    machine's load average beside it: a busy machine inflates the figure."""
+    from hematovision.logic.inference import INPUT_NAME, OUTPUT_OOD, OUTPUT_PROBABILITIES
+
+    size = model.input_size
+    batch = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    names = [OUTPUT_PROBABILITIES] + ([OUTPUT_OOD] if model.has_ood else [])
+    for _ in range(warmup):
+        model.session.run(names, {INPUT_NAME: batch})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.session.run(names, {INPUT_NAME: batch})
+        times.append((time.perf_counter() - start) * 1000.0)
+    return {
+        "median": round(statistics.median(times), 2),
+        "p90": round(float(np.percentile(times, 90)), 2),
+        "runs": runs,
+        "batch": 1,
+        "threads": model.threads,
+        "input_size": size,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def screen_run(run: Path, data_root: Path = DATA_ROOT, per_class: int | None = None, timing_runs: int = TIMING_RUNS):
+    """One candidate's screening figures (validation only); per_class: the first n dbn-select images of each class
+    (tests)."""
+    from hematovision.logic.classifier import Classifier
+    from hematovision.logic.inference import Model
+
+    run = Path(run)
+    recipe = Recipe.load(run / RUN_RECIPE_NAME)
+    card = run_card(run, recipe)
+    crop_um = card["input"].get("crop_um") if card["input"].get("crop", "frame") == "cell" else None
+    samples = dbn_splits(Path(data_root) / "dbn")["select"]
+    if per_class is not None:
+        samples = [s for label in range(len(CLASSES)) for s in [s for s in samples if s.label == label][:per_class]]
+    # the guard of the decision rule: nothing here may score a dbn-report image
+    assert all(s.split == "select" for s in samples), "screen scores dbn-select only"
+    model = Model(run / RUN_MODEL, intra_op_threads=2, card=card)
+    classifier = Classifier(model)
+    figures = select_figures(classify_samples(classifier, samples))
+    timing = session_run_ms(Model(run / RUN_MODEL, intra_op_threads=1, card=card), runs=timing_runs)
+    validation = validation_figures(run)
+    result = {
+        "run": str(run),
+        "version": recipe.version,
+        "input_size": recipe.input_size,
+        "crop": card["input"].get("crop", "frame"),
+        "crop_um": crop_um,
+        "thresholds": {
+            k: card["uncertainty"].get(k) for k in ("confidence_threshold", "ood_similarity_threshold", "chosen_on")
+        },
+        "validation": validation,
+        "dbn_select": figures,
+        "session_run_ms": timing,
+        "screened_out": [
+            reason
+            for reason, failed in (
+                (f"val macro-F1 < {MIN_VAL_MACRO_F1}", validation["val_macro_f1"] < MIN_VAL_MACRO_F1),
+                (f"dbn-select accuracy < {MIN_DBN_SELECT_ACCURACY}", figures["accuracy"] < MIN_DBN_SELECT_ACCURACY),
+            )
+            if failed
+        ],
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return result
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def table(results: list[dict]) -> str:
+    """The candidates side by side, one column each."""
+    rows = [
+        ("run", lambda r: Path(r["run"]).name),
+        ("version", lambda r: r["version"]),
+        ("input size (px)", lambda r: str(r["input_size"])),
+        ("crop", lambda r: r["crop"] + (f" {r['crop_um']:g} um" if r["crop_um"] else "")),
+        ("selected epoch", lambda r: str(r["validation"]["selected_epoch"])),
+        ("val macro-F1 (bccd+pbc val)", lambda r: f"{r['validation']['val_macro_f1']:.4f}"),
+        ("val accuracy", lambda r: f"{r['validation']['val_accuracy']:.4f}"),
+        ("dbn-select n", lambda r: str(r["dbn_select"]["n"])),
+        ("dbn-select accuracy", lambda r: _pct(r["dbn_select"]["accuracy"])),
+        ("dbn-select macro-F1", lambda r: _pct(r["dbn_select"]["macro_f1"])),
+        ("flagged (model's rule)", lambda r: _pct(r["dbn_select"]["flagged_fraction"])),
+        ("accuracy if not flagged", lambda r: _pct(r["dbn_select"]["accuracy_unflagged"])),
+        *[
+            (
+                f"recall {c[:3]} (n)",
+                lambda r, c=c: f"{_pct(r['dbn_select']['per_class_recall'][c])} ({r['dbn_select']['per_class_n'][c]})",
+            )
+            for c in CLASSES
+        ],
+        (
+            "low_confidence / ood",
+            lambda r: "{low_confidence} / {out_of_distribution}".format(**r["dbn_select"]["flag_reasons"]),
+        ),
+        (
+            "multiple_cells / no_cell",
+            lambda r: "{multiple_cells} / {no_cell}".format(**r["dbn_select"]["cell_count_flags"]),
+        ),
+        ("crop == cell", lambda r: f"{r['dbn_select']['crop_cell']} of {r['dbn_select']['n']}"),
+        ("session.run ms (median, b1, 1 thr)", lambda r: f"{r['session_run_ms']['median']:.2f}"),
+        (
+            "  p90 / load avg",
+            lambda r: f"{r['session_run_ms']['p90']:.2f} / {r['session_run_ms']['load_average_1min']}",
+        ),
+        ("screened out", lambda r: "; ".join(r["screened_out"]) or "no"),
+    ]
+    lines = [
+        "| figure | " + " | ".join(Path(r["run"]).name for r in results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
+    lines += [f"| {label} | " + " | ".join(cell(r) for r in results) + " |" for label, cell in rows[1:]]
+    return "\n".join(lines)
+
+
+def size_choice(results: list[dict]) -> str | None:
+    """The plan's 160-vs-224 rule, when exactly two input sizes are screened: the smaller wins unless the larger is
+    better by more than LARGER_INPUT_MARGIN on dbn-select accuracy and on validation macro-F1."""
+    sizes = sorted({r["input_size"] for r in results})
+    if len(sizes) != 2:
+        return None
+    small = [r for r in results if r["input_size"] == sizes[0]]
+    large = [r for r in results if r["input_size"] == sizes[1]]
+
+    def mean(group, key):
+        return float(np.mean([key(r) for r in group]))
+
+    dbn_gain = mean(large, lambda r: r["dbn_select"]["accuracy"]) - mean(small, lambda r: r["dbn_select"]["accuracy"])
+    f1_gain = mean(large, lambda r: r["validation"]["val_macro_f1"]) - mean(
+        small, lambda r: r["validation"]["val_macro_f1"]
+    )
+    winner = sizes[1] if dbn_gain > LARGER_INPUT_MARGIN and f1_gain > LARGER_INPUT_MARGIN else sizes[0]
+    return (
+        f"{sizes[1]} vs {sizes[0]} px: dbn-select accuracy {dbn_gain:+.3f}, val macro-F1 {f1_gain:+.3f} -> {winner} px "
+        f"(the larger input needs > {LARGER_INPUT_MARGIN:g} on both; docs/experiments.md, step 2)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m export.screen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders (python -m export all)")
+    parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding dbn/")
+    parser.add_argument("--per-class", type=int, default=None, help="only the first N dbn-select images per class")
+    parser.add_argument("--timing-runs", type=int, default=TIMING_RUNS, help="session.run calls timed per model")
+    args = parser.parse_args(argv)
+    results = []
+    for run in args.runs:
+        if not (run / RUN_MODEL / "model_card.json").is_file():
+            raise SystemExit(f"{run} is not a finished run: {run / RUN_MODEL / 'model_card.json'} is missing")
+        result = screen_run(run, args.data, args.per_class, args.timing_runs)
+        (run / SCREEN_FILE).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {run / SCREEN_FILE}", flush=True)
+        results.append(result)
+    print(table(results))
+    choice = size_choice(results)
+    if choice:
+        print(choice)
+    if any(r["session_run_ms"]["load_average_1min"] > 0.5 for r in results):
+        print("note: the machine was busy while timing (load average above): session.run times are inflated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""export.screen: a candidate run's validation-only figures, on the stand-in model and a tiny synthetic dbn tree.
+
+The figures of a random model mean nothing; these tests check what is read (dbn-select only, the selected epoch),
+how the card is completed from the recipe, the flag bookkeeping and the 160-vs-224 rule.
+"""
+
+import json
+import shutil
+
+import pytest
+from export_helpers import ROOT
+
+from export.data import CLASSES, dbn_split_of
+from export.recipe import RUN_RECIPE_NAME, Recipe
+from export.screen import (
+    MIN_DBN_SELECT_ACCURACY,
+    SCREEN_FILE,
+    main,
+    run_card,
+    select_figures,
+    size_choice,
+    validation_figures,
+)
+from tests import fakes
+
+CANDIDATE = ROOT / "export" / "recipes" / "2.0.0-candidate-160.json"
+
+
+@pytest.fixture
+def fake_run(tmp_path, fake_model_dir):
+    """A finished cell-crop run folder whose model is the stand-in (224 px), its card without the crop fields."""
+    run = tmp_path / "run"
+    shutil.copytree(fake_model_dir, run / "model")
+    recipe = Recipe.load(CANDIDATE)
+    Recipe.from_dict({**recipe.to_dict(), "input_size": 224}).save(run / RUN_RECIPE_NAME)
+    history = [
+        {"epoch": 1, "val_macro_f1": 0.90, "val_accuracy": 0.91},
+        {"epoch": 2, "val_macro_f1": 0.95, "val_accuracy": 0.96},
+        {"epoch": 3, "val_macro_f1": 0.94, "val_accuracy": 0.97},
+    ]
+    (run / "train_report.json").write_text(json.dumps({"selected_epoch": 2, "history": history}))
+    return run
+
+
+@pytest.fixture
+def dbn_tree(tmp_path):
+    """dbn/<CLASS>/<n>.jpg: smear-like pictures in dbn-select, and files that are not images in dbn-report (any
+    attempt to score one would fail)."""
+    root = tmp_path / "data"
+    selected = 0
+    for label, name in enumerate(CLASSES):
+        folder = root / "dbn" / name
+        folder.mkdir(parents=True)
+        for i in range(1, 9):
+            file_name = f"{label}{i:02d}.jpg"
+            if dbn_split_of(file_name) == "select":
+                (folder / file_name).write_bytes(fakes.synthetic_cell(seed=10 * label + i))
+                selected += 1
+            else:
+                (folder / file_name).write_bytes(b"dbn-report: never read by the screen")
+    return root, selected
+
+
+def test_validation_figures_are_the_selected_epochs(fake_run):
+    figures = validation_figures(fake_run)
+    assert figures["selected_epoch"] == 2
+    assert figures["val_macro_f1"] == 0.95 and figures["val_accuracy"] == 0.96
+
+
+def test_card_of_an_older_run_is_completed_from_its_recipe(fake_run):
+    card = run_card(fake_run, Recipe.load(fake_run / RUN_RECIPE_NAME))
+    assert card["input"]["crop"] == "cell" and card["input"]["crop_um"] == 28.0
+    assert card["localiser"]["version"]
+    assert "crop" not in json.loads((fake_run / "model" / "model_card.json").read_text())["input"]  # not rewritten
+
+
+def test_figures_count_the_models_flags_apart_from_the_localisers():
+    answers = [
+        {"label": 0, "predicted": 0, "reasons": [], "crop": "cell"},
+        {"label": 1, "predicted": 0, "reasons": ["low_confidence"], "crop": "cell"},
+        {"label": 1, "predicted": 1, "reasons": ["multiple_cells"], "crop": "cell"},
+        {"label": 3, "predicted": 3, "reasons": ["out_of_distribution", "no_cell"], "crop": "frame"},
+    ]
+    figures = select_figures(answers)
+    assert figures["n"] == 4 and figures["accuracy"] == 0.75
+    assert figures["flagged_fraction"] == 0.5  # low_confidence and out_of_distribution only
+    assert figures["accuracy_unflagged"] == 1.0
+    assert figures["flag_reasons"] == {"low_confidence": 1, "out_of_distribution": 1}
+    assert figures["cell_count_flags"] == {"multiple_cells": 1, "no_cell": 1}
+    assert figures["per_class_recall"]["LYMPHOCYTE"] == 0.5 and figures["crop_cell"] == 3
+
+
+def test_screen_scores_dbn_select_only_and_writes_its_file(fake_run, dbn_tree, capsys):
+    data, selected = dbn_tree
+    assert 0 < selected < 32  # both halves are present in the tree
+    assert main([str(fake_run), "--data", str(data), "--timing-runs", "3"]) == 0
+    result = json.loads((fake_run / SCREEN_FILE).read_text())
+    assert result["dbn_select"]["n"] == selected
+    assert result["crop"] == "cell" and result["input_size"] == 224
+    assert result["session_run_ms"]["threads"] == 1 and result["session_run_ms"]["batch"] == 1
+    assert result["validation"]["val_macro_f1"] == 0.95
+    assert ("dbn-select accuracy" in " ".join(result["screened_out"])) == (
+        result["dbn_select"]["accuracy"] < MIN_DBN_SELECT_ACCURACY
+    )
+    printed = capsys.readouterr().out
+    assert "| dbn-select accuracy |" in printed and "| val macro-F1 (bccd+pbc val) | 0.9500 |" in printed
+
+
+def _result(size, dbn, f1):
+    return {"input_size": size, "dbn_select": {"accuracy": dbn}, "validation": {"val_macro_f1": f1}}
+
+
+@pytest.mark.parametrize(
+    ("large", "winner"),
+    [((0.95, 0.96), 224), ((0.95, 0.945), 160), ((0.905, 0.96), 160)],
+)
+def test_the_larger_input_wins_only_by_more_than_a_point_on_both(large, winner):
+    choice = size_choice([_result(160, 0.90, 0.94), _result(224, *large)])
+    assert choice.endswith(f"-> {winner} px (the larger input needs > 0.01 on both; docs/experiments.md, step 2)")
+    assert size_choice([_result(160, 0.9, 0.9)]) is None
