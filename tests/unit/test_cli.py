@@ -34,8 +34,9 @@ def test_classify_json_lines(image_tree, fake_model_dir, capsys):
     assert code == 1  # one unreadable image
     assert len(lines) == 4
     for line in lines[:3]:
-        assert set(line) == {"path", "label", "confidence", "probabilities", "uncertain"}
+        assert set(line) == {"path", "label", "confidence", "probabilities", "uncertain", "crop", "crop_ruler"}
         assert line["label"] in fakes.CLASSES
+        assert (line["crop"], line["crop_ruler"]) == ("frame", "none")  # a frame model (its card says no crop)
     assert lines[3]["error"]["code"] == "unsupported_image"
 
 

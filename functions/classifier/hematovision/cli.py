@@ -54,6 +54,8 @@ def cmd_classify(args) -> int:
                 "confidence": v.confidence,
                 "probabilities": v.probabilities,
                 "uncertain": v.uncertain,
+                "crop": item.crop,
+                "crop_ruler": item.crop_ruler,
             }
             if args.json:
                 print(json.dumps(record), flush=True)

@@ -99,6 +99,8 @@ def to_prediction(item: ItemOutcome) -> Prediction:
         width=item.width,
         height=item.height,
         heatmap=item.heatmap,
+        crop=item.crop,
+        crop_ruler=item.crop_ruler,
     )
 
 
@@ -152,14 +154,17 @@ def keyed(tag: str, answer: str, model) -> dict:
 
 
 # ---------------------------------------------------------------- routes
+# The photo routes look alike by shape only (decorator, typed Query, parse -> use case -> record -> answer); the steps
+# they share are the helpers above.
 @app.post(
     "/v1/classify",
     summary="Classify one white-blood-cell photo",
     description=(
         "The photo: ONE white cell, roughly centred, in a stained blood-smear frame like the bccd set's (a 320x240 "
-        "microscope frame, the cell about a third of its width). Model 1.2.0 classifies the whole frame; when the "
-        "localiser finds more than one white cell the answer is flagged uncertain (multiple_cells: send the photo "
-        "to /v1/analyze), and when it finds none, no_cell. "
+        "microscope frame, the cell about a third of its width). The model classifies the whole frame (model "
+        "1.2.0) or, when its card says so, a crop of fixed physical size centred on the white cell the localiser "
+        "scores highest (`crop` says which); when the localiser finds more than one white cell the answer is "
+        "flagged uncertain (multiple_cells: send the photo to /v1/analyze), and when it finds none, no_cell. "
         "Send the image as the raw body (Content-Type image/jpeg, image/png, image/webp, image/bmp, image/tiff, "
         'image/gif), as JSON {"image": "<base64>"}, or as multipart/form-data field `image`.'
     ),

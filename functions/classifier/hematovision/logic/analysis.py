@@ -1,8 +1,11 @@
 """The whole-field use case (POST /v1/analyze, `hematovision analyze`): find every white cell, classify each.
 
-decode once (upright) -> logic/localiser.locate -> crop each white cell in the frame model 1.2.0 learned -> one
-batched classification (Classifier.verdicts) -> the differential. Boxes are returned in the pixels of the upright
-original, whatever scale the photo was decoded at.
+decode once (upright) -> logic/localiser.locate -> crop each white cell as the model learned -> one batched
+classification (Classifier.verdicts) -> the differential. Boxes are returned in the pixels of the upright original,
+whatever scale the photo was decoded at.
+
+The crop follows the model's card (Model.crop). A "cell" model (2.0) gets logic/cell_crop.crop_cells: each cell's
+square of crop_um micrometres, as in training. A "frame" model (1.2.0) gets the bccd-like frame below.
 
 The frame: model 1.2.0 learned from bccd frames, which are the 640x480 fields of fields/bccd at half size (320x240),
 the white cell roughly centred and about a third of the frame wide. Each cell is cropped around its box's centre
@@ -23,6 +26,7 @@ from PIL import Image
 
 from hematovision.errors import ClientError
 from hematovision.limits import MAX_ANALYZE_CELLS
+from hematovision.logic.cell_crop import DECODE_SIZE, crop_cells, isotropic
 from hematovision.logic.classifier import Classifier, Upload
 from hematovision.logic.localiser import locate
 from hematovision.logic.preprocessing import RESAMPLE, DecodeBudget
@@ -36,9 +40,6 @@ FRAME_UM = (640 / BCCD_PX_PER_UM, 480 / BCCD_PX_PER_UM)  # ~47.4 x 35.6 um, widt
 # Without a scale: a bccd white cell is about a third of the frame wide (its box: the median WBC box in fields/bccd
 # is 201 px of the 640 px field).
 FRAME_BOXES = 3.0
-# Photos are decoded for analysis with both sides >= 2 x this (large JPEGs at a reduced DCT scale): a 12 MP photo
-# comes at 2000x1500, where a white cell at 40x is still ~60 px wide, enough for the model's 224 px input.
-DECODE_SIZE = 512
 NO_CELL_NOTE = (
     "No white cell was found in this photo. Send a whole-field photo of a stained blood smear (a microscope "
     "camera frame or a phone photo through the eyepiece) in which white cells are visible."
@@ -97,7 +98,11 @@ def _ms(start: float) -> float:
 
 
 def background_colour(image: Image.Image) -> tuple[int, int, int]:
-    """The plasma between cells: the median colour of the brightest 5% of a thumbnail's pixels."""
+    """The plasma between cells: the median colour of the brightest 5% of a thumbnail's pixels.
+
+    The padding of model 1.2.0's frames only. Cell models are padded with cell_crop.border_colour, as in their
+    training; 1.2.0 keeps this one because border_colour would change its answers (on 60 fields each of
+    fields/bccd and fields/txl, it moved the probabilities of 28 of 64 and 61 of 65 cells, and one label or flag)."""
     small = image.copy()
     small.thumbnail((128, 128))
     rgb = np.asarray(small.convert("RGB"), dtype=np.int32).reshape(-1, 3)
@@ -145,19 +150,6 @@ def crop_cell(
     return np.asarray(canvas, dtype=np.uint8)
 
 
-def isotropic(image: Image.Image, width: int, height: int) -> tuple[Image.Image, float, float]:
-    """The decoded photo at one scale on both axes, and the original pixels per decoded pixel on each axis.
-
-    A large non-JPEG photo is box-reduced by an integer factor per axis (logic/preprocessing.py), which can squeeze
-    it; the localiser and the crops need square pixels, so it is resized to the larger of the two factors."""
-    sx, sy = width / image.width, height / image.height
-    if max(sx, sy) > 1.02 * min(sx, sy):
-        scale = max(sx, sy)
-        image = image.resize((max(1, round(width / scale)), max(1, round(height / scale))), RESAMPLE)
-        sx, sy = width / image.width, height / image.height
-    return image, sx, sy
-
-
 def to_original(box, width: int, height: int, sx: float, sy: float) -> tuple[int, int, int, int]:
     """A box in decoded pixels -> integer [xmin, ymin, xmax, ymax] in the upright original's pixels."""
     x0, y0, x1, y1 = box
@@ -194,11 +186,12 @@ class Analyzer:
         start = time.perf_counter()
         found = self.localiser(image)
         locate_ms = _ms(start)
-        boxes: list[tuple[tuple[float, float, float, float], float | None]] = []
+        # (box, score, its index in found.boxes), in reading order
+        boxes: list[tuple[tuple[float, float, float, float], float | None, int]] = []
         for index, raw in enumerate(found.boxes):
             x0, y0, x1, y1 = (float(v) for v in raw)
             if x1 > x0 and y1 > y0:
-                boxes.append(((x0, y0, x1, y1), found.scores[index] if index < len(found.scores) else None))
+                boxes.append(((x0, y0, x1, y1), found.scores[index] if index < len(found.scores) else None, index))
         boxes.sort(key=lambda b: ((b[0][1] + b[0][3]) / 2, (b[0][0] + b[0][2]) / 2))
         px_per_um = found.px_per_um if found.ruler == "red_cells" else None
         analysis = Analysis(
@@ -216,15 +209,19 @@ class Analyzer:
         if not boxes:
             return analysis
         start = time.perf_counter()
-        background = background_colour(image)
-        arrays = [crop_cell(image, box, px_per_um, model.input_size, background) for box, _ in boxes]
+        if model.crop == "cell":
+            crops = crop_cells(image, found, model.crop_um, model.input_size)
+            arrays = [crops[index].pixels for _, _, index in boxes]
+        else:
+            background = background_colour(image)
+            arrays = [crop_cell(image, box, px_per_um, model.input_size, background) for box, _, _ in boxes]
         analysis.decode_ms = round(analysis.decode_ms + _ms(start), 3)
         start = time.perf_counter()
         verdicts = self.classifier.verdicts(arrays)
         analysis.inference_ms = _ms(start)
         analysis.cells = [
             AnalyzedCell(box=to_original(box, decoded.width, decoded.height, sx, sy), verdict=v, score=score)
-            for (box, score), v in zip(boxes, verdicts, strict=True)
+            for (box, score, _), v in zip(boxes, verdicts, strict=True)
         ]
         return analysis
 

@@ -29,6 +29,11 @@ RESAMPLE = Image.Resampling.BILINEAR
 # median longer side is ~14 um (export/crops_check.py), and 14 x 1.6 ~ 22 um, the default crop_um.
 BOX_CROP = 1.6
 DARK_BORDER = 24  # border pixels whose brightest channel is below this are vignette or rotation fill, not background
+# Photos whose model input is a crop (/v1/analyze; /v1/classify with a cell model) are decoded with both sides >= 2 x
+# this (large JPEGs at a reduced DCT scale): a 12 MP photo comes at 2000x1500, where a white cell at 40x is still
+# ~60 px wide, enough for the model's input. A photo with both sides under 4 x this (2048 px), every training image
+# among them (320x240 to 640x480), is decoded at full size, as training decodes it.
+DECODE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -131,3 +136,16 @@ def model_input(image, localisation, crop_um: float, size: int, scale: float = 1
         return ModelInput(frame_input(image, size), "frame", "none", 0)
     first = crop_box(image, localisation.boxes[0], localisation.px_per_um, localisation.ruler, crop_um, size, scale)
     return ModelInput(first.pixels, "cell", first.ruler, len(localisation.boxes))
+
+
+def isotropic(image: Image.Image, width: int, height: int) -> tuple[Image.Image, float, float]:
+    """The decoded photo at one scale on both axes, and the original pixels per decoded pixel on each axis.
+
+    A large non-JPEG photo is box-reduced by an integer factor per axis (logic/preprocessing.py), which can squeeze
+    it; the localiser and the crops need square pixels, so it is resized to the larger of the two factors."""
+    sx, sy = width / image.width, height / image.height
+    if max(sx, sy) > 1.02 * min(sx, sy):
+        scale = max(sx, sy)
+        image = image.resize((max(1, round(width / scale)), max(1, round(height / scale))), RESAMPLE)
+        sx, sy = width / image.width, height / image.height
+    return image, sx, sy

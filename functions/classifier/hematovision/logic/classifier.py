@@ -1,9 +1,13 @@
 """The classification use case shared by the Lambda handler and the CLI: bytes in, verdicts out.
 
-decode + preprocess each image (errors stay per image), count its white cells (logic/localiser.py), one batched
+decode + preprocess each image (errors stay per image), locate its white cells (logic/localiser.py), one batched
 onnxruntime call, then the card's uncertainty rule, the localiser's flags (more than one white cell, or none: the
-photo is not one cell's frame; see verdict.flag_cell_count) and optional heatmaps. Model 1.2.0 still sees the whole
-frame: only the flags come from the localiser.
+photo is not one cell's frame; see verdict.flag_cell_count) and optional heatmaps.
+
+What the model sees follows its card (Model.crop): a "frame" model (1.2.0) the whole photo resized; a "cell" model
+(2.0) the crop of the best-scoring cell through logic/cell_crop.model_input, the very call training makes on the
+same decoded image (export/train.py cell_input), or the whole frame where no cell is found or the localiser fails.
+One localisation gives both the crop and the flags.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import numpy as np
 
 from hematovision.errors import ClientError
 from hematovision.limits import HEATMAP_SIZE, INFERENCE_BATCH, MAX_IMAGE_BYTES
+from hematovision.logic.cell_crop import DECODE_SIZE, ModelInput, frame_input, isotropic, model_input
 from hematovision.logic.heatmap import heatmap_png_base64
 from hematovision.logic.inference import Model
-from hematovision.logic.localiser import locate
-from hematovision.logic.preprocessing import DecodeBudget, DecodedImage, decode_for_model, to_model_input
+from hematovision.logic.localiser import Localisation, locate
+from hematovision.logic.preprocessing import DecodeBudget, DecodedImage, decode_for_model
 from hematovision.logic.verdict import Verdict, flag_cell_count, verdict
 
 
@@ -42,6 +47,8 @@ class ItemOutcome:
     heatmap: dict | None = None
     cells_found: int | None = None  # white cells the localiser found in the photo (None: not localised)
     locate_ms: float = 0.0
+    crop: str = "frame"  # what the model saw: "cell" (the best cell's crop) or "frame" (the whole photo)
+    crop_ruler: str = "none"  # the crop's ruler: "red_cells", "box", or "none" for a frame
 
     @property
     def ok(self) -> bool:
@@ -61,11 +68,11 @@ def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
-def count_cells(decoded: DecodedImage) -> int | None:
-    """White cells the localiser finds in a decoded photo; None when it fails (the classify answer stands, unflagged:
-    the flags are advice about the photo, and a localiser fault must not fail a classification)."""
+def locate_or_none(image) -> Localisation | None:
+    """The localiser's answer for a decoded photo; None when it fails: the classify answer stands, on the whole frame
+    and unflagged (the flags are advice about the photo, and a localiser fault must not fail a classification)."""
     try:
-        return len(locate(decoded.image).boxes)
+        return locate(image)
     except Exception:
         return None
 
@@ -73,11 +80,15 @@ def count_cells(decoded: DecodedImage) -> int | None:
 class Classifier:
     def __init__(self, model: Model):
         self.model = model
+        # a crop needs the photo's pixels around the cell: decoded as /v1/analyze decodes (a 12 MP photo at
+        # 2000x1500), not reduced to twice the model input as the whole frame may be
+        self.decode_size = max(DECODE_SIZE, model.input_size) if model.crop == "cell" else model.input_size
 
     def decode_upload(
         self, upload: Upload, size: int | None = None, budget: DecodeBudget | None = None
     ) -> DecodedImage:
-        """The upload's image, upright RGB (large ones reduced, both sides >= 2 x size), or a ClientError."""
+        """The upload's image, upright RGB (large ones reduced, both sides >= 2 x size, default: the model's
+        decode_size), or a ClientError."""
         if upload.error is not None:
             raise upload.error
         data = upload.data or b""
@@ -86,7 +97,7 @@ class Classifier:
                 "payload_too_large", f"The image is {len(data)} bytes; at most {MAX_IMAGE_BYTES} are accepted.", 413
             )
         try:
-            return decode_for_model(data, size=size or self.model.input_size, budget=budget)
+            return decode_for_model(data, size=size or self.decode_size, budget=budget)
         except ClientError:
             raise
         except MemoryError:
@@ -106,11 +117,27 @@ class Classifier:
             item.error = error
             return item, None
         item.width, item.height = decoded.width, decoded.height
-        if localise:
+        image = decoded.image
+        cell_model = self.model.crop == "cell"
+        if cell_model:
+            image = isotropic(image, decoded.width, decoded.height)[0]  # the localiser and the crop need square pixels
+        where = None
+        if cell_model or localise:
             start = time.perf_counter()
-            item.cells_found = count_cells(decoded)
+            where = locate_or_none(image)
             item.locate_ms = _ms(start)
-        return item, to_model_input(decoded.image, self.model.input_size)
+        if localise and where is not None:
+            item.cells_found = len(where.boxes)
+        chosen = self.model_input(image, where)
+        item.crop, item.crop_ruler = chosen.crop, chosen.ruler
+        return item, chosen.pixels
+
+    def model_input(self, image, where: Localisation | None) -> ModelInput:
+        """What the model sees of a decoded upright photo, given the localiser's answer (None: it failed)."""
+        size = self.model.input_size
+        if self.model.crop == "cell" and where is not None:
+            return model_input(image, where, self.model.crop_um, size)
+        return ModelInput(frame_input(image, size), "frame", "none", 0 if where is None else len(where.boxes))
 
     def _predict(self, arrays: list[np.ndarray], with_cam: bool):
         """Each model input's (chunk, row, card verdict, outputs), INFERENCE_BATCH inputs per onnxruntime call."""
@@ -130,7 +157,8 @@ class Classifier:
     def classify(
         self, uploads: list[Upload | bytes], explain: bool = False, localise: bool = True, one_request: bool = True
     ) -> Outcome:
-        """`localise` False: the model card's rule alone (no multiple_cells / no_cell flags), as the card measures.
+        """`localise` False: the model card's rule alone (no multiple_cells / no_cell flags), as the card measures (a
+        cell model still runs the localiser: its input is the crop).
         `one_request`: the uploads share one request's decode budget (limits.MAX_REQUEST_DECODE_BYTES), as in the
         handler; files on the command line are independent, each within the per-image limit only."""
         start = time.perf_counter()
@@ -154,7 +182,7 @@ class Classifier:
         predictions = self._predict(arrays, with_cam=explain)
         for position, (chunk, row, found, outputs) in zip(positions, predictions, strict=True):
             item = items[position]
-            item.verdict = flag_cell_count(found, item.cells_found)
+            item.verdict = flag_cell_count(found, item.cells_found, item.crop)
             if explain and outputs.cam is not None:
                 item.heatmap = {
                     "label": item.verdict.label,

@@ -57,17 +57,19 @@ def verdict(
     )
 
 
-def flag_cell_count(v: Verdict, cells_found: int | None) -> Verdict:
-    """The localiser's reasons on a whole-frame verdict (classify): more than one white cell, or none, makes it
-    uncertain, and the description says so and points to /v1/analyze. `cells_found` None: no localisation, no flag.
+def flag_cell_count(v: Verdict, cells_found: int | None, crop: str = "frame") -> Verdict:
+    """The localiser's reasons on a classify verdict: more than one white cell, or none, makes it uncertain, and the
+    description says so and points to /v1/analyze. `cells_found` None: no localisation, no flag. `crop`: what the
+    verdict is about, the whole frame or the crop of the best-scoring cell ("cell").
     """
     if cells_found is None or cells_found == 1:
         return v
     if cells_found > 1:
         reason = MULTIPLE_CELLS
+        about = "the cell the localiser scored highest" if crop == "cell" else "the whole frame, not for one cell"
         note = (
-            f"{cells_found} white cells were found in this photo: this answer is for the whole frame, not for one "
-            f"cell. Send the photo to {ANALYZE_ROUTE} to classify each cell."
+            f"{cells_found} white cells were found in this photo: this answer is for {about}. Send the photo to "
+            f"{ANALYZE_ROUTE} to classify each cell."
         )
     else:
         reason = NO_CELL

@@ -61,6 +61,19 @@ class Prediction(BaseModel):
     width: int | None = Field(default=None, description="Width of the decoded (upright) image.")
     height: int | None = Field(default=None, description="Height of the decoded (upright) image.")
     heatmap: Heatmap | None = None
+    crop: Literal["cell", "frame"] = Field(
+        description=(
+            "What the model classified: cell, a square of fixed physical size centred on the white cell the localiser "
+            "scored highest (models whose card says so, from 2.0); frame, the whole photo resized (model 1.2.0, or "
+            "no white cell found)."
+        )
+    )
+    crop_ruler: Literal["red_cells", "box", "none"] = Field(
+        description=(
+            "How the crop's size was measured: red_cells (the photo's scale from its red cells, ~7.5 um across), box "
+            "(no red-cell ruler: a multiple of the cell's own box), none (crop is frame)."
+        )
+    )
 
 
 class ClassifyResponse(Prediction):
