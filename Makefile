@@ -5,7 +5,7 @@ EXPORT_VENV := .venv-export
 TOOLS_VENV := .venv-tools
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: serve test lint format venv export-venv tools-venv train promote evaluate export-smoke bench build package-size clean
+.PHONY: serve test lint format venv export-venv tools-venv train promote evaluate export-smoke bench bench-power build package-size clean
 
 $(VENV)/.installed: pyproject.toml functions/classifier/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,12 @@ export-smoke: export-venv
 ## points it at the smoke model; `--quick` checks the code in a minute (see bench/__main__.py).
 bench: venv export-venv
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+## Lambda power tuning, simulated (bench/power.py, ~5 min, needs root for the cgroups): the handler warm and cold under
+## the CPU share and memory limit of 512-3008 MB, the price per 1,000 classifications; writes bench/results/power.json
+## and its section of docs/benchmarks.md. POWER_ARGS="--model-dir DIR" points it at another model, "--quick" checks it.
+bench-power: venv
+	$(VENV)/bin/python -m bench.power $(POWER_ARGS)
 
 ## Build the Lambda package offline (sam build, no Docker; pip fetches python3.12/x86_64 wheels),
 ## then print its unzipped size. Deploy with: $(TOOLS_VENV)/bin/sam deploy --config-env dev (README "Deploy").

@@ -31,6 +31,7 @@ from bench.common import (
     DEFAULT_WORK,
     INT8_REPORT,
     KERAS_PYTHON,
+    RESULTS,
     ROOT,
     SERVING_PYTHON,
     child_env,
@@ -680,6 +681,9 @@ def main(argv: list[str] | None = None) -> int:
     results["fields"] = section("fields", bench_fields, args) or {}
     results["int8"] = section("int8", bench_int8, args, images_file) or {}
     results["levers"] = section("levers", bench_levers, args, images_file) or {}
+    power = RESULTS / "power.json"  # make bench-power's last run on the shipped model (its own date in the section)
+    if power.is_file() and args.model_dir.resolve() == DEFAULT_MODEL_DIR.resolve():
+        results["power"] = json.loads(power.read_text(encoding="utf-8"))
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     # CPU used by other processes during the run (the machine's busy time minus this run's own processes;
     # the throughput section's server is a child too). Worth a warning above a tenth of a core on average.

@@ -341,6 +341,100 @@ def levers_section(levers: dict | None) -> list[str]:
     return out
 
 
+POWER_START, POWER_END = "<!-- power-tuning: written by make bench-power -->", "<!-- /power-tuning -->"
+
+
+def power_section(power: dict | None) -> list[str]:
+    """The simulated Lambda power tuning (bench/power.py), wrapped in markers so bench.power can replace it."""
+    if not power or not power.get("rows"):
+        return []
+    env, prices = power.get("environment", {}), power.get("prices", {})
+    out = [POWER_START, "", "## Lambda power tuning, simulated (`make bench-power`)", ""]
+    if power.get("quick"):
+        out += ["> **QUICK RUN**: a few requests per size, for checking the code; not a measurement.", ""]
+    if env.get("contended"):
+        out += [f"> **WARNING**: a CPU-heavy process ran during this run ({env['contended']}): unreliable.", ""]
+    out += [
+        f"Run on {env.get('date', '?')} ({env.get('cpu', '?')}, {env.get('cores', '?')} cores) in "
+        f"{fmt(power.get('elapsed_s'), 0)} s; model `{power.get('model_dir')}` ({power.get('model')}). Each Lambda "
+        "size runs in a cgroup of its own: a CFS quota of MB/1769 of one CPU per "
+        f"{power.get('period_us', 100000) / 1000:.0f} ms period (1,769 MB = 1 vCPU; at most the 2 vCPUs a "
+        "function up to 3,008 MB sees) and a memory limit of MB MiB. Warm: "
+        f"{power.get('images')} POST /v1/classify requests (bccd TEST JPEGs) back to back through the handler, as a "
+        "busy function sees them; mean = what the bill sums. Cold: fresh processes, spawn -> first answer, the init "
+        "(imports + model load) under the same quota. Price per 1,000 classifications: each request's duration "
+        "rounded up to 1 ms x the memory in GB x "
+        f"${prices.get('lambda_x86_per_gb_second')} per GB-s (Lambda x86), + "
+        f"${(prices.get('lambda_per_request') or 0) * 1e6:.2f} per million Lambda requests + "
+        f"${(prices.get('api_gateway_rest_per_request') or 0) * 1e6:.2f} per million API Gateway REST requests "
+        f"(AWS public prices, first tier, us-east-1 = eu-west-1, as of {prices.get('as_of')}; free tiers left out). "
+        "Since 2025-08-01 Lambda also bills the init of a cold start: its cost is in the last column.",
+        "",
+    ]
+    rows = []
+    for r in power["rows"]:
+        cost, cold = r["cost_per_1000"], r.get("cold") or {}
+        label = f"{r['memory_mb']}"
+        if r["threads"] != 1 or r.get("spinning"):
+            label += f", {r['threads']} threads" + (
+                f", spinning {'on' if r['spinning'] == '1' else 'off'}" if r.get("spinning") else ""
+            )
+        rows.append(
+            [
+                label,
+                fmt(r["cpu_share"], 2),
+                fmt(r["warm"]["median_ms"], 1),
+                fmt(r["warm"]["mean_ms"], 1),
+                fmt(r["warm"]["p90_ms"], 1),
+                f"{cost['gb_seconds_per_request'] * 1000:.3f}",
+                f"{cost['lambda_compute']:.5f}",
+                f"{cost['total']:.5f}",
+                fmt(cold.get("spawn_to_answer_s"), 2) if cold else "-",
+                fmt(cold.get("peak_rss_mib"), 0) if cold else fmt(r.get("warm_peak_rss_mib"), 0),
+                f"{cold['init_cost_usd'] * 1e6:.2f}" if cold else "-",
+            ]
+        )
+    out += table(
+        [
+            "MB",
+            "vCPU",
+            "warm median ms",
+            "warm mean ms",
+            "p90 ms",
+            "GB-ms per request",
+            "Lambda compute $ per 1,000",
+            "total $ per 1,000 (+ requests, API Gateway)",
+            "cold start s",
+            "peak RSS MiB",
+            "init $ per million cold starts",
+        ],
+        rows,
+    )
+    choice = power.get("choice")
+    if choice:
+        out += [
+            "",
+            f"Choice ({choice['rule']}): **{choice['memory_mb']} MB** (cheapest: {choice['cheapest_mb']} MB). "
+            "API Gateway's $3.50 per million requests dominates the total at every size, so the size is chosen on "
+            "the Lambda compute column and on latency.",
+        ]
+    out += ["", f"Reproduce: `{power.get('command', 'make bench-power')}`.", "", POWER_END]
+    return out
+
+
+def replace_power_section(document: str, section: str) -> str:
+    """The document with its power-tuning section replaced by `section` (inserted before "## Reproduce" or at the
+    end when there is none yet)."""
+    if POWER_START in document and POWER_END in document:
+        head, rest = document.split(POWER_START, 1)
+        return head + section + rest.split(POWER_END, 1)[1]
+    marker = "\n## Reproduce"
+    if marker in document:
+        head, tail = document.split(marker, 1)
+        return head.rstrip("\n") + "\n\n" + section + "\n" + marker + tail
+    return document.rstrip("\n") + "\n\n" + section + "\n"
+
+
 def render(results: dict) -> str:
     cfg = results["config"]
     env = results.get("environment", {})
@@ -585,6 +679,9 @@ def render(results: dict) -> str:
 
     out += fields_section(results.get("fields"))
     out += levers_section(results.get("levers"))
+    power = power_section(results.get("power"))
+    if power:
+        out += [""] + power
 
     int8 = results.get("int8")
     if int8:

@@ -224,9 +224,27 @@ def _strip_banner(text: str) -> str:
     return text
 
 
+def set_spinning(value: str | None) -> None:
+    """Override onnxruntime's intra-op spinning ("0" off, "1" on) in the sessions the handler creates; None leaves
+    the shipped options alone. For the power-tuning rows that compare the two under a CPU quota."""
+    if value is None:
+        return
+    from hematovision.logic import inference
+
+    shipped = inference.session_options
+
+    def options(threads: int):
+        chosen = shipped(threads)
+        chosen.add_session_config_entry("session.intra_op.allow_spinning", value)
+        return chosen
+
+    inference.session_options = options
+
+
 def warm(args) -> dict:
     os.environ["HEMATOVISION_MODEL_DIR"] = args.model_dir
     os.environ["HEMATOVISION_INTRA_OP_THREADS"] = str(args.threads)
+    set_spinning(args.spinning)
     import numpy as np
 
     started = time.perf_counter()
@@ -273,11 +291,16 @@ def warm(args) -> dict:
             response = invoke(api.lambda_handler, event, context)
             handler_times.append(time.perf_counter() - start)
             check(response, batch)
+            if args.handler_only:  # back-to-back requests, as a busy function sees them (power tuning)
+                continue
             start = time.perf_counter()
             model.session.run(names, {"image": x})
             bare_times.append(time.perf_counter() - start)
         result["handler"][str(batch)] = summary_ms(handler_times, per=batch)
-        result["bare"][str(batch)] = summary_ms(bare_times, per=batch)
+        if bare_times:
+            result["bare"][str(batch)] = summary_ms(bare_times, per=batch)
+        if args.durations:  # each request's milliseconds, for the billing arithmetic (rounded up per request)
+            result.setdefault("durations_ms", {})[str(batch)] = [round(t * 1000.0, 3) for t in handler_times]
 
     result["peak_rss_mib"] = peak_rss_mib()  # before the breakdown, whose 12 MP photo would inflate it
     if args.breakdown:
@@ -296,6 +319,7 @@ def cold(args) -> dict:
     the handler module's own init (model card, InferenceSession, routes), then the first answer."""
     os.environ["HEMATOVISION_MODEL_DIR"] = args.model_dir
     os.environ["HEMATOVISION_INTRA_OP_THREADS"] = str(args.threads)
+    set_spinning(args.spinning)
     if args.event:  # prepared by the orchestrator (the built Lambda package has no hematovision.local)
         with open(args.event, encoding="utf-8") as file:
             event = json.load(file)
@@ -340,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--event", help="cold: a prepared API Gateway event (JSON file) instead of building one")
     parser.add_argument("--profile", help="write a pyinstrument profile of the batch-1 handler loop here")
+    parser.add_argument("--handler-only", action="store_true", help="warm: no bare session.run between requests")
+    parser.add_argument("--durations", action="store_true", help="warm: every request's ms in the result")
+    parser.add_argument("--spinning", choices=["0", "1"], help="override onnxruntime's intra-op spinning")
     args = parser.parse_args(argv)
     # The Lambda runtime's own stdout is the log stream: keep the handler's JSON logs out of the result.
     return run_mode(args, warm, cold)
