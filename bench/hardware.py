@@ -125,7 +125,7 @@ def bound(macs: int, features: dict) -> dict:
     return {
         "macs": macs,
         "peak_gmacs": None if peak is None else round(peak / 1e9, 2),
-        "bound_ms": None if peak is None else round(1000.0 * macs / peak, 3),
+        "bound_ms": None if peak is None else round(1000.0 * macs / peak, 4),
         "fma_units": FMA_UNITS,
         "lanes": LANES.get(features.get("isa"), 1),
     }

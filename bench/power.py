@@ -307,22 +307,28 @@ def measure_size(args, memory_mb: int, threads: int, spinning: str | None, image
 
 
 def choose(rows: list[dict]) -> dict | None:
-    """The size to ship: the cheapest per 1,000 among the 1-thread rows; a dearer one only when it is at most 10%
-    dearer and at least 25% faster (mean warm duration) than the cheapest - a latency win worth a little money."""
+    """The size to ship, on the Lambda compute cost (the request charges are the same at every size): the cheapest
+    1-thread row; a larger one only when its compute costs at most 10% more and its mean warm duration is at least
+    25% shorter - a latency win worth a little money."""
     single = [r for r in rows if r["threads"] == 1 and not r.get("spinning")]
     if not single:
         return None
-    cheapest = min(single, key=lambda r: r["cost_per_1000"]["total"])
+
+    def compute(row):
+        return row["cost_per_1000"]["lambda_compute"]
+
+    cheapest = min(single, key=compute)
     best = cheapest
-    for row in sorted(single, key=lambda r: r["warm"]["mean_ms"]):
-        dearer = row["cost_per_1000"]["total"] / cheapest["cost_per_1000"]["total"]
+    for row in single:
+        dearer = compute(row) / compute(cheapest)
         faster = row["warm"]["mean_ms"] / cheapest["warm"]["mean_ms"]
         if dearer <= 1.10 and faster <= 0.75 and row["warm"]["mean_ms"] < best["warm"]["mean_ms"]:
             best = row
     return {
         "memory_mb": best["memory_mb"],
         "cheapest_mb": cheapest["memory_mb"],
-        "rule": "the cheapest per 1,000; a larger size only if it costs at most 10% more and is at least 25% faster",
+        "rule": "the cheapest Lambda compute per 1,000; a larger size only if its compute costs at most 10% more "
+        "and its mean warm duration is at least 25% shorter",
     }
 
 

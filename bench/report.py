@@ -308,7 +308,7 @@ def levers_section(levers: dict | None) -> list[str]:
             + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in created.items())
             + ".",
         ]
-    if limit.get("bound_ms"):
+    if limit.get("bound_ms") is not None:
         out += [
             "",
             f"**The physical bound.** CPU: {cpu.get('model')}, {fmt(cpu.get('mhz'), 0)} MHz, widest vector extension "
