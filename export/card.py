@@ -79,6 +79,8 @@ def write_card(
     metrics: dict,
     non_blood: dict,
     seconds: float | None = None,
+    robustness: dict | None = None,
+    flagged: dict | None = None,
 ) -> dict:
     """The card of the model in `out`, trained in `work`: its version and recipe come from the run's recorded
     recipe (work/recipe.json), its training figures from work/train_report.json."""
@@ -120,6 +122,8 @@ def write_card(
         "uncertainty": thresholds,
         "metrics": _json(metrics),
         "non_blood_images": _json(non_blood),
+        **({"flagged_summary": _json(flagged)} if flagged is not None else {}),
+        **({"robustness": _json(robustness)} if robustness is not None else {}),
         "parity": _json(parity),
         "architecture": "MobileNetV2 1.0/224 (ImageNet) -> global average pooling -> dropout -> Dense(4) softmax",
         "training": {
@@ -175,8 +179,10 @@ def write_card(
             "onnxruntime": onnxruntime.__version__,
             "python": platform.python_version(),
         },
-        "reproduce": "make train (= python -m export all: train, convert, evaluate); make evaluate re-runs only the "
-        "evaluation of the committed model; hematovision evaluate <DIR> --json re-measures one folder",
+        "reproduce": "make train (= python -m export all --work build/runs/make-train-<UTC time>: train, convert, "
+        "evaluate into a fresh run folder; then python -m export promote <run folder>); make evaluate (= python -m "
+        "export evaluate) re-runs only the evaluation of the committed model and rewrites this card; hematovision "
+        "evaluate <DIR> --json re-measures one folder",
         "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "evaluation_seconds": seconds,
         "intended_use": INTENDED_USE,
@@ -239,6 +245,66 @@ def precision_note(metrics: dict) -> list[str]:
     ]
 
 
+def evaluation_time(card: dict) -> str:
+    seconds = card.get("evaluation_seconds")
+    return "no retraining" if seconds is None else f"{seconds / 60:.0f} minutes on 2 cores when this card was written"
+
+
+def flagged_lines(card: dict) -> list[str]:
+    """The issue's two flag bars: in-distribution test sets and non-blood images, by the model's own rule."""
+    summary = card.get("flagged_summary")
+    if summary is None:
+        return []
+    sets = ", ".join(f"{name} {value:.1%}" for name, value in summary["in_distribution"].items())
+    return [
+        f"Flagged by {summary['rule']}: in-distribution test sets {sets} (highest "
+        f"{summary['in_distribution_max']:.1%}); non-blood images {summary['non_blood']:.1%}.",
+        "",
+    ]
+
+
+ROBUSTNESS_SETS = {"bccd_test_simple": "bccd TEST_SIMPLE", "pbc_test": "pbc test", "dbn_report": "dbn-report"}
+
+
+def robustness_lines(card: dict) -> list[str]:
+    """The robustness table: per perturbation and set, accuracy · flagged fraction · accuracy if not flagged."""
+    robust = card.get("robustness")
+    if robust is None:
+        return []
+    sets = [name for name in ROBUSTNESS_SETS if name in robust["sets"]]
+    header = " | ".join(f"{ROBUSTNESS_SETS[name]} (n={robust['sets'][name]['n']})" for name in sets)
+    lines = [
+        "## Robustness (perturbed images through the serving code)",
+        "",
+        f"{robust['what'][0].upper()}{robust['what'][1:]}. Each cell: accuracy · flagged uncertain · accuracy if not "
+        "flagged.",
+        "",
+        f"| perturbation | {header} |",
+        "|---|" + "---|" * len(sets),
+    ]
+    for name, row in robust["rows"].items():
+        cells = []
+        for set_name in sets:
+            r = row[set_name]
+            unflagged = "—" if r["accuracy_unflagged"] is None else f"{r['accuracy_unflagged']:.3f}"
+            cells.append(f"{r['accuracy']:.3f} · {r['flagged_fraction']:.0%} · {unflagged}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def calibration_lines(uncertainty: dict) -> list[str]:
+    c = uncertainty.get("calibration")
+    if c is None:
+        return []
+    unflagged = c["perturbed_accuracy_unflagged"]
+    return [
+        f"- on the calibration images: clean {c['clean_flagged_fraction']:.1%} of {c['clean_n']} flagged; perturbed "
+        f"{c['perturbed_flagged_fraction']:.1%} of {c['perturbed_n']} flagged, "
+        + ("none unflagged" if unflagged is None else f"{unflagged:.3f} right when not flagged")
+        + f" (target met: {c['target_met']})",
+    ]
+
+
 def markdown(card: dict) -> str:
     m = card["metrics"]
     u = card["uncertainty"]
@@ -248,6 +314,8 @@ def markdown(card: dict) -> str:
         "pbc_test": "pbc test (own split)",
         "bccd_val": "bccd val (from TRAIN)",
         "pbc_val": "pbc val",
+        "dbn_select": "dbn-select (third lab" + (", calibration)" if "dbn_select" in u.get("chosen_on", []) else ")"),
+        "dbn_report": "dbn-report (third lab)",
     }
     lines = [
         f"# Model card — {card['name']} {card['version']}",
@@ -266,6 +334,8 @@ def markdown(card: dict) -> str:
         "|---|---|---|---|" + "---|" * len(card["classes"]) + "---|---|",
     ]
     for key, label in names.items():
+        if key not in m:  # a card written before the third lab's rows
+            continue
         s = m[key]
         recalls = " | ".join(f"{s['per_class'][c]['recall']:.3f}" for c in card["classes"])
         certain = "—" if s.get("accuracy_when_certain") is None else f"{s['accuracy_when_certain']:.4f}"
@@ -280,18 +350,21 @@ def markdown(card: dict) -> str:
         f"Non-blood images ({nb['what']}): {nb['flagged_uncertain_fraction']:.1%} of {nb['n']} flagged uncertain"
         + (f"; not flagged: {', '.join(nb['not_flagged'])}." if nb["not_flagged"] else "."),
         "",
+        *flagged_lines(card),
         "Re-measure the bccd rows with the CLI, e.g. `hematovision evaluate ../shared/data/bccd/TEST --json` "
-        "(TEST_SIMPLE likewise); every row, the pbc split and the parity check with `make evaluate` "
-        "(`python -m export evaluate`, about 6 minutes, no retraining).",
+        "(TEST_SIMPLE likewise); every row, the pbc and dbn splits, the robustness table and the parity check with "
+        f"`make evaluate` (`python -m export evaluate`, {evaluation_time(card)}, no retraining).",
         "",
         "![confusion matrices](figures/confusion-matrices.png)",
         "",
+        *robustness_lines(card),
         "## Uncertainty",
         "",
         u["rule"],
         "",
         f"- confidence_threshold = {u['confidence_threshold']}",
         f"- ood_similarity_threshold = {u['ood_similarity_threshold']}",
+        *calibration_lines(u),
         "",
         "## Training",
         "",

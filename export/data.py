@@ -123,6 +123,25 @@ def dbn_splits(root: Path = DATA_ROOT / "dbn") -> dict[str, list[Sample]]:
     return splits
 
 
+def dbn_named(data_root: Path = DATA_ROOT) -> dict[str, list[Sample]]:
+    """dbn_select and dbn_report under the names the card uses (evaluation only; see dbn_splits)."""
+    return {f"dbn_{name}": samples for name, samples in dbn_splits(Path(data_root) / "dbn").items()}
+
+
+def fixed_subsample(samples: list[Sample], per_class: int | None) -> list[Sample]:
+    """The first `per_class` samples of each class in the order of sha256 of '<dataset>/<file name>': the same files
+    on every machine, whatever the listing order. None: all of them."""
+    if per_class is None:
+        return list(samples)
+    picked = []
+    for label in range(len(CLASSES)):
+        ordered = sorted(
+            (s for s in samples if s.label == label), key=lambda s: _stable_unit(f"{s.dataset}/{s.path.name}")
+        )
+        picked += ordered[:per_class]
+    return picked
+
+
 def all_splits(data_root: Path = DATA_ROOT) -> dict[str, list[Sample]]:
     """Named evaluation/training sets: bccd_train, bccd_val, bccd_test, bccd_test_simple, pbc_train, pbc_val,
     pbc_test."""
