@@ -26,7 +26,6 @@ from hematovision.handlers.utils.openapi import ERROR_RESPONSES, KEY_SECURITY, o
 from hematovision.handlers.utils.parsing import body_bytes, parse_batch, parse_single
 from hematovision.limits import MAX_ANALYZE_CELLS, MAX_BATCH_BYTES, MAX_BATCH_ITEMS
 from hematovision.logic.analysis import Analysis, Analyzer
-from hematovision.logic.annotate import annotated_png
 from hematovision.logic.classifier import Classifier, ItemOutcome, Outcome
 from hematovision.logic.inference import Model
 from hematovision.logic.verdict import Verdict
@@ -280,7 +279,12 @@ def analyze(
     started = time.perf_counter()
     upload = single_upload()
     analysis = ANALYZER.analyze(upload)
-    annotated = AnnotatedImage(**annotated_png(analysis)) if annotate else None
+    annotated = None
+    if annotate:
+        # imported on first use: PIL's ImageDraw/ImageFont are for this option only, not for a cold classify
+        from hematovision.logic.annotate import annotated_png
+
+        annotated = AnnotatedImage(**annotated_png(analysis))
     timings = record_analysis(analysis, started)
     logger.info(
         "analyzed",

@@ -15,8 +15,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
 
 # `multipart` (defnull) rather than python-multipart: pure Python, no dependencies, one module; its
 # PushMultipartParser takes the whole in-memory body in one call, yields the parts as a generator, never touches
@@ -148,6 +146,10 @@ def _header_text(value: str | None) -> str | None:
 
 def _boundary(content_type: str) -> bytes:
     """The boundary parameter as the email header parser reads it (quoting, RFC 2231), as the body's bytes."""
+    # imported here, not at module level: only multipart bodies need the email package (~10 ms of a cold start)
+    from email import policy
+    from email.parser import BytesParser
+
     header_block = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", errors="replace")
     try:
         header = BytesParser(policy=policy.HTTP).parsebytes(header_block, headersonly=True)
