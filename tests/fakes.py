@@ -160,3 +160,16 @@ def load_handler_module(model_dir: Path):
         os.environ.pop("HEMATOVISION_MODEL_DIR", None)
     else:
         os.environ["HEMATOVISION_MODEL_DIR"] = previous
+
+
+def record_model_inputs(model, monkeypatch) -> list[np.ndarray]:
+    """Every batch `model` is asked to classify from now on (its real predict still answers): what the model saw."""
+    seen: list[np.ndarray] = []
+    predict = model.predict
+
+    def spy(batch, with_cam=False):
+        seen.append(np.array(batch))
+        return predict(batch, with_cam=with_cam)
+
+    monkeypatch.setattr(model, "predict", spy)
+    return seen

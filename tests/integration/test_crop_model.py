@@ -59,15 +59,7 @@ def handler(cell_model_dir):
 @pytest.fixture
 def model_inputs(handler, monkeypatch):
     """The batches the model classifies (the real predict still answers)."""
-    seen: list[np.ndarray] = []
-    predict = handler.MODEL.predict
-
-    def spy(batch, with_cam=False):
-        seen.append(np.array(batch))
-        return predict(batch, with_cam=with_cam)
-
-    monkeypatch.setattr(handler.MODEL, "predict", spy)
-    return seen
+    return fakes.record_model_inputs(handler.MODEL, monkeypatch)
 
 
 def post(handler, context, path: str, data: bytes, content_type: str = "image/jpeg") -> dict:

@@ -91,15 +91,7 @@ def cell_classifier(cell_model_dir):
 @pytest.fixture
 def model_inputs(cell_classifier, monkeypatch):
     """Every batch the model is asked to classify (the real predict still answers)."""
-    seen: list[np.ndarray] = []
-    predict = cell_classifier.model.predict
-
-    def spy(batch, with_cam=False):
-        seen.append(np.array(batch))
-        return predict(batch, with_cam=with_cam)
-
-    monkeypatch.setattr(cell_classifier.model, "predict", spy)
-    return seen
+    return fakes.record_model_inputs(cell_classifier.model, monkeypatch)
 
 
 def stand_in_localiser(monkeypatch, boxes, calls=None):
