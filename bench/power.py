@@ -15,7 +15,8 @@ The groups: cgroup v1 (/sys/fs/cgroup/{cpu,memory}/) where the machine has it, e
 each nested inside the cgroup this process already belongs to (so a limit set on the session's own group still
 applies), named hv-bench-<MB>, and removed afterwards. Needs root (or a delegated cgroup).
 
-Results: build/bench/power/results.json; for the shipped model (not --quick) also bench/results/power.json, which
+Results: build/bench/power/results.json; for the shipped model at every default size (not --quick) also
+bench/results/power.json, which
 `make bench` renders into docs/benchmarks.md, and the section is replaced in docs/benchmarks.md right away.
 """
 
@@ -410,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(power_section(results))
     (args.work / "power.md").write_text(text + "\n", encoding="utf-8")
     print(text)
-    if not args.quick and args.model_dir == DEFAULT_MODEL_DIR.resolve():
+    # only a full run on the shipped model is the record (a subset of sizes or another model stays in --work)
+    if not args.quick and args.model_dir == DEFAULT_MODEL_DIR.resolve() and args.sizes == list(DEFAULT_SIZES):
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "power.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         if DEFAULT_OUT.is_file():
