@@ -153,8 +153,7 @@ def keyed(tag: str, answer: str, model) -> dict:
 
 
 # ---------------------------------------------------------------- routes
-# The photo routes look alike by shape only (decorator, typed Query, parse -> use case -> record -> answer); the steps
-# they share are the helpers above.
+# classify and analyze look alike in shape only (Powertools decorator + typed Query); shared steps are the helpers above
 @app.post(
     "/v1/classify",
     summary="Classify one white-blood-cell photo",
