@@ -101,8 +101,8 @@ def background_colour(image: Image.Image) -> tuple[int, int, int]:
     """The plasma between cells: the median colour of the brightest 5% of a thumbnail's pixels.
 
     The padding of model 1.2.0's frames only. Cell models are padded with cell_crop.border_colour, as in their
-    training; 1.2.0 keeps this one because border_colour would change its answers (on 60 fields each of
-    fields/bccd and fields/txl, it moved the probabilities of 28 of 64 and 61 of 65 cells, and one label or flag)."""
+    training; 1.2.0 keeps this one because border_colour would change its answers: it moves the probabilities of
+    most padded frames (on samples of fields/bccd and fields/txl, a label or flag too)."""
     small = image.copy()
     small.thumbnail((128, 128))
     rgb = np.asarray(small.convert("RGB"), dtype=np.int32).reshape(-1, 3)
