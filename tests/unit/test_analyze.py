@@ -16,8 +16,9 @@ from hematovision.errors import ClientError
 from hematovision.limits import MAX_ANALYZE_CELLS
 from hematovision.logic import analysis as analysis_module
 from hematovision.logic import classifier as classifier_module
-from hematovision.logic.analysis import FRAME_BOXES, FRAME_UM, Analyzer, crop_cell, frame_size, isotropic
+from hematovision.logic.analysis import FRAME_BOXES, FRAME_UM, Analyzer, crop_cell, frame_size
 from hematovision.logic.annotate import ANNOTATED_LONG_SIDE, annotated_png, encode_png
+from hematovision.logic.cell_crop import isotropic
 from hematovision.logic.classifier import Classifier, Upload
 from hematovision.logic.evaluation import evaluate_files
 from hematovision.logic.inference import Model
