@@ -513,7 +513,9 @@ def profile_findings(profile: dict) -> list[str]:
 
     whole, run = median("lambda_handler + JSON encode (whole path)"), median("onnxruntime session.run")
     classify = median("Classifier.classify (decode .. verdict)")
-    decode, resize = median("decode_for_model (open, load, EXIF, RGB, checks)"), median("resize to 224x224 + to array")
+    decode = median("decode_for_model (open, load, EXIF, RGB, checks)")
+    resize = next((v["median_ms"] for k, v in stages.items() if k.startswith("resize to ")), None)
+    locate = median("white-cell localisation (logic/localiser.locate)")
     if not whole or not run:
         return []
     lines = [
@@ -523,6 +525,11 @@ def profile_findings(profile: dict) -> list[str]:
     if decode is not None and resize is not None:
         lines.append(
             f"Decode + resize of a 320x240 JPEG: {decode + resize:.2f} ms ({100 * (decode + resize) / whole:.0f}%)."
+        )
+    if locate is not None:
+        lines.append(
+            f"White-cell localisation (`logic/localiser.locate`, run on every classify to flag multiple_cells / "
+            f"no_cell, and to crop the cell for a cell model): {locate:.2f} ms ({100 * locate / whole:.0f}%)."
         )
     if classify is not None:
         lines.append(

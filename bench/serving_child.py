@@ -89,22 +89,25 @@ def stage_breakdown(api, datas: list[bytes], events: list[dict], context) -> dic
 
     from PIL import Image, ImageOps
 
+    from hematovision.logic.localiser import locate
     from hematovision.logic.preprocessing import decode_for_model, to_model_input
 
     model = api.MODEL
+    size = model.input_size
     names = ["probabilities"] + (["ood_similarity"] if model.has_ood else [])
     steps = {
         "base64 decode of the event body": lambda i: base64.b64decode(events[i]["body"]),
         "JPEG decode (Image.open + load)": lambda i: Image.open(io.BytesIO(datas[i])).load(),
         "decode_for_model (open, load, EXIF, RGB, checks)": lambda i: decode_for_model(datas[i]),
         "ImageOps.exif_transpose (of a decoded image)": lambda i: ImageOps.exif_transpose(decoded[i]),
-        "resize to 224x224 + to array": lambda i: to_model_input(decoded[i]),
+        "white-cell localisation (logic/localiser.locate)": lambda i: locate(decoded[i]),
+        f"resize to {size}x{size} + to array": lambda i: to_model_input(decoded[i], size),
         "onnxruntime session.run": lambda i: model.session.run(names, {"image": arrays[i]}),
         "Classifier.classify (decode .. verdict)": lambda i: api.CLASSIFIER.classify([datas[i]]),
         "lambda_handler + JSON encode (whole path)": lambda i: invoke(api.lambda_handler, events[i], context),
     }
-    decoded = [decode_for_model(d).image for d in datas]
-    arrays = [to_model_input(i)[None] for i in decoded]
+    decoded = [decode_for_model(d, size=size).image for d in datas]
+    arrays = [to_model_input(i, size)[None] for i in decoded]
     durations: dict[str, list[float]] = {name: [] for name in steps}
     for index in range(len(datas)):
         for name, step in steps.items():
@@ -162,8 +165,27 @@ CATEGORIES = (  # (path fragment, component); the innermost classified frame of 
 )
 
 
+# Whole subtrees: everything below these frames (numpy included) is that component's time
+OWNERS = (
+    ("hematovision/logic/localiser.py", "white-cell localisation (localiser, numpy included)"),
+    ("hematovision/logic/cell_crop.py", "cell crop (numpy, Pillow included)"),
+)
+
+
+def _owner(frame) -> str | None:
+    walker = frame
+    while walker is not None:
+        path = (walker.file_path or "").replace("\\", "/")
+        for fragment, name in OWNERS:
+            if fragment in path:
+                return name
+        walker = walker.parent
+    return None
+
+
 def components(root) -> dict[str, float]:
-    """Seconds per component: each leaf's time goes to the innermost frame with a known file path."""
+    """Seconds per component: each leaf's time goes to the localiser or the cell crop when one of them is an
+    ancestor, else to the innermost frame with a known file path."""
     totals: dict[str, float] = {}
     stack = [root]
     while stack:
@@ -173,6 +195,10 @@ def components(root) -> dict[str, float]:
             stack.extend(children)
             continue
         category, walker = "other", frame
+        owner = _owner(frame)
+        if owner:
+            totals[owner] = totals.get(owner, 0.0) + frame.time
+            continue
         while walker is not None:
             path = (walker.file_path or "").replace("\\", "/")
             found = next((c for fragment, c in CATEGORIES if fragment in path), None)
@@ -258,8 +284,8 @@ def warm(args) -> dict:
     datas = [Path(p).read_bytes() for p in paths]
     context = LambdaContext()
     events = [raw_event(d, f"bench-{i}") for i, d in enumerate(datas)]
-    arrays = [preprocess(d) for d in datas]
     model = api.MODEL
+    arrays = [preprocess(d, size=model.input_size) for d in datas]  # the frame at the model's size: run time only
     names = ["probabilities"] + (["ood_similarity"] if model.has_ood else [])
     result: dict = {
         "model": model.summary,
