@@ -381,11 +381,19 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     if env["contended"]:
         log(f"WARNING: CPU-heavy process running ({env['contended']}): figures will be unreliable")
+    from bench.__main__ import contention, cpu_busy_seconds, own_cpu_seconds
+
     started = time.perf_counter()
+    busy_at_start, own_at_start = cpu_busy_seconds(), own_cpu_seconds()
     rows = [measure_size(args, mb, 1, None, images_file, images[0]) for mb in args.sizes]
     if not args.no_threads_row:
         largest = max(args.sizes)
         rows += [measure_size(args, largest, 2, spinning, images_file, images[0]) for spinning in ("1", "0")]
+    # CPU other processes used meanwhile (the machine's busy time minus this run's): a loaded machine is no record
+    elapsed = time.perf_counter() - started
+    others = (cpu_busy_seconds() - busy_at_start) - (own_cpu_seconds() - own_at_start)
+    env["background_cores"] = round(max(0.0, others) / max(1e-9, elapsed), 2)
+    env["contended"] = env["contended"] or contention()
     card = json.loads((args.model_dir / "model_card.json").read_text(encoding="utf-8"))
     results = {
         "environment": env,
@@ -411,8 +419,16 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(power_section(results))
     (args.work / "power.md").write_text(text + "\n", encoding="utf-8")
     print(text)
-    # only a full run on the shipped model is the record (a subset of sizes or another model stays in --work)
-    if not args.quick and args.model_dir == DEFAULT_MODEL_DIR.resolve() and args.sizes == list(DEFAULT_SIZES):
+    # only a full run on the shipped model on a quiet machine is the record (a subset of sizes, another model or a
+    # loaded machine stays in --work)
+    record = not args.quick and args.model_dir == DEFAULT_MODEL_DIR.resolve() and args.sizes == list(DEFAULT_SIZES)
+    if record and (env["contended"] or env["background_cores"] > 0.1):
+        log(
+            f"not recorded in {RESULTS / 'power.json'}: other processes used {env['background_cores']} cores on "
+            f"average ({env['contended'] or 'no training'}); rerun on an idle machine"
+        )
+        record = False
+    if record:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "power.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         if DEFAULT_OUT.is_file():

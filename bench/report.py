@@ -364,8 +364,12 @@ def power_section(power: dict | None) -> list[str]:
     out = [POWER_START, "", "## Lambda power tuning, simulated (`make bench-power`)", ""]
     if power.get("quick"):
         out += ["> **QUICK RUN**: a few requests per size, for checking the code; not a measurement.", ""]
-    if env.get("contended"):
-        out += [f"> **WARNING**: a CPU-heavy process ran during this run ({env['contended']}): unreliable.", ""]
+    if env.get("contended") or (env.get("background_cores") or 0) > 0.1:
+        out += [
+            f"> **WARNING**: other processes used {env.get('background_cores', '?')} cores on average during this run "
+            f"({env.get('contended') or 'no training process'}): the figures are inflated.",
+            "",
+        ]
     out += [
         f"Run on {env.get('date', '?')} ({env.get('cpu', '?')}, {env.get('cores', '?')} cores) in "
         f"{fmt(power.get('elapsed_s'), 0)} s; model `{power.get('model_dir')}` ({power.get('model')}). Each Lambda "
