@@ -3,7 +3,8 @@
     python -m bench.quantize --model-dir functions/classifier/model --out build/bench/int8 [--calibration 200]
 
 Calibration: `--calibration` training images, half from bccd_train and half from pbc_train (export/data.py's
-splits, stratified by class, a fixed choice by file-name hash), through the serving preprocessing. Never a
+splits, stratified by class, a fixed choice by file-name hash), through the serving Classifier's model input (the
+frame at the model's input size, or the cell crop for a cell model, as the card says). Never a
 test split. Output: OUT/hematovision.onnx + OUT/model_card.json (a copy of the fp32 card with the int8 file's
 sha256 and a `quantization` section), loadable by hematovision.logic.inference.Model.
 
@@ -61,10 +62,14 @@ def calibration_samples(data_root: Path, count: int) -> list[tuple[Path, str]]:
 class ImageReader:
     """onnxruntime CalibrationDataReader over preprocessed uint8 images, one image per call."""
 
-    def __init__(self, paths: list[Path], input_name: str = "image"):
-        from hematovision.logic.preprocessing import preprocess_file
+    def __init__(self, paths: list[Path], model_dir: Path, input_name: str = "image"):
+        from hematovision.logic.classifier import Classifier, Upload
+        from hematovision.logic.inference import Model
 
-        self._arrays = [preprocess_file(p)[None] for p in paths]
+        # what the serving path feeds this model: the frame at its input size, or the cell crop for a cell model
+        classifier = Classifier(Model(model_dir, intra_op_threads=1))
+        inputs = [classifier.decode(Upload(data=Path(p).read_bytes()), 0, localise=False)[1] for p in paths]
+        self._arrays = [x[None] for x in inputs if x is not None]
         self._input = input_name
         self._index = 0
 
@@ -111,7 +116,7 @@ def quantize(
     quantize_static(
         str(prepared),
         str(target),
-        ImageReader([p for p, _ in samples]),
+        ImageReader([p for p, _ in samples], model_dir),
         quant_format=QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator,
         op_types_to_quantize=list(op_types),
         per_channel=per_channel,
