@@ -52,6 +52,14 @@ def test_a_cell_card_is_read(fake_model_dir):
     assert (model.crop, model.crop_um) == ("cell", 28.0)
 
 
+def test_a_crop_trained_card_without_the_crop_contract_is_refused(fake_model_dir):
+    """Served on frames, a model trained on crops would answer confidently wrong: its card must say crop."""
+    card = cell_card(fake_model_dir, crop=None, crop_um=None)
+    card["training"] = {"crop": "cell-centred square of 28 um (logic/cell_crop.py)"}
+    with pytest.raises(ModelLoadError, match="describes cell crops"):
+        Model(fake_model_dir, card=card)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -139,6 +139,10 @@ class Model:
         cards say nothing), or "cell", the best cell's crop of crop_um micrometres (logic/cell_crop.py). A cell
         model learned one localiser's boxes and scale, so a card from another localiser version is refused."""
         spec = self.card.get("input") or {}
+        if "crop" not in spec and "crop" in (self.card.get("training") or {}):
+            # a card written before the crop contract, of a model trained on crops: served on frames, it would be
+            # confidently wrong, so it is refused until its card is rewritten
+            raise ModelLoadError("The model card's training section describes cell crops but its input has no crop.")
         crop = spec.get("crop", "frame")
         if crop == "frame":
             return "frame", None
