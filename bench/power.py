@@ -308,28 +308,30 @@ def measure_size(args, memory_mb: int, threads: int, spinning: str | None, image
 
 
 def choose(rows: list[dict]) -> dict | None:
-    """The size to ship, on the Lambda compute cost (the request charges are the same at every size): the cheapest
-    1-thread row; a larger one only when its compute costs at most 10% more and its mean warm duration is at least
-    25% shorter - a latency win worth a little money."""
-    single = [r for r in rows if r["threads"] == 1 and not r.get("spinning")]
-    if not single:
+    """FunctionMemorySize and IntraOpThreads, on the Lambda compute cost (the request charges are the same at every
+    size): the cheapest row the shipped session options can run (spinning off, logic/inference.py); a faster one
+    only when its compute costs at most 10% more and its mean warm duration is at least 25% shorter."""
+    shippable = [r for r in rows if r.get("spinning") in (None, "0")]
+    if not shippable:
         return None
 
     def compute(row):
         return row["cost_per_1000"]["lambda_compute"]
 
-    cheapest = min(single, key=compute)
+    cheapest = min(shippable, key=compute)
     best = cheapest
-    for row in single:
+    for row in shippable:
         dearer = compute(row) / compute(cheapest)
         faster = row["warm"]["mean_ms"] / cheapest["warm"]["mean_ms"]
         if dearer <= 1.10 and faster <= 0.75 and row["warm"]["mean_ms"] < best["warm"]["mean_ms"]:
             best = row
     return {
         "memory_mb": best["memory_mb"],
+        "threads": best["threads"],
         "cheapest_mb": cheapest["memory_mb"],
-        "rule": "the cheapest Lambda compute per 1,000; a larger size only if its compute costs at most 10% more "
-        "and its mean warm duration is at least 25% shorter",
+        "cheapest_threads": cheapest["threads"],
+        "rule": "the cheapest Lambda compute per 1,000; a faster size or thread count only if its compute costs at "
+        "most 10% more and its mean warm duration is at least 25% shorter",
     }
 
 

@@ -430,7 +430,8 @@ def power_section(power: dict | None) -> list[str]:
     if choice:
         out += [
             "",
-            f"Choice ({choice['rule']}): **{choice['memory_mb']} MB** (cheapest: {choice['cheapest_mb']} MB). "
+            f"Choice ({choice['rule']}): **{choice['memory_mb']} MB, IntraOpThreads {choice.get('threads', 1)}** "
+            f"(cheapest: {choice['cheapest_mb']} MB, {choice.get('cheapest_threads', 1)} thread(s)). "
             "API Gateway's $3.50 per million requests dominates the total at every size, so the size is chosen on "
             "the Lambda compute column and on latency.",
         ]

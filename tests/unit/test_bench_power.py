@@ -115,6 +115,11 @@ def test_choice_of_the_memory_size():
     assert chosen["cheapest_mb"] in (1024, 2048) and chosen["memory_mb"] == 2048
     # a faster size that costs much more is not chosen
     assert power.choose([row(512, 30.0), row(3008, 20.0)])["memory_mb"] == 512
+    # 2 threads at 3008 MB: chosen when cheap enough and the spinning is off, as shipped
+    two = dict(row(3008, 12.0), threads=2, spinning="0")
+    spinning = dict(row(3008, 11.0), threads=2, spinning="1")
+    chosen = power.choose([row(1769, 20.0), two, spinning])
+    assert (chosen["memory_mb"], chosen["threads"], chosen["cheapest_threads"]) == (3008, 2, 1)
 
 
 def test_own_cgroups():
@@ -189,12 +194,12 @@ def _power_results(quick=False):
 
 def test_power_section_and_its_replacement():
     section = "\n".join(report.power_section(_power_results()))
-    assert "| 3008, 2 threads, spinning off | 1.70 |" in section and "**2048 MB**" in section
+    assert "| 3008, 2 threads, spinning off | 1.70 |" in section and "**2048 MB, IntraOpThreads 1**" in section
     document = "# Benchmarks\n\n## Warm\n\ntext\n\n## Reproduce\n\n```\nmake bench\n```\n"
     once = report.replace_power_section(document, section)
     assert once.index(report.POWER_START) < once.index("## Reproduce") and once.count(report.POWER_START) == 1
-    again = report.replace_power_section(once, section.replace("**2048 MB**", "**1024 MB**"))
-    assert again.count(report.POWER_START) == 1 and "**1024 MB**" in again and "**2048 MB**" not in again
+    again = report.replace_power_section(once, section.replace("**2048 MB", "**1024 MB"))
+    assert again.count(report.POWER_START) == 1 and "**1024 MB" in again and "**2048 MB" not in again
     assert report.replace_power_section("# no reproduce", section).endswith(report.POWER_END + "\n")
 
 
