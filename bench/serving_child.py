@@ -255,8 +255,11 @@ def set_spinning(value: str | None) -> None:
     the shipped options alone. For the power-tuning rows that compare the two under a CPU quota."""
     if value is None:
         return
+    import onnxruntime
+
     from hematovision.logic import inference
 
+    onnxruntime.set_default_logger_severity(3)  # overriding the shipped entry warns otherwise
     shipped = inference.session_options
 
     def options(threads: int):

@@ -217,7 +217,9 @@ def test_levers_child_on_the_test_model(tmp_path):
     result = run_bench_child("bench.levers", arguments, tmp_path / "levers.json")
     labels = [r["variant"] for r in result["rows"]]
     assert (
-        labels[0] == "shipped options (reference)" and "spinning off" in labels and "2 threads, spinning on" in labels
+        labels[0] == "shipped options (reference)"
+        and "spinning on (onnxruntime's default)" in labels
+        and "2 threads, spinning on" in labels
     )
     assert all(r["samples"] == 2 for r in result["rows"])
     assert all(r["max_abs_diff"] < 1e-4 for r in result["rows"])  # every lever computes the same answer
