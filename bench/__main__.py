@@ -327,6 +327,8 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
             "phases_median_s": {k: statistics.median(v) for k, v in phases.items()},
             "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in items),
         }
+        if all("cpu_s" in r for r in items):  # CPU seconds to the answer: less sensitive than wall time to load
+            summary[kind]["cpu_median_s"] = statistics.median(r["cpu_s"] for r in items)
     summary["imports_ms"] = import_profile(args.model_dir)
     return summary
 

@@ -573,6 +573,8 @@ def render(results: dict) -> str:
             if not c:
                 continue
             parts = ", ".join(f"{k} {fmt(v, 2)}" for k, v in c.get("phases_median_s", {}).items())
+            if c.get("cpu_median_s") is not None:
+                parts += f"; CPU {fmt(c['cpu_median_s'], 2)} s"
             rows.append(
                 [
                     label,

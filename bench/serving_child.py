@@ -379,6 +379,7 @@ def cold(args) -> dict:
             "first answer": t_answer - t_init,
         },
         "label": json.loads(response["body"])["label"],
+        "cpu_s": round(time.process_time(), 3),  # the process's CPU seconds from its start to the answer
         "peak_rss_mib": peak_rss_mib(),
         "tensorflow_imported": "tensorflow" in sys.modules,
         "module_paths": {
