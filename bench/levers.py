@@ -264,12 +264,18 @@ def measure(args) -> dict:
         for _ in range(2):
             model.session.run(names, {"image": x})
         times = []
+        cpu_start = time.process_time()
         for _ in range(max(3, args.batch_repeats * 4 // batch)):
             start = time.perf_counter()
             model.session.run(names, {"image": x})
             times.append(time.perf_counter() - start)
+        cpu_ms = 1000 * (time.process_time() - cpu_start) / (len(times) * batch)
         stats = summary_ms(times, per=batch)
-        throughput[str(batch)] = {**stats, "images_per_s": round(1000.0 / stats["median_ms"], 1)}
+        throughput[str(batch)] = {
+            **stats,
+            "images_per_s": round(1000.0 / stats["median_ms"], 1),
+            "cpu_ms_per_image": round(cpu_ms, 3),
+        }
 
     features = cpu_features(Path("/proc/cpuinfo").read_text(encoding="utf-8"))
     macs = count_macs(onnx.load(str(onnx_path)))
