@@ -1,0 +1,283 @@
+"""The localiser's answers, now against a reference revision: every field equal, on a large fixed sample (issue #19).
+
+    python -m bench.locate_equality [--reference REV] [--cache FILE] [--quick] [--timing]
+
+logic/localiser.py may only get faster: model 2.0 trains on crops computed by LOCALISER_VERSION "1" (the reference,
+BASELINE by default, loaded from git). For each input below, both localisers run on the same pixels and their
+answers must be identical: boxes (ints), scores and px_per_um (bit-identical floats), ruler, width, height, and the
+candidate generator's intermediate output (_features_and_boxes: every box and FEATURES row bit-identical, the
+cell level), so an equal answer is not an accident of the score threshold. The inputs (../shared/data, sampled by
+sha256, so the sample is fixed):
+- 320 bccd images (TRAIN, TEST and TEST_SIMPLE mixed), 200 pbc, all 361 dbn, all fields (bccd, txl, phone);
+- robustness versions (export.fields.VERSIONS) of 30 fields, and 12 MP (4000x3000) enlargements of 3 fields;
+- events/*.jpg, and synthetic corner cases (grey, RGBA, float, tiny, blank, noise, non-contiguous arrays);
+each as an array and as a PIL image (the serving path hands locate a PIL image, export.fields an array), and the
+12 MP JPEGs and events also as the cell-model classify path decodes them (decode_for_model at DECODE_SIZE, then
+cell_crop.isotropic). --cache keeps the reference's answers (a pickle) so a second run only runs the new code.
+--timing prints the median and p90 ms of both per image size (1 thread; run it on an idle machine for figures).
+Exit status 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+LOCALISER = "functions/classifier/hematovision/logic/localiser.py"
+# the localiser model 2.0's crops were computed with (LOCALISER_VERSION "1", before the speed-only changes)
+BASELINE = "f4840c11aac0593ea63f6115502cf76787c848d4"
+TWELVE_MP = (4000, 3000)
+
+
+def load_reference(rev: str) -> types.ModuleType:
+    """The localiser module as it was at `rev` (git show), imported under its own name."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:{LOCALISER}"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    module = types.ModuleType("localiser_reference")
+    module.__file__ = f"{rev}:{LOCALISER}"
+    sys.modules[module.__name__] = module  # dataclasses resolve their module by name
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def _by_sha(paths: list[Path]) -> list[Path]:
+    return sorted(paths, key=lambda p: hashlib.sha256(p.relative_to(DATA).as_posix().encode()).hexdigest())
+
+
+def _open(path: Path) -> Image.Image:
+    with Image.open(path) as opened:
+        return opened.convert("RGB")
+
+
+def _served(data: bytes) -> Image.Image:
+    """What the cell-model classify path hands locate (logic/classifier.py decode): decode_for_model, isotropic."""
+    from hematovision.logic.cell_crop import DECODE_SIZE, isotropic
+    from hematovision.logic.preprocessing import decode_for_model
+
+    decoded = decode_for_model(data, size=DECODE_SIZE)
+    return isotropic(decoded.image, decoded.width, decoded.height)[0]
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _synthetic() -> Iterator[tuple[str, Callable[[], object]]]:
+    rng = np.random.default_rng(19)
+    field = DATA / "fields" / "bccd" / "images"
+    first = sorted(field.iterdir())[0] if field.is_dir() else None
+    yield "synthetic/blank", lambda: np.full((240, 320, 3), 230, np.uint8)
+    yield "synthetic/black", lambda: np.zeros((240, 320, 3), np.uint8)
+    yield "synthetic/noise", lambda: rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    yield "synthetic/tiny", lambda: np.full((12, 40, 3), 200, np.uint8)
+    yield "synthetic/thin", lambda: rng.integers(0, 256, (16, 900, 3), dtype=np.uint8)
+    if first is not None:
+        yield "synthetic/grey-2d", lambda: np.asarray(_open(first).convert("L"))
+        yield "synthetic/grey-pil", lambda: _open(first).convert("L")
+        yield "synthetic/rgba", lambda: np.asarray(_open(first).convert("RGBA"))
+        yield "synthetic/rgba-pil", lambda: _open(first).convert("RGBA")
+        yield "synthetic/palette-pil", lambda: _open(first).convert("P")
+        yield "synthetic/float01", lambda: np.asarray(_open(first), dtype=np.float32) / 255.0
+        yield "synthetic/float255", lambda: np.asarray(_open(first), dtype=np.float64)
+        yield "synthetic/strided", lambda: np.asarray(_open(first))[::-1, ::-1]
+        yield "synthetic/vignette-big", lambda: _vignetted_big(first)
+        for w, h in ((1600, 1200), (2000, 1500), (3000, 800), (801, 1601)):
+            yield f"synthetic/resized-{w}x{h}", lambda w=w, h=h: _open(first).resize((w, h), Image.Resampling.BILINEAR)
+
+
+def _vignetted_big(path: Path) -> Image.Image:
+    from export.fields import vignette
+
+    return vignette(_open(path).resize((2400, 1800), Image.Resampling.BICUBIC), np.zeros((0, 4)))[0]
+
+
+def inputs(quick: bool = False, small: bool = False) -> Iterator[tuple[str, Callable[[], object], tuple[str, ...]]]:
+    """(name, loader, forms): the fixed sample. Forms: "array", "pil" (the loaded image) and "served" (JPEG bytes
+    decoded as the cell-model classify path decodes them). quick: about 1/20 of it; small: a few of each kind (the
+    regression test's sample, tests/integration/test_localiser_reference.py)."""
+    both = ("array", "pil")
+    if small:
+        n = lambda k: min(k, 4)  # noqa: E731
+    elif quick:
+        n = lambda k: max(2, k // 20)  # noqa: E731
+    else:
+        n = lambda k: k  # noqa: E731
+    for index, (name, load) in enumerate(_synthetic()):
+        if not small or index % 3 == 0:
+            yield name, load, both
+    for path in sorted((ROOT / "events").glob("*.jpg")):
+        yield f"events/{path.name}", path.read_bytes, ("array", "pil", "served")
+    if not DATA.is_dir():
+        return
+    for dataset, count in (("bccd", 320), ("pbc", 200), ("dbn", 361)):
+        files = [p for p in (DATA / dataset).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        for path in _by_sha(files)[: n(count)]:
+            yield f"{dataset}/{path.relative_to(DATA / dataset)}", lambda p=path: _open(p), both
+    fields = {s: _by_sha(sorted((DATA / "fields" / s / "images").glob("*"))) for s in ("bccd", "txl", "phone")}
+    for s, paths in fields.items():
+        for path in paths[: n(len(paths))]:
+            yield f"fields/{s}/{path.name}", lambda p=path: _open(p), both
+    from export.fields import VERSIONS
+
+    for s, paths in fields.items():
+        for path in paths[: 1 if small else n(10)]:
+            for version, make in VERSIONS.items():
+                yield f"fields/{s}/{path.name}@{version}", lambda p=path, m=make: m(_open(p), np.zeros((0, 4)))[0], both
+    for s, paths in list(fields.items())[: 1 if small else 3]:
+        yield (
+            f"fields/{s}/{paths[0].name}@12mp",
+            lambda p=paths[0]: _jpeg(_open(p).resize(TWELVE_MP, Image.Resampling.BICUBIC)),
+            ("array", "pil", "served"),
+        )
+
+
+def as_form(value, form: str):
+    if isinstance(value, bytes):
+        if form == "served":
+            return _served(value)
+        image = _open_bytes(value)
+        return np.asarray(image) if form == "array" else image
+    if form == "array" and isinstance(value, Image.Image):
+        return np.asarray(value)
+    return value
+
+
+def _open_bytes(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as opened:
+        return opened.convert("RGB")
+
+
+def answer(module: types.ModuleType, image) -> tuple[dict, float]:
+    """locate's answer as plain values, with the candidate generator's output captured on the way, and its ms."""
+    captured = {}
+    inner = module._features_and_boxes
+
+    def spy(arg):
+        out = inner(arg)
+        captured["candidates"] = out
+        return out
+
+    module._features_and_boxes = spy
+    try:
+        start = time.perf_counter()
+        result = module.locate(image)
+        ms = (time.perf_counter() - start) * 1000
+    finally:
+        module._features_and_boxes = inner
+    _, boxes, features, level = captured["candidates"]
+    return {
+        "boxes": [tuple(b) for b in result.boxes],
+        "scores": list(result.scores),
+        "px_per_um": result.px_per_um,
+        "ruler": result.ruler,
+        "size": (result.width, result.height),
+        "candidate_boxes": np.asarray(boxes, dtype=np.float64),
+        "features": np.asarray(features, dtype=np.float64),
+        "cell_level": level,
+    }, ms
+
+
+def differences(ref: dict, new: dict) -> list[str]:
+    out = []
+    for key in ("boxes", "scores", "px_per_um", "ruler", "size", "cell_level"):
+        if ref[key] != new[key]:
+            out.append(f"{key}: {ref[key]!r} != {new[key]!r}")
+    for key in ("candidate_boxes", "features"):
+        a, b = ref[key], new[key]
+        if a.shape != b.shape:
+            out.append(f"{key}: shape {a.shape} != {b.shape}")
+        elif a.tobytes() != b.tobytes():
+            out.append(f"{key}: max |diff| {float(np.nanmax(np.abs(a - b))):.3g}")
+    return out
+
+
+def size_class(image) -> str:
+    w, h = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+    return f"{w}x{h}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference", default=BASELINE, help="git revision of the reference localiser")
+    parser.add_argument("--cache", type=Path, help="pickle of the reference's answers (read if present, else written)")
+    parser.add_argument("--quick", action="store_true", help="about 1/20 of the sample")
+    parser.add_argument("--timing", action="store_true", help="median and p90 ms per image size, both localisers")
+    args = parser.parse_args(argv)
+
+    from hematovision.logic import localiser as new
+
+    reference = None
+    cached: dict = {}
+    key = (args.reference, args.quick)
+    if args.cache and args.cache.exists() and not args.timing:
+        with args.cache.open("rb") as f:
+            stored = pickle.load(f)
+        if stored.get("key") == key:
+            cached = stored["answers"]
+    if not cached or args.timing:
+        reference = load_reference(args.reference)
+    fresh: dict = {}
+    times: dict[str, dict[str, list[float]]] = {}
+    checked = failed = 0
+    started = time.perf_counter()
+    for name, load, forms in inputs(args.quick):
+        value = load()
+        for form in forms:
+            image = as_form(value, form)
+            tag = f"{name} [{form}]"
+            if tag in cached:
+                ref = cached[tag]
+            else:
+                ref, ms_ref = answer(reference, image)
+                fresh[tag] = ref
+                if args.timing:
+                    times.setdefault(size_class(image), {"reference": [], "new": []})["reference"].append(ms_ref)
+            got, ms_new = answer(new, image)
+            if args.timing:
+                times.setdefault(size_class(image), {"reference": [], "new": []})["new"].append(ms_new)
+            checked += 1
+            diff = differences(ref, got)
+            if diff:
+                failed += 1
+                print(f"DIFFERENT {tag}: " + "; ".join(diff), flush=True)
+        if checked % 200 < len(forms):
+            print(f"  {checked} checked, {failed} different, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if args.cache and fresh and not cached:
+        with args.cache.open("wb") as f:
+            pickle.dump({"key": key, "answers": fresh}, f)
+    print(f"{checked} localisations compared with {args.reference[:12]}: {failed} different")
+    if args.timing:
+        print(f"\nlocate, ms per call, 1 thread, load average {os.getloadavg()[0]:.1f} (reference | now)")
+        print("| size | n | reference median | reference p90 | now median | now p90 |")
+        print("|---|---|---|---|---|---|")
+        for size, t in sorted(times.items(), key=lambda kv: -len(kv[1]["new"])):
+            if len(t["new"]) < 5 or not t["reference"]:
+                continue
+            row = [size, str(len(t["new"]))]
+            for side in ("reference", "new"):
+                values = sorted(t[side])
+                row += [f"{statistics.median(values):.1f}", f"{values[int(0.9 * (len(values) - 1))]:.1f}"]
+            print("| " + " | ".join(row) + " |")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
