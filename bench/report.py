@@ -412,7 +412,7 @@ def power_section(power: dict | None) -> list[str]:
                 f"{cost['lambda_compute']:.5f}",
                 f"{cost['total']:.5f}",
                 fmt(cold.get("spawn_to_answer_s"), 2) if cold else "-",
-                fmt(cold.get("peak_rss_mib"), 0) if cold else fmt(r.get("warm_peak_rss_mib"), 0),
+                f"{fmt(cold.get('peak_rss_mib'), 0) if cold else '-'} / {fmt(r.get('warm_peak_rss_mib'), 0)}",
                 f"{cold['init_cost_usd'] * 1e6:.2f}" if cold else "-",
             ]
         )
@@ -427,7 +427,7 @@ def power_section(power: dict | None) -> list[str]:
             "Lambda compute $ per 1,000",
             "total $ per 1,000 (+ requests, API Gateway)",
             "cold start s",
-            "peak RSS MiB",
+            "peak RSS MiB, cold / warm",
             "init $ per million cold starts",
         ],
         rows,
