@@ -376,6 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.model_dir / "hematovision.onnx").is_file():
         print(f"bench.power: no model at {args.model_dir}", file=sys.stderr)
         return 2
+    probe = Cgroup(f"{GROUP_PREFIX}probe")
+    if not all(os.access(d.parent, os.W_OK) for d in probe.dirs.values()):
+        print(
+            f"bench.power: cannot create cgroups under {', '.join(str(d.parent) for d in probe.dirs.values())} "
+            "(run as root, or in a delegated cgroup)",
+            file=sys.stderr,
+        )
+        return 2
     args.work.mkdir(parents=True, exist_ok=True)
     images = test_images(args.data, args.images)
     images_file = args.work / "images.txt"
