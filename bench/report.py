@@ -844,7 +844,9 @@ def render(results: dict) -> str:
         results.get("command", "make bench"),
         "```",
         "Options: `python -m bench --help` (model paths also from BENCH_MODEL_DIR / BENCH_KERAS_MODEL; `--quick` "
-        "checks the code in a minute). Run it on an otherwise idle machine.",
+        "checks the code in a minute). Run it on an otherwise idle machine. Lambda power tuning is its own command, "
+        "`make bench-power` (`python -m bench.power`, as root: it creates cgroups), and `python -m bench.levers` / "
+        "`python -m bench.hardware --model-dir DIR` run the levers and the bound on their own.",
         "",
     ]
     return "\n".join(out)
