@@ -224,6 +224,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from hematovision.logic import localiser as new
 
+    splits = []  # the inputs where a split cut fired (two touching white cells): the sample must exercise it
+    split_cut = new._split_cut
+
+    def counting_split_cut(*a):
+        out = split_cut(*a)
+        splits.append(out is not None)
+        return out
+
+    new._split_cut = counting_split_cut
     reference = None
     cached: dict = {}
     key = (args.reference, args.quick)
@@ -236,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         reference = load_reference(args.reference)
     fresh: dict = {}
     times: dict[str, dict[str, list[float]]] = {}
-    checked = failed = 0
+    checked = failed = boxes = 0
+    rulers: dict[str, int] = {}
     started = time.perf_counter()
     for name, load, forms in inputs(args.quick):
         value = load()
@@ -254,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.timing:
                 times.setdefault(size_class(image), {"reference": [], "new": []})["new"].append(ms_new)
             checked += 1
+            rulers[got["ruler"]] = rulers.get(got["ruler"], 0) + 1
+            boxes += len(got["boxes"])
             diff = differences(ref, got)
             if diff:
                 failed += 1
@@ -264,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         with args.cache.open("wb") as f:
             pickle.dump({"key": key, "answers": fresh}, f)
     print(f"{checked} localisations compared with {args.reference[:12]}: {failed} different")
+    print(f"coverage: {rulers}; {boxes} boxes; a split cut in {sum(splits)} of {len(splits)} candidate passes")
     if args.timing:
         print(f"\nlocate, ms per call, 1 thread, load average {os.getloadavg()[0]:.1f} (reference | now)")
         print("| size | n | reference median | reference p90 | now median | now p90 |")

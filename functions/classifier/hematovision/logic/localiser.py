@@ -123,8 +123,10 @@ class Runs:
 
     def sum_per_component(self, values: np.ndarray) -> np.ndarray:
         """Sum of a per-pixel array over each component's pixels."""
-        cum = np.zeros((values.shape[0], values.shape[1] + 1), dtype=np.float64)
-        np.cumsum(values, axis=1, out=cum[:, 1:])
+        return self.sum_prefix(_row_prefix(values))
+
+    def sum_prefix(self, cum: np.ndarray) -> np.ndarray:
+        """sum_per_component of the values whose _row_prefix is cum (one prefix serves several labellings)."""
         per_run = cum[self.row, self.end] - cum[self.row, self.start]
         return np.bincount(self.component, weights=per_run, minlength=self.count)
 
@@ -165,14 +167,23 @@ class Runs:
         return np.cumsum(out, axis=1, dtype=np.int8)[:, : self.shape[1]] > 0
 
 
+def _row_prefix(values: np.ndarray) -> np.ndarray:
+    """[h, w + 1] float64: 0, then the running sum of each row of values."""
+    cum = np.zeros((values.shape[0], values.shape[1] + 1), dtype=np.float64)
+    np.cumsum(values, axis=1, out=cum[:, 1:])
+    return cum
+
+
 def label(mask: np.ndarray) -> Runs:
     """8-connected components of a boolean mask, by runs and a vectorised union-find (no scipy)."""
     h, w = mask.shape
-    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded = np.zeros((h, w + 2), dtype=bool)
     padded[:, 1:-1] = mask
-    step = np.diff(padded, axis=1)
-    row, start = np.nonzero(step == 1)
-    _, end = np.nonzero(step == -1)
+    # the changes along each row, in reading order: every row starts and ends unset, so they alternate start, end
+    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])
+    row = edges[0::2] // (w + 1)
+    start = edges[0::2] - row * (w + 1)
+    end = edges[1::2] - row * (w + 1)
     n = len(row)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -364,21 +375,36 @@ def _green_density(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
     return _od_table(bg, 1)[rgb[:, :, 1]]
 
 
-def _erode(mask: np.ndarray, step: int) -> np.ndarray:
-    """One erosion, alternately by a 3x3 square and a cross (an octagonal distance, within ~8% of Euclidean)."""
-    out = mask.copy()
-    out[1:] &= mask[:-1]
-    out[:-1] &= mask[1:]
-    if step % 2 == 0:  # the square: rows first, then columns of the row-eroded mask
-        rows = out.copy()
-        out[:, 1:] &= rows[:, :-1]
-        out[:, :-1] &= rows[:, 1:]
-    else:
-        out[:, 1:] &= mask[:, :-1]
-        out[:, :-1] &= mask[:, 1:]
-    out[0, :] = out[-1, :] = False
-    out[:, 0] = out[:, -1] = False
-    return out
+def _erosion_depth(cells: np.ndarray) -> np.ndarray:
+    """int32: at each pixel, how many successive erosions it survives, plus one (0 off the mask; at most 255 steps):
+    the octagonal distance to the nearest pixel off the mask or the image (within ~8% of Euclidean).
+
+    The erosions alternate a 3x3 square (even steps) and a cross (odd steps). The image's edge counts as off the
+    mask: the mask sits inside a ring of unset pixels, and both elements hold the four direct neighbours, so a pixel
+    next to the ring goes at the first step (tests/unit/test_localiser_exact.py: the same depths as eroding the bare
+    mask and unsetting its edge after each step)."""
+    h, w = cells.shape
+    mask = np.zeros((h + 2, w + 2), dtype=bool)
+    mask[1:-1, 1:-1] = cells
+    distance = np.zeros((h + 2, w + 2), dtype=np.uint8)  # at most 255 steps: fits, and adds faster than int32
+    step = 0
+    while step < 255 and mask.any():
+        distance += mask.view(np.uint8)
+        out = np.zeros_like(mask)
+        inner = out[1:-1, 1:-1]
+        if step % 2 == 0:  # the square: the vertical minimum, then its horizontal minimum
+            vertical = mask[1:-1] & mask[:-2]
+            vertical &= mask[2:]
+            np.logical_and(vertical[:, 1:-1], vertical[:, :-2], out=inner)
+            inner &= vertical[:, 2:]
+        else:  # the cross: the pixel and its four direct neighbours
+            np.logical_and(mask[1:-1, 1:-1], mask[:-2, 1:-1], out=inner)
+            inner &= mask[2:, 1:-1]
+            inner &= mask[1:-1, :-2]
+            inner &= mask[1:-1, 2:]
+        mask = out
+        step += 1
+    return distance[1:-1, 1:-1].astype(np.int32)
 
 
 def _max3(plane: np.ndarray) -> np.ndarray:
@@ -408,12 +434,7 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
     holes = ~touches & (back.area() < 0.5 * typical)
     if holes.any():
         cells = cells | back.mask(holes)
-    distance = np.zeros(cells.shape, dtype=np.int32)
-    mask, step = cells, 0
-    while mask.any() and step < 255:
-        distance += mask
-        mask = _erode(mask, step)
-        step += 1
+    distance = _erosion_depth(cells)
     peaks = (_max3(np.minimum(distance, 255).astype(np.uint8)) == distance) & (distance >= 2)
     values = distance[peaks]
     if values.size < 3:
@@ -507,7 +528,11 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
         small, valid_small = work, valid
     d = diameter * math.sqrt(zoom_x * zoom_y)
     od = _optical_density(small, bg)
-    shared = {"grid": np.mgrid[0 : od.shape[0], 0 : od.shape[1]], "vignette": _integral(~valid_small)}
+    shared = {
+        "grid": np.mgrid[0 : od.shape[0], 0 : od.shape[1]],
+        "vignette": _integral(~valid_small),
+        "chroma": od[:, :, 0] - od[:, :, 2],  # the same in every pass
+    }
     found = [_nuclei(od, valid_small, nucleus_level, d, shared, *thresholds) for thresholds in PASSES]
     found = [f for f in found if f is not None]
     if not found:
@@ -534,15 +559,17 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
 def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap, pass_id):
     """Nucleus candidates of one threshold set: centres, box sizes and FEATURES rows (None when there are none)."""
     od_r, od_g, od_b = od[:, :, 0], od[:, :, 1], od[:, :, 2]
-    chroma = od_r - od_b
+    chroma = shared["chroma"]
     low = valid & (chroma >= chroma_min * cell_level) & (od_g >= low_min * cell_level)
     high = low & (od_g >= high_min * cell_level)
     if not high.any():
         return None
     joined = _dilate(low, max(1, round(gap * d / 2))) if gap > 0 else low
     grouped = label(joined)
-    area = grouped.sum_per_component(low)
-    seeded = grouped.sum_per_component(high) > 0
+    # the row prefix sums serve both labellings (before and after a split cut) and the features
+    cum_low, cum_high = _row_prefix(low), _row_prefix(high)
+    area = grouped.sum_prefix(cum_low)
+    seeded = grouped.sum_prefix(cum_high) > 0
     rbc_area = math.pi * d * d / 4
     keep = seeded & (area >= MIN_NUCLEUS_AREA * rbc_area) & (area <= MAX_NUCLEUS_AREA * rbc_area)
     large = seeded & (area >= SPLIT_AREA * rbc_area) & (area <= 2 * MAX_NUCLEUS_AREA * rbc_area)
@@ -551,8 +578,8 @@ def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap
     cut = _split_cut(grouped, low, large, d)
     if cut is not None:  # two touching white cells: the group is cut along the line between its two clusters
         grouped = label(joined & ~cut)
-        area = grouped.sum_per_component(low)
-        seeded = grouped.sum_per_component(high) > 0
+        area = grouped.sum_prefix(cum_low)
+        seeded = grouped.sum_prefix(cum_high) > 0
         keep = seeded & (area >= MIN_NUCLEUS_AREA * rbc_area) & (area <= MAX_NUCLEUS_AREA * rbc_area)
     if not keep.any():
         return None
@@ -561,13 +588,16 @@ def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap
     ys, xs = shared["grid"]
     weight = low.astype(np.float64)
     safe = np.maximum(area, 1)
+    # a run lies in one row, so its y sum is its row x its nucleus pixels: integers, exact in float64 as the prefix
+    # sums of ys * weight were (the same per-run values, summed in the same order)
+    low_per_run = cum_low[grouped.row, grouped.end] - cum_low[grouped.row, grouped.start]
     per = {
         "x": grouped.sum_per_component(xs * weight),
-        "y": grouped.sum_per_component(ys * weight),
+        "y": np.bincount(grouped.component, weights=grouped.row * low_per_run, minlength=grouped.count),
         "g": grouped.sum_per_component(od_g * weight),
         "r": grouped.sum_per_component(od_r * weight),
         "b": grouped.sum_per_component(od_b * weight),
-        "high": grouped.sum_per_component(high),
+        "high": grouped.sum_prefix(cum_high),
     }
     bbox = grouped.bbox()[idx]
     a = area[idx]
@@ -624,17 +654,26 @@ def _split_cut(grouped: Runs, low: np.ndarray, large: np.ndarray, d: float) -> n
         if len(xs) < 8:
             continue
         pts = np.stack([xs + x0, ys + y0], axis=1).astype(np.float64)
-        centre = pts.mean(axis=0)
+        # the points are whole pixels, so every sum of their coordinates is an exact integer in float64 and a mean
+        # (sum / count) is bit for bit pts[...].mean(axis=0) in any summation order; the squared distances are
+        # summed x then y as .sum(axis=1) sums the two columns
+        px, py = pts[:, 0].copy(), pts[:, 1].copy()
+        n, total = len(px), np.array([px.sum(), py.sum()])
+        centre = total / n
         _, vectors = np.linalg.eigh(np.cov((pts - centre).T))
         side = (pts - centre) @ vectors[:, -1] > 0
+
         for _ in range(6):
             if side.all() or not side.any():
                 break
-            a, b = pts[~side].mean(axis=0), pts[side].mean(axis=0)
-            side = ((pts - b) ** 2).sum(axis=1) < ((pts - a) ** 2).sum(axis=1)
+            a, b = _side_means(px, py, total, side)
+            moved = (px - b[0]) ** 2 + (py - b[1]) ** 2 < (px - a[0]) ** 2 + (py - a[1]) ** 2
+            if np.array_equal(moved, side):
+                break  # a fixed point: the remaining iterations would compute these very means and sides again
+            side = moved
         if side.all() or not side.any():
             continue
-        a, b = pts[~side].mean(axis=0), pts[side].mean(axis=0)
+        a, b = _side_means(px, py, total, side)
         gap = float(np.hypot(*(b - a)))
         if gap < SPLIT_GAP * d or min(side.mean(), 1 - side.mean()) < SPLIT_SHARE:
             continue
@@ -643,6 +682,13 @@ def _split_cut(grouped: Runs, low: np.ndarray, large: np.ndarray, d: float) -> n
         along = (gx - (a[0] + b[0]) / 2) * u[0] + (gy - (a[1] + b[1]) / 2) * u[1]
         cut[y0:y1, x0:x1] |= own & (np.abs(along) <= 1.0)
     return cut if cut.any() else None
+
+
+def _side_means(px: np.ndarray, py: np.ndarray, total: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean point off and on `side` (whole-pixel coordinates: exact sums, see _split_cut)."""
+    count = int(np.count_nonzero(side))
+    inside = np.array([px[side].sum(), py[side].sum()])
+    return (total - inside) / (len(px) - count), inside / count
 
 
 def _own(grouped: Runs, k: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
