@@ -152,12 +152,10 @@ def keyed(tag: str, answer: str, model) -> dict:
     }
 
 
-# ---------------------------------------------------------------- routes
-# classify and analyze look alike in shape only (Powertools decorator + typed Query); shared steps are the helpers above
-@app.post(
-    "/v1/classify",
-    summary="Classify one white-blood-cell photo",
-    description=(
+# ---------------------------------------------------------------- route documentation (OpenAPI)
+CLASSIFY_DOCS = {
+    "summary": "Classify one white-blood-cell photo",
+    "description": (
         "The photo: ONE white cell, roughly centred, in a stained blood-smear frame like the bccd set's (a 320x240 "
         "microscope frame, the cell about a third of its width). The model classifies the whole frame (model "
         "1.2.0) or, when its card says so, a crop of fixed physical size centred on the white cell the localiser "
@@ -166,11 +164,35 @@ def keyed(tag: str, answer: str, model) -> dict:
         "Send the image as the raw body (Content-Type image/jpeg, image/png, image/webp, image/bmp, image/tiff, "
         'image/gif), as JSON {"image": "<base64>"}, or as multipart/form-data field `image`.'
     ),
-    **keyed("classify", "The prediction", ClassifyResponse),
-)
-def classify(
-    explain: Annotated[bool, Query(description="Add a class activation heatmap (base64 PNG).")] = False,
-) -> ClassifyResponse:
+}
+BATCH_DOCS = {
+    "summary": "Classify several photos, each answered on its own",
+    "description": (
+        f'JSON {{"images": ["<base64>", ...]}} or multipart/form-data with several `image` fields; at most '
+        f"{MAX_BATCH_ITEMS} images and {MAX_BATCH_BYTES} bytes. A bad image yields an error entry "
+        "for that item, not a failed batch."
+    ),
+}
+ANALYZE_DOCS = {
+    "summary": "Find every white cell in a whole-field photo, classify each, count them",
+    "description": (
+        "The photo: a whole field of a stained blood smear as it is (a microscope camera frame, or a phone held to "
+        "the eyepiece, black circle included), with zero, one or several white cells, at 40x-100x. Returns each "
+        "white cell's box [xmin, ymin, xmax, ymax] in the upright photo's pixels with its label, probabilities and "
+        f"uncertain flag (at most {MAX_ANALYZE_CELLS} listed; `truncated` says when more were found), the "
+        "differential `counts` over every cell found, and the scale estimate (px_per_um). No white cell: 200 with "
+        "an empty list and a note. annotate=true adds the photo with labelled boxes (PNG, <= 1024 px, <= 1 MB). "
+        "Same upload forms and errors as /v1/classify; one call is one metered request."
+    ),
+}
+ExplainFlag = Annotated[bool, Query(description="Add a class activation heatmap (base64 PNG).")]
+BatchExplainFlag = Annotated[bool, Query(description="Add class activation heatmaps.")]
+AnnotateFlag = Annotated[bool, Query(description="Add the photo with labelled boxes (base64 PNG).")]
+
+
+# ---------------------------------------------------------------- routes
+@app.post("/v1/classify", **CLASSIFY_DOCS, **keyed("classify", "The prediction", ClassifyResponse))
+def classify(explain: ExplainFlag = False) -> ClassifyResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
     upload = single_upload()
@@ -197,19 +219,8 @@ def classify(
     )
 
 
-@app.post(
-    "/v1/classify/batch",
-    summary="Classify several photos, each answered on its own",
-    description=(
-        f'JSON {{"images": ["<base64>", ...]}} or multipart/form-data with several `image` fields; at most '
-        f"{MAX_BATCH_ITEMS} images and {MAX_BATCH_BYTES} bytes. A bad image yields an error entry "
-        "for that item, not a failed batch."
-    ),
-    **keyed("classify", "Per-item results", BatchResponse),
-)
-def classify_batch(
-    explain: Annotated[bool, Query(description="Add class activation heatmaps.")] = False,
-) -> BatchResponse:
+@app.post("/v1/classify/batch", **BATCH_DOCS, **keyed("classify", "Per-item results", BatchResponse))
+def classify_batch(explain: BatchExplainFlag = False) -> BatchResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
     uploads = parse_batch(app.current_event.headers, raw_body())
@@ -258,23 +269,8 @@ def record_analysis(analysis: Analysis, started: float) -> Timings:
     )
 
 
-@app.post(
-    "/v1/analyze",
-    summary="Find every white cell in a whole-field photo, classify each, count them",
-    description=(
-        "The photo: a whole field of a stained blood smear as it is (a microscope camera frame, or a phone held to "
-        "the eyepiece, black circle included), with zero, one or several white cells, at 40x-100x. Returns each "
-        "white cell's box [xmin, ymin, xmax, ymax] in the upright photo's pixels with its label, probabilities and "
-        f"uncertain flag (at most {MAX_ANALYZE_CELLS} listed; `truncated` says when more were found), the "
-        "differential `counts` over every cell found, and the scale estimate (px_per_um). No white cell: 200 with "
-        "an empty list and a note. annotate=true adds the photo with labelled boxes (PNG, <= 1024 px, <= 1 MB). "
-        "Same upload forms and errors as /v1/classify; one call is one metered request."
-    ),
-    **keyed("analyze", "The cells and the differential", AnalyzeResponse),
-)
-def analyze(
-    annotate: Annotated[bool, Query(description="Add the photo with labelled boxes (base64 PNG).")] = False,
-) -> AnalyzeResponse:
+@app.post("/v1/analyze", **ANALYZE_DOCS, **keyed("analyze", "The cells and the differential", AnalyzeResponse))
+def analyze(annotate: AnnotateFlag = False) -> AnalyzeResponse:
     started = time.perf_counter()
     upload = single_upload()
     analysis = ANALYZER.analyze(upload)
