@@ -60,9 +60,7 @@ def test_erosion_depth_is_the_step_by_step_erosion():
             distance += current
             current = _erode(current, step)
             step += 1
-        got = localiser._erosion_depth(mask)
-        assert got.dtype == distance.dtype
-        np.testing.assert_array_equal(got, distance)
+        np.testing.assert_array_equal(localiser._erosion_depth(mask), distance)
 
 
 def _components(mask: np.ndarray) -> np.ndarray:
@@ -99,3 +97,14 @@ def test_label_numbers_components_in_reading_order():
         for k in range(runs.count):
             x0, y0, x1, y1 = (int(v) for v in runs.bbox()[k])
             np.testing.assert_array_equal(localiser._own(runs, k, x0, y0, x1, y1), expected[y0:y1, x0:x1] == k + 1)
+
+
+def test_cov_is_numpys_cov():
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        n = int(rng.integers(8, 3000))
+        pts = rng.integers(0, 400, (n, 2)).astype(np.float64)
+        if rng.random() < 0.5:
+            pts = pts + rng.random((n, 2))
+        centred = pts - pts.mean(axis=0)
+        assert localiser._cov(centred.T).tobytes() == np.cov(centred.T).tobytes()

@@ -378,7 +378,7 @@ def _green_density(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
 
 
 def _erosion_depth(cells: np.ndarray) -> np.ndarray:
-    """int32: at each pixel, how many successive erosions it survives, plus one (0 off the mask; at most 255 steps):
+    """uint8: at each pixel, how many successive erosions it survives, plus one (0 off the mask; at most 255 steps):
     the octagonal distance to the nearest pixel off the mask or the image (within ~8% of Euclidean).
 
     The erosions alternate a 3x3 square (even steps) and a cross (odd steps). The image's edge counts as off the
@@ -406,14 +406,19 @@ def _erosion_depth(cells: np.ndarray) -> np.ndarray:
             inner &= mask[1:-1, 2:]
         mask = out
         step += 1
-    return distance[1:-1, 1:-1].astype(np.int32)
+    return distance[1:-1, 1:-1]
 
 
 def _max3(plane: np.ndarray) -> np.ndarray:
-    """Pillow's ImageFilter.MaxFilter(3) (the edge pixels repeated outward), as two separable passes of maxima."""
-    padded = np.pad(plane, 1, mode="edge")
-    rows = np.maximum(np.maximum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
-    return np.maximum(np.maximum(rows[:-2], rows[1:-1]), rows[2:])
+    """Pillow's ImageFilter.MaxFilter(3) (the edge pixels repeated outward, so an edge pixel's maximum is over its
+    neighbours inside the image), as two separable passes of maxima."""
+    rows = plane.copy()
+    np.maximum(rows[:, 1:], plane[:, :-1], out=rows[:, 1:])
+    np.maximum(rows[:, :-1], plane[:, 1:], out=rows[:, :-1])
+    out = rows.copy()
+    np.maximum(out[1:], rows[:-1], out=out[1:])
+    np.maximum(out[:-1], rows[1:], out=out[:-1])
+    return out
 
 
 def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | None:
@@ -437,8 +442,8 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
     if holes.any():
         cells = cells | back.mask(holes)
     distance = _erosion_depth(cells)
-    peaks = (_max3(np.minimum(distance, 255).astype(np.uint8)) == distance) & (distance >= 2)
-    values = distance[peaks]
+    peaks = (_max3(distance) == distance) & (distance >= 2)
+    values = distance[peaks].astype(np.int32)
     if values.size < 3:
         return None
     bias = math.exp(SCALE_COVERAGE[0] + SCALE_COVERAGE[1] * coverage)  # the peaks' bias grows with the cell cover
@@ -663,7 +668,7 @@ def _split_cut(grouped: Runs, low: np.ndarray, large: np.ndarray, d: float) -> n
         px, py = pts[:, 0].copy(), pts[:, 1].copy()
         n, total = len(px), np.array([px.sum(), py.sum()])
         centre = total / n
-        _, vectors = np.linalg.eigh(np.cov((pts - centre).T))
+        _, vectors = np.linalg.eigh(_cov((pts - centre).T))
         side = (pts - centre) @ vectors[:, -1] > 0
 
         for _ in range(6):
@@ -685,6 +690,16 @@ def _split_cut(grouped: Runs, low: np.ndarray, large: np.ndarray, d: float) -> n
         along = (gx - (a[0] + b[0]) / 2) * u[0] + (gy - (a[1] + b[1]) / 2) * u[1]
         cut[y0:y1, x0:x1] |= own & (np.abs(along) <= 1.0)
     return cut if cut.any() else None
+
+
+def _cov(m: np.ndarray) -> np.ndarray:
+    """np.cov(m) of a real 2 x N array (rows: variables), numpy's own steps without its argument handling (a third of
+    the time on small arrays; tests/unit/test_localiser_exact.py holds it to np.cov bit for bit)."""
+    x = np.array(m, ndmin=2, dtype=np.float64)
+    x -= x.mean(axis=1)[:, None]
+    c = np.dot(x, x.T.conj())
+    c *= np.true_divide(1, x.shape[1] - 1)
+    return c.squeeze()
 
 
 def _side_means(px: np.ndarray, py: np.ndarray, total: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
