@@ -125,9 +125,11 @@ class Runs:
         """Sum of a per-pixel array over each component's pixels."""
         return self.sum_prefix(_row_prefix(values))
 
-    def sum_prefix(self, cum: np.ndarray) -> np.ndarray:
-        """sum_per_component of the values whose _row_prefix is cum (one prefix serves several labellings)."""
-        per_run = cum[self.row, self.end] - cum[self.row, self.start]
+    def sum_prefix(self, cum: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+        """sum_per_component of the values whose _row_prefix is cum (one prefix serves several labellings); `at`:
+        cum holds only some rows, row r at cum[at[r]] (a row's running sum does not depend on the other rows)."""
+        rows = self.row if at is None else at[self.row]
+        per_run = cum[rows, self.end] - cum[rows, self.start]
         return np.bincount(self.component, weights=per_run, minlength=self.count)
 
     def area(self) -> np.ndarray:
@@ -388,14 +390,15 @@ def _erosion_depth(cells: np.ndarray) -> np.ndarray:
     h, w = cells.shape
     mask = np.zeros((h + 2, w + 2), dtype=bool)
     mask[1:-1, 1:-1] = cells
+    out = np.zeros_like(mask)  # the two masks take turns; only their inner parts are written, so the ring stays unset
+    vertical = np.empty((h, w + 2), dtype=bool)
     distance = np.zeros((h + 2, w + 2), dtype=np.uint8)  # at most 255 steps: fits, and adds faster than int32
     step = 0
     while step < 255 and mask.any():
         distance += mask.view(np.uint8)
-        out = np.zeros_like(mask)
         inner = out[1:-1, 1:-1]
         if step % 2 == 0:  # the square: the vertical minimum, then its horizontal minimum
-            vertical = mask[1:-1] & mask[:-2]
+            np.logical_and(mask[1:-1], mask[:-2], out=vertical)
             vertical &= mask[2:]
             np.logical_and(vertical[:, 1:-1], vertical[:, :-2], out=inner)
             inner &= vertical[:, 2:]
@@ -404,7 +407,7 @@ def _erosion_depth(cells: np.ndarray) -> np.ndarray:
             inner &= mask[2:, 1:-1]
             inner &= mask[1:-1, :-2]
             inner &= mask[1:-1, 2:]
-        mask = out
+        mask, out = out, mask
         step += 1
     return distance[1:-1, 1:-1]
 
@@ -539,7 +542,7 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
     od = _optical_density(small, bg)
     shared = {
         "x": np.arange(od.shape[1], dtype=np.int32),
-        "vignette": _integral(~valid_small, np.int32),
+        "vignette": _column_prefix(~valid_small, np.int32),
         "chroma": od[:, :, 0] - od[:, :, 2],  # the same in every pass
     }
     found = [_nuclei(od, valid_small, nucleus_level, d, shared, *thresholds) for thresholds in PASSES]
@@ -575,10 +578,16 @@ def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap
         return None
     joined = _dilate(low, max(1, round(gap * d / 2))) if gap > 0 else low
     grouped = label(joined)
-    # the row prefix sums serve both labellings (before and after a split cut) and the features
-    cum_low, cum_high = _row_prefix(low, np.int32), _row_prefix(high, np.int32)
-    area = grouped.sum_prefix(cum_low)
-    seeded = grouped.sum_prefix(cum_high) > 0
+    # the row prefix sums serve both labellings (before and after a split cut) and the features; only the rows that
+    # hold a run (of either labelling: a cut only removes pixels) are summed
+    h, w = low.shape
+    rows = np.flatnonzero(joined.any(axis=1))
+    at = np.zeros(h, dtype=np.intp)
+    at[rows] = np.arange(len(rows))
+    low_rows = low[rows]
+    cum_low, cum_high = _row_prefix(low_rows, np.int32), _row_prefix(high[rows], np.int32)
+    area = grouped.sum_prefix(cum_low, at)
+    seeded = grouped.sum_prefix(cum_high, at) > 0
     rbc_area = math.pi * d * d / 4
     keep = seeded & (area >= MIN_NUCLEUS_AREA * rbc_area) & (area <= MAX_NUCLEUS_AREA * rbc_area)
     large = seeded & (area >= SPLIT_AREA * rbc_area) & (area <= 2 * MAX_NUCLEUS_AREA * rbc_area)
@@ -587,25 +596,25 @@ def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap
     cut = _split_cut(grouped, low, large, d)
     if cut is not None:  # two touching white cells: the group is cut along the line between its two clusters
         grouped = label(joined & ~cut)
-        area = grouped.sum_prefix(cum_low)
-        seeded = grouped.sum_prefix(cum_high) > 0
+        area = grouped.sum_prefix(cum_low, at)
+        seeded = grouped.sum_prefix(cum_high, at) > 0
         keep = seeded & (area >= MIN_NUCLEUS_AREA * rbc_area) & (area <= MAX_NUCLEUS_AREA * rbc_area)
     if not keep.any():
         return None
     idx = np.nonzero(keep)[0]
-    h, w = low.shape
     safe = np.maximum(area, 1)
     # a run lies in one row, so its y sum is its row x its nucleus pixels: the integers the float64 prefix sums of
     # y x the nucleus mask held exactly (the same per-run values, summed in the same order)
-    low_per_run = cum_low[grouped.row, grouped.end] - cum_low[grouped.row, grouped.start]
+    run_rows = at[grouped.row]
+    low_per_run = cum_low[run_rows, grouped.end] - cum_low[run_rows, grouped.start]
     per = {
-        "x": grouped.sum_prefix(_row_prefix(low * shared["x"], np.int32)),
+        "x": grouped.sum_prefix(_row_prefix(low_rows * shared["x"], np.int32), at),
         "y": np.bincount(grouped.component, weights=grouped.row * low_per_run, minlength=grouped.count),
         # float32 densities on the nucleus, 0 elsewhere, summed in float64 (exactly as od * a float64 weight was)
-        "g": grouped.sum_per_component(od_g * low),
-        "r": grouped.sum_per_component(od_r * low),
-        "b": grouped.sum_per_component(od_b * low),
-        "high": grouped.sum_prefix(cum_high),
+        "g": grouped.sum_prefix(_row_prefix(od_g[rows] * low_rows), at),
+        "r": grouped.sum_prefix(_row_prefix(od_r[rows] * low_rows), at),
+        "b": grouped.sum_prefix(_row_prefix(od_b[rows] * low_rows), at),
+        "high": grouped.sum_prefix(cum_high, at),
     }
     bbox = grouped.bbox()[idx]
     a = area[idx]
@@ -613,17 +622,14 @@ def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap
     g = per["g"][idx] / safe[idx]
     dark = g / cell_level
     # the ring: the box grown by RING red-cell diameters around the nucleus' box, nucleus pixels excluded
-    integral_g = _integral(od_g * ~low)
-    integral_n = _integral(~low, np.int32)
-    integral_v = shared["vignette"]
     grow = RING * d
     x0 = np.clip(np.floor(bbox[:, 0] - grow), 0, w).astype(np.int64)
     y0 = np.clip(np.floor(bbox[:, 1] - grow), 0, h).astype(np.int64)
     x1 = np.clip(np.ceil(bbox[:, 2] + grow), 0, w).astype(np.int64)
     y1 = np.clip(np.ceil(bbox[:, 3] + grow), 0, h).astype(np.int64)
-    ring_n = _box_sum(integral_n, x0, y0, x1, y1).astype(np.float64)
-    ring = _box_sum(integral_g, x0, y0, x1, y1) / np.maximum(ring_n, 1) / cell_level
-    vig = _box_sum(integral_v, x0, y0, x1, y1).astype(np.float64) / np.maximum((x1 - x0) * (y1 - y0), 1)
+    ring_n = _box_sums(_column_prefix(~low, np.int32), x0, y0, x1, y1).astype(np.float64)
+    ring = _box_sums(_column_prefix(od_g * ~low), x0, y0, x1, y1) / np.maximum(ring_n, 1) / cell_level
+    vig = _box_sums(shared["vignette"], x0, y0, x1, y1).astype(np.float64) / np.maximum((x1 - x0) * (y1 - y0), 1)
     bw, bh = bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1]
     features = np.stack(
         [
@@ -718,15 +724,26 @@ def _own(grouped: Runs, k: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarra
     return np.cumsum(out, axis=1, dtype=np.int8)[:, :-1] > 0
 
 
-def _integral(plane: np.ndarray, dtype=np.float64) -> np.ndarray:
-    """The summed-area table; dtype int32 for a mask (exact counts, the same numbers float64 held, faster)."""
-    out = np.zeros((plane.shape[0] + 1, plane.shape[1] + 1), dtype=dtype)
-    np.cumsum(np.cumsum(plane, axis=0, dtype=dtype), axis=1, dtype=dtype, out=out[1:, 1:])
+def _column_prefix(plane: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """[h + 1, w]: 0, then the running sum down each column (dtype int32 for a mask: exact counts, the numbers float64
+    held, faster)."""
+    out = np.zeros((plane.shape[0] + 1, plane.shape[1]), dtype=dtype)
+    np.cumsum(plane, axis=0, dtype=dtype, out=out[1:])
     return out
 
 
-def _box_sum(integral: np.ndarray, x0, y0, x1, y1) -> np.ndarray:
-    return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+def _box_sums(columns: np.ndarray, x0, y0, x1, y1) -> np.ndarray:
+    """The plane's sum over each box [x0, x1) x [y0, y1), from its _column_prefix: the summed-area table's corners,
+    I[y1, x1] - I[y0, x1] - I[y1, x0] + I[y0, x0], with only the table's rows y0 and y1 summed along (each row of
+    the table is the running sum of one row of the column prefix, whatever the other rows)."""
+
+    def rows(y: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(y), columns.shape[1] + 1), dtype=columns.dtype)
+        np.cumsum(columns[y], axis=1, dtype=columns.dtype, out=out[:, 1:])
+        return out
+
+    top, bottom, k = rows(y0), rows(y1), np.arange(len(x0))
+    return bottom[k, x1] - top[k, x1] - bottom[k, x0] + top[k, x0]
 
 
 def expand(z: np.ndarray) -> np.ndarray:
