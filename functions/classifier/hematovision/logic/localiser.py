@@ -120,6 +120,7 @@ class Runs:
     component: np.ndarray
     count: int
     shape: tuple[int, int] = (0, 0)  # the mask's (height, width)
+    _box: np.ndarray | None = field(default=None, repr=False, compare=False)  # bbox(), computed once
 
     def sum_per_component(self, values: np.ndarray) -> np.ndarray:
         """Sum of a per-pixel array over each component's pixels."""
@@ -136,7 +137,9 @@ class Runs:
         return np.bincount(self.component, weights=self.end - self.start, minlength=self.count)
 
     def bbox(self) -> np.ndarray:
-        """[count, 4] xmin, ymin, xmax, ymax (exclusive) per component."""
+        """[count, 4] xmin, ymin, xmax, ymax (exclusive) per component (computed once; read-only)."""
+        if self._box is not None:
+            return self._box
         out = np.empty((self.count, 4), dtype=np.int64)
         out[:, :2] = np.iinfo(np.int64).max
         out[:, 2:] = -1
@@ -144,6 +147,8 @@ class Runs:
         np.minimum.at(out[:, 1], self.component, self.row)
         np.maximum.at(out[:, 2], self.component, self.end)
         np.maximum.at(out[:, 3], self.component, self.row + 1)
+        out.flags.writeable = False
+        self._box = out
         return out
 
     def paint(self, shape: tuple[int, int], values: np.ndarray) -> np.ndarray:
