@@ -79,6 +79,7 @@ def write_card(
     metrics: dict,
     non_blood: dict,
     seconds: float | None = None,
+    load_average: float | None = None,
     robustness: dict | None = None,
     flagged: dict | None = None,
 ) -> dict:
@@ -185,6 +186,7 @@ def write_card(
         "evaluate <DIR> --json re-measures one folder",
         "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "evaluation_seconds": seconds,
+        **({"evaluation_load_average": load_average} if load_average is not None else {}),
         "intended_use": INTENDED_USE,
         "not_a_diagnosis": True,
         "limitations": LIMITATIONS,
@@ -246,8 +248,12 @@ def precision_note(metrics: dict) -> list[str]:
 
 
 def evaluation_time(card: dict) -> str:
-    seconds = card.get("evaluation_seconds")
-    return "no retraining" if seconds is None else f"{seconds / 60:.0f} minutes on 2 cores when this card was written"
+    """How long this card's evaluation took, with the machine's load (1-minute average, the higher of start and end)
+    beside it: on a busy machine the minutes overstate the cost."""
+    seconds, load = card.get("evaluation_seconds"), card.get("evaluation_load_average")
+    if seconds is None or load is None:
+        return "no retraining"
+    return f"{seconds / 60:.0f} minutes on 2 cores at load average {load:g} when this card was written, no retraining"
 
 
 def flagged_lines(card: dict) -> list[str]:
@@ -353,7 +359,7 @@ def markdown(card: dict) -> str:
         *flagged_lines(card),
         "Re-measure the bccd rows with the CLI, e.g. `hematovision evaluate ../shared/data/bccd/TEST --json` "
         "(TEST_SIMPLE likewise); every row, the pbc and dbn splits, the robustness table and the parity check with "
-        f"`make evaluate` (`python -m export evaluate`, {evaluation_time(card)}, no retraining).",
+        f"`make evaluate` (`python -m export evaluate`, {evaluation_time(card)}).",
         "",
         "![confusion matrices](figures/confusion-matrices.png)",
         "",
