@@ -1,6 +1,7 @@
 """The localiser's answers, now against a reference revision: every field equal, on a large fixed sample (issue #19).
 
-    python -m bench.locate_equality [--reference REV] [--cache FILE] [--quick] [--timing]
+    python -m bench.locate_equality [--reference REV] [--cache FILE] [--quick]
+    python -m bench.locate_equality --timing [--repeats N]
 
 logic/localiser.py may only get faster: model 2.0 trains on crops computed by LOCALISER_VERSION "1" (the reference,
 BASELINE by default, loaded from git). For each input below, both localisers run on the same pixels and their
@@ -14,8 +15,12 @@ sha256, so the sample is fixed):
 each as an array and as a PIL image (the serving path hands locate a PIL image, export.fields an array), and the
 12 MP JPEGs and events also as the cell-model classify path decodes them (decode_for_model at DECODE_SIZE, then
 cell_crop.isotropic). --cache keeps the reference's answers (a pickle) so a second run only runs the new code.
---timing prints the median and p90 ms of both per image size (1 thread; run it on an idle machine for figures).
 Exit status 1 on any difference.
+
+--timing instead times both localisers side by side in one process, interleaved, warm (one call per image first):
+locate on 20 images of each size (bccd 320x240, pbc 360x363, dbn, fields/bccd 640x480; 12 MP enlargements of 5
+fields as an array, as a PIL image and as the cell-model classify path decodes them), wall and CPU ms per call,
+median and p90, with the load average: on a loaded machine the CPU times are the steadier comparison.
 """
 
 from __future__ import annotations
@@ -165,8 +170,8 @@ def _open_bytes(data: bytes) -> Image.Image:
         return opened.convert("RGB")
 
 
-def answer(module: types.ModuleType, image) -> tuple[dict, float]:
-    """locate's answer as plain values, with the candidate generator's output captured on the way, and its ms."""
+def answer(module: types.ModuleType, image) -> dict:
+    """locate's answer as plain values, with the candidate generator's output captured on the way."""
     captured = {}
     inner = module._features_and_boxes
 
@@ -177,9 +182,7 @@ def answer(module: types.ModuleType, image) -> tuple[dict, float]:
 
     module._features_and_boxes = spy
     try:
-        start = time.perf_counter()
         result = module.locate(image)
-        ms = (time.perf_counter() - start) * 1000
     finally:
         module._features_and_boxes = inner
     _, boxes, features, level = captured["candidates"]
@@ -192,7 +195,7 @@ def answer(module: types.ModuleType, image) -> tuple[dict, float]:
         "candidate_boxes": np.asarray(boxes, dtype=np.float64),
         "features": np.asarray(features, dtype=np.float64),
         "cell_level": level,
-    }, ms
+    }
 
 
 def differences(ref: dict, new: dict) -> list[str]:
@@ -209,9 +212,61 @@ def differences(ref: dict, new: dict) -> list[str]:
     return out
 
 
-def size_class(image) -> str:
-    w, h = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
-    return f"{w}x{h}"
+def timing_inputs() -> Iterator[tuple[str, object]]:
+    """(row, image): 20 images of each size as locate gets them (PIL, as the serving path hands them), 12 MP too."""
+    for row, folder, pattern in (
+        ("bccd 320x240", DATA / "bccd", "*/*/*.jpeg"),
+        ("pbc 360x363", DATA / "pbc", "*/*.jpg"),
+        ("dbn", DATA / "dbn", "*/*.jpg"),
+        ("fields/bccd 640x480", DATA / "fields" / "bccd" / "images", "*.jpg"),
+    ):
+        for path in _by_sha(sorted(folder.glob(pattern)))[:20]:
+            yield row, _open(path)
+    for path in _by_sha(sorted((DATA / "fields" / "bccd" / "images").glob("*.jpg")))[:5]:
+        data = _jpeg(_open(path).resize(TWELVE_MP, Image.Resampling.BICUBIC))
+        yield "12 MP, array", np.asarray(_open_bytes(data))
+        yield "12 MP, PIL", _open_bytes(data)
+        yield "12 MP, served (decode_for_model + isotropic)", _served(data)
+
+
+def timing(reference: types.ModuleType, new: types.ModuleType, repeats: int, rev: str) -> int:
+    """Both localisers on the same images, interleaved call by call; wall and CPU ms, median and p90 per row."""
+    rows: dict[str, dict[str, list[float]]] = {}
+    different = 0
+    load_before = os.getloadavg()[0]
+    for row, image in timing_inputs():
+        times = rows.setdefault(row, {})
+        if differences(answer(reference, image), answer(new, image)):  # also the warm-up call of each
+            different += 1
+        for _ in range(repeats):
+            for side, module in (("reference", reference), ("now", new)):
+                wall, cpu = time.perf_counter(), time.process_time()
+                module.locate(image)
+                times.setdefault(f"{side} wall", []).append((time.perf_counter() - wall) * 1000)
+                times.setdefault(f"{side} cpu", []).append((time.process_time() - cpu) * 1000)
+    load = max(load_before, os.getloadavg()[0])
+    print(
+        f"locate, ms per call, 1 thread, {repeats} warm calls per image; load average up to {load:.1f} on "
+        f"{os.cpu_count()} CPUs; reference {rev[:12]} | now"
+    )
+    print(
+        "| images | calls | reference wall median / p90 | now wall median / p90 | reference CPU median / p90 "
+        "| now CPU median / p90 | CPU speed-up (median) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+
+    def stat(values: list[float]) -> str:
+        ordered = sorted(values)
+        return f"{statistics.median(ordered):.1f} / {ordered[int(0.9 * (len(ordered) - 1))]:.1f}"
+
+    for row, t in rows.items():
+        speedup = statistics.median(t["reference cpu"]) / statistics.median(t["now cpu"])
+        print(
+            f"| {row} | {len(t['now wall'])} | {stat(t['reference wall'])} | {stat(t['now wall'])} | "
+            f"{stat(t['reference cpu'])} | {stat(t['now cpu'])} | {speedup:.2f}x |"
+        )
+    print(f"answers different on {different} of the timed images")
+    return 1 if different else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,11 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", default=BASELINE, help="git revision of the reference localiser")
     parser.add_argument("--cache", type=Path, help="pickle of the reference's answers (read if present, else written)")
     parser.add_argument("--quick", action="store_true", help="about 1/20 of the sample")
-    parser.add_argument("--timing", action="store_true", help="median and p90 ms per image size, both localisers")
+    parser.add_argument("--timing", action="store_true", help="time both localisers per image size instead")
+    parser.add_argument("--repeats", type=int, default=5, help="--timing: calls per image and localiser")
     args = parser.parse_args(argv)
 
     from hematovision.logic import localiser as new
 
+    if args.timing:
+        return timing(load_reference(args.reference), new, args.repeats, args.reference)
     splits = []  # the inputs where a split cut fired (two touching white cells): the sample must exercise it
     split_cut = new._split_cut
 
@@ -236,15 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     reference = None
     cached: dict = {}
     key = (args.reference, args.quick)
-    if args.cache and args.cache.exists() and not args.timing:
+    if args.cache and args.cache.exists():
         with args.cache.open("rb") as f:
             stored = pickle.load(f)
         if stored.get("key") == key:
             cached = stored["answers"]
-    if not cached or args.timing:
+    if not cached:
         reference = load_reference(args.reference)
     fresh: dict = {}
-    times: dict[str, dict[str, list[float]]] = {}
     checked = failed = boxes = 0
     rulers: dict[str, int] = {}
     started = time.perf_counter()
@@ -256,13 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             if tag in cached:
                 ref = cached[tag]
             else:
-                ref, ms_ref = answer(reference, image)
+                ref = answer(reference, image)
                 fresh[tag] = ref
-                if args.timing:
-                    times.setdefault(size_class(image), {"reference": [], "new": []})["reference"].append(ms_ref)
-            got, ms_new = answer(new, image)
-            if args.timing:
-                times.setdefault(size_class(image), {"reference": [], "new": []})["new"].append(ms_new)
+            got = answer(new, image)
             checked += 1
             rulers[got["ruler"]] = rulers.get(got["ruler"], 0) + 1
             boxes += len(got["boxes"])
@@ -277,18 +330,6 @@ def main(argv: list[str] | None = None) -> int:
             pickle.dump({"key": key, "answers": fresh}, f)
     print(f"{checked} localisations compared with {args.reference[:12]}: {failed} different")
     print(f"coverage: {rulers}; {boxes} boxes; a split cut in {sum(splits)} of {len(splits)} candidate passes")
-    if args.timing:
-        print(f"\nlocate, ms per call, 1 thread, load average {os.getloadavg()[0]:.1f} (reference | now)")
-        print("| size | n | reference median | reference p90 | now median | now p90 |")
-        print("|---|---|---|---|---|---|")
-        for size, t in sorted(times.items(), key=lambda kv: -len(kv[1]["new"])):
-            if len(t["new"]) < 5 or not t["reference"]:
-                continue
-            row = [size, str(len(t["new"]))]
-            for side in ("reference", "new"):
-                values = sorted(t[side])
-                row += [f"{statistics.median(values):.1f}", f"{values[int(0.9 * (len(values) - 1))]:.1f}"]
-            print("| " + " | ".join(row) + " |")
     return 1 if failed else 0
 
 
