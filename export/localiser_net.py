@@ -369,7 +369,7 @@ def build_model(cfg: Config):
         p = block(p, 48)
     trunk = block(p, 32)
     heat = layers.Conv2D(1, 1, bias_initializer=keras.initializers.Constant(-2.19), name="heat")(trunk)
-    size = layers.Conv2D(2, 1, bias_initializer=keras.initializers.Constant(2.0), name="size")(trunk)
+    size = layers.Conv2D(2, 1, bias_initializer=keras.initializers.Constant(2.3), name="size")(trunk)
     g = layers.Dense(ch(32), activation="relu")(layers.GlobalAveragePooling2D()(c32))
     scale = layers.Dense(1, bias_initializer=keras.initializers.Constant(1.9), name="scale")(g)
     return keras.Model(image, [heat, size, scale], name="localiser_net")
@@ -534,6 +534,7 @@ def cmd_cv(args) -> int:
 
     cfg = Config(
         steps=args.steps,
+        lr=args.lr,
         folds=args.folds,
         seed=args.seed,
         work_long=args.work_long,
@@ -545,6 +546,9 @@ def cmd_cv(args) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     log = _logger(work)
+    if (work / "config.json").is_file():  # a run folder keeps the config its folds were trained with
+        saved = json.loads((work / "config.json").read_text())
+        cfg = Config(**{**saved, "zoom": tuple(saved["zoom"])})
     (work / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     root = Path(args.data) if args.data else DATA_ROOT
     fields = load_fields(root)
@@ -552,19 +556,24 @@ def cmd_cv(args) -> int:
     tune = [f for f in fields if f.split == "tune"]
     log(f"cv: {len(tune)} tune fields ({len(unique(tune))} unique images), {cfg.folds} folds by sha256; {asdict(cfg)}")
     raws, nets = [], {}
-    for k in range(cfg.folds):
+    chosen_folds = [int(k) for k in args.eval_folds.split(",")] if args.eval_folds else list(range(cfg.folds))
+    for k in chosen_folds:
         onnx_path = work / f"fold{k}" / ONNX_NAME
+        if args.only_fold is not None and k != args.only_fold:
+            continue
         if not onnx_path.is_file():
             train_fields = unique([f for f in tune if fold_of(f.sha256, cfg.folds) != k])
             log(f"fold {k}: training on {len(train_fields)} images")
             model = train(load_examples(train_fields, root), cfg, log)
             log(f"fold {k}: ONNX {export_onnx(model, onnx_path)} bytes")
+        if args.only_fold is not None:
+            return 0  # one fold trained (folds in parallel processes); rerun without --only-fold to evaluate
         nets[k] = NetLocaliser(onnx_path, threshold=0.5, long_side=cfg.work_long)
         for f in tune:
             if fold_of(f.sha256, cfg.folds) == k:
                 with Image.open(f.path(root)) as opened:
                     raws.append((f.set, f.wbc, nets[k].raw(np.asarray(opened.convert("RGB")))))
-    sweep = threshold_sweep(raws, np.round(np.arange(0.1, 0.81, 0.05), 3))
+    sweep = threshold_sweep(raws, np.round(np.arange(0.05, 0.81, 0.05), 3))
     for row in sweep:
         figs = "  ".join(f"{n} {r:.3f}/{p:.3f}" for n, (r, p) in sorted(row["figures"].items()))
         log(f"  threshold {row['threshold']:.2f}: {figs}  mean F1 {row['mean_f1']:.3f}")
@@ -573,25 +582,28 @@ def cmd_cv(args) -> int:
     log(f"chosen threshold (out-of-fold mean F1 over the sets): {threshold}")
     for net in nets.values():
         net.threshold = threshold
-    by_fold = {k: [f for f in tune if fold_of(f.sha256, cfg.folds) == k] for k in range(cfg.folds)}
+    by_fold = {k: [f for f in tune if fold_of(f.sha256, cfg.folds) == k] for k in chosen_folds}
     versions = [] if args.no_versions else list(VERSIONS)
-    results = {"config": asdict(cfg), "threshold": threshold, "sweep": sweep}
+    results = {"config": asdict(cfg), "eval_folds": chosen_folds, "threshold": threshold, "sweep": sweep}
+    out = work / ("results.json" if not args.eval_folds else f"results-folds{args.eval_folds.replace(',', '')}.json")
     for name, locate_for in (("net", lambda k: nets[k]), ("stain", lambda k: stain_locate)):
         rows = _rows(evaluate, locate_for, by_fold, SETS, versions, root)
         results[name] = rows
         for key, row in rows.items():
             log(format_row(f"{name} {key}", row))
+        out.write_text(json.dumps(results, indent=2, default=float))
+    first = chosen_folds[0]
     bccd = next(f for f in fields if f.set == "bccd")
     with Image.open(bccd.path(root)) as opened:
         sample = opened.convert("RGB")
     results["timing"] = {
-        "net": {**timings(nets[0], root), "session_run_640x480_ms": round(network_only_ms(nets[0], sample), 1)},
+        "net": {**timings(nets[first], root), "session_run_640x480_ms": round(network_only_ms(nets[first], sample), 1)},
         "stain": timings(stain_locate, root),
-        "onnx_bytes": (work / "fold0" / ONNX_NAME).stat().st_size,
+        "onnx_bytes": (work / f"fold{first}" / ONNX_NAME).stat().st_size,
         "load": os.getloadavg()[0],
     }
     log(f"timing (1 thread, warm; load average {os.getloadavg()[0]:.2f}): {json.dumps(results['timing'])}")
-    (work / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    out.write_text(json.dumps(results, indent=2, default=float))
     return 0
 
 
@@ -649,11 +661,14 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--seed", type=int, default=0)
             p.add_argument("--work-long", type=int, default=WORK_LONG)
             p.add_argument("--width", type=float, default=1.0)
+            p.add_argument("--lr", type=float, default=Config.lr)
             p.add_argument("--crop", type=int, default=Config.crop)
             p.add_argument("--batch", type=int, default=Config.batch)
             p.add_argument("--zoom-min", type=float, default=0.5)
             p.add_argument("--zoom-max", type=float, default=2.0)
             p.add_argument("--no-versions", action="store_true")
+            p.add_argument("--only-fold", type=int, default=None, help="train this fold only, then stop")
+            p.add_argument("--eval-folds", default="", help="comma-separated folds to evaluate (default: all)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     return {"cv": cmd_cv, "final": cmd_final, "report": cmd_report}[args.command](args)
