@@ -1,6 +1,6 @@
 """A small learned white-cell localiser, as an experiment (issue #17): research only, nothing that ships uses it.
 
-.venv-export/bin/python -m export.localiser_net cv --work build/runs/localiser-net-NAME [--folds 3] [--steps 1500]
+.venv-export/bin/python -m export.localiser_net cv --work build/runs/localiser-net-NAME [--folds 3] [--steps 1800]
 .venv-export/bin/python -m export.localiser_net final --work DIR      # one model on every tune field (after cv)
 .venv-export/bin/python -m export.localiser_net report --work DIR     # the final model on the REPORT split, once
 
@@ -10,7 +10,7 @@
   red-cell truth of export.fields: median RBC box width / 7.5 um). Depthwise-separable blocks down to stride 32 (the
   receptive field covers a white cell that fills a third of the frame) and a small feature pyramid back to stride 4.
 - Training: only the TUNE fields of export/fields_split.csv (bccd, txl, phone; each image once), random crops of
-  CROP px at a random zoom (x0.5-x2 around the working scale: 40x to 100x objectives), rotations and flips, colour
+  Config.crop px at a random zoom (Config.zoom around the working scale), rotations and flips, colour
   casts, desaturation, blur, noise, a black eyepiece circle and JPEG re-encoding.
 - Cross-validation: folds by sha256 (so byte-identical fields, e.g. txl's copies of bccd fields, share a fold); each
   fold's model is exported to ONNX and run through onnxruntime (1 thread) and the numpy peak decoder below on its
@@ -48,13 +48,13 @@ OPSET = 17  # as export/convert.py
 @dataclass
 class Config:
     work_long: int = WORK_LONG
-    crop: int = 256
-    batch: int = 16
-    steps: int = 1500
-    lr: float = 2e-3
+    crop: int = 160
+    batch: int = 8
+    steps: int = 1800
+    lr: float = 4e-3
     folds: int = 3
     seed: int = 0
-    zoom: tuple[float, float] = (0.5, 2.0)
+    zoom: tuple[float, float] = (0.6, 1.6)  # around the working scale: 40x to 100x objectives
     width: float = 1.0  # channel multiplier
 
 
@@ -664,8 +664,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--lr", type=float, default=Config.lr)
             p.add_argument("--crop", type=int, default=Config.crop)
             p.add_argument("--batch", type=int, default=Config.batch)
-            p.add_argument("--zoom-min", type=float, default=0.5)
-            p.add_argument("--zoom-max", type=float, default=2.0)
+            p.add_argument("--zoom-min", type=float, default=Config.zoom[0])
+            p.add_argument("--zoom-max", type=float, default=Config.zoom[1])
             p.add_argument("--no-versions", action="store_true")
             p.add_argument("--only-fold", type=int, default=None, help="train this fold only, then stop")
             p.add_argument("--eval-folds", default="", help="comma-separated folds to evaluate (default: all)")
