@@ -108,3 +108,13 @@ def test_cov_is_numpys_cov():
             pts = pts + rng.random((n, 2))
         centred = pts - pts.mean(axis=0)
         assert localiser._cov(centred.T).tobytes() == np.cov(centred.T).tobytes()
+
+
+def test_a_channel_resized_alone_is_that_channel_of_the_resized_image():
+    rng = np.random.default_rng(13)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(16, 420, 2))
+        image = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        size = (max(1, int(w * rng.uniform(0.2, 1.0))), max(1, int(h * rng.uniform(0.2, 1.0))))
+        whole = np.asarray(localiser._resize(image, size))[:, :, 1]
+        np.testing.assert_array_equal(np.asarray(localiser._resize(image.getchannel(1), size)), whole)

@@ -516,10 +516,19 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
     nucleus_level = _cell_level(sample, 75.0, LEVEL_CUT)
     work_image = Image.fromarray(work)
     valid_image = Image.fromarray(valid.astype(np.uint8) * 255)
+    whole = bool(valid.all())  # no vignette: every nearest-neighbour resize of the mask is all set
+
+    def valid_at(size: tuple[int, int]) -> np.ndarray:
+        if whole:
+            return np.ones((size[1], size[0]), dtype=bool)
+        return np.asarray(valid_image.resize(size, Image.Resampling.NEAREST)) > 0
+
     if scale_factor < 1.0:
         size = (max(1, round(work.shape[1] * scale_factor)), max(1, round(work.shape[0] * scale_factor)))
-        od_small = _green_density(np.asarray(_resize(work_image, size)), bg)
-        valid_scale = np.asarray(valid_image.resize(size, Image.Resampling.NEAREST)) > 0
+        # the green channel resized alone: Pillow resamples each channel with the same fixed-point arithmetic
+        green = work_image.getchannel(1)
+        od_small = _od_table(bg, 1)[np.asarray(_resize(green, size))]
+        valid_scale = valid_at(size)
         scale_factor = math.sqrt(size[0] / work.shape[1] * size[1] / work.shape[0])
     else:
         od_small, valid_scale = od_g, valid
@@ -539,7 +548,7 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
         size = (max(8, round(work.shape[1] * zoom)), max(8, round(work.shape[0] * zoom)))
         zoom_x, zoom_y = size[0] / work.shape[1], size[1] / work.shape[0]
         small = np.asarray(_resize(work_image, size))
-        valid_small = np.asarray(valid_image.resize(size, Image.Resampling.NEAREST)) > 0
+        valid_small = valid_at(size)
     else:
         zoom_x = zoom_y = 1.0
         small, valid_small = work, valid
