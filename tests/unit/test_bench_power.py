@@ -194,7 +194,11 @@ def _power_results(quick=False):
 
 def test_power_section_and_its_replacement():
     section = "\n".join(report.power_section(_power_results()))
-    assert "| 3008, 2 threads, spinning off | 1.70 |" in section and "| - / 200 |" in section and "**2048 MB, IntraOpThreads 1**" in section
+    assert (
+        "| 3008, 2 threads, spinning off | 1.70 |" in section
+        and "| - / 200 |" in section
+        and "**2048 MB, IntraOpThreads 1**" in section
+    )
     document = "# Benchmarks\n\n## Warm\n\ntext\n\n## Reproduce\n\n```\nmake bench\n```\n"
     once = report.replace_power_section(document, section)
     assert once.index(report.POWER_START) < once.index("## Reproduce") and once.count(report.POWER_START) == 1
