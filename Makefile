@@ -64,7 +64,9 @@ train: export-venv
 promote: export-venv
 	$(EXPORT_VENV)/bin/python -m export promote $(RUN)
 
-## Re-evaluate the committed model (export/artifacts + functions/classifier/model) and rewrite its card; ~6 min.
+## Re-evaluate the committed model (export/artifacts + functions/classifier/model) and rewrite its card: the metrics,
+## the third lab (dbn-select, dbn-report), the robustness table and, for a cell model, the thresholds' calibration;
+## the card states the minutes it took and the machine's load average (docs/model-card.md, "Re-measure").
 evaluate: export-venv
 	$(EXPORT_VENV)/bin/python -m export evaluate
 

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 from export_helpers import EXPORT_PYTHON, MODEL_DIR, ROOT, SHARED_DATA, require
 
+from export.card import markdown
+from export.perturb import PERTURBATIONS
 from export.promote import ARTIFACTS, DOCS, RUN_MODEL, PromotionRefused, promote
 from export.recipe import RECIPE_FILE, RUN_RECIPE_NAME, Recipe, committed_recipe
+from hematovision.logic.localiser import LOCALISER_VERSION
 
 RUNS = ROOT / "build" / "runs"
 SHIPPED = (ARTIFACTS, MODEL_DIR, DOCS / "model-card.md", DOCS / "figures")
@@ -105,9 +108,13 @@ def test_smoke_export_meets_the_artifact_contract(smoke_run):
     probabilities, cam, similarity = session.run(None, {"image": batch})
     assert probabilities.shape == (3, 4) and cam.shape == (3, 7, 7, 4) and similarity.shape == (3,)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    for key in ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val"):
+    for key in ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val", "dbn_select", "dbn_report"):
         assert card["metrics"][key]["n"] > 0
     assert 0.0 <= card["non_blood_images"]["flagged_uncertain_fraction"] <= 1.0
+    # a frame model keeps 1.2.0's threshold rule, and gets the robustness table
+    assert card["uncertainty"]["chosen_on"] == ["bccd_val", "pbc_val"] and "calibration" not in card["uncertainty"]
+    assert "crop" not in card["input"] and "localiser" not in card
+    assert_robustness_table(card)
     assert (model_dir / "hematovision.onnx").stat().st_size <= 10 * 1024 * 1024
 
 
@@ -161,11 +168,39 @@ def test_the_model_2_candidate_recipe_trains_converts_and_evaluates(candidate_ru
     assert card["parity"]["passed"], card["parity"]
     assert card["input"]["shape"][1:] == [160, 160, 3]
     assert "crop" in card["training"] and card["training"]["stain_camera_augmentation"]
-    for key in ("bccd_test", "pbc_test", "bccd_val", "pbc_val"):
-        assert card["metrics"][key]["n"] > 0 and "crop_mode_metrics" in card["metrics"][key]["scored_by"]
+    # the crop contract the serving code reads (logic/inference.Model), and the serving code crops: every set scored
+    assert card["input"]["crop"] == "cell" and card["input"]["crop_um"] == recipe.crop_um
+    assert card["localiser"]["version"] == LOCALISER_VERSION
+    assert "28 um" in card["input"]["preprocessing"]
+    for key in ("bccd_test", "pbc_test", "bccd_val", "pbc_val", "dbn_select", "dbn_report"):
+        assert card["metrics"][key]["n"] > 0
+    # a cell model's thresholds are calibrated on validation images, clean and perturbed, never on a test set
+    assert card["uncertainty"]["chosen_on"] == ["bccd_val", "pbc_val", "dbn_select"]
+    assert card["uncertainty"]["calibration"]["perturbed_n"] > 0
+    assert_robustness_table(card)
+    assert any(row[name]["crop_cell"] for row in card["robustness"]["rows"].values() for name in row)
     import onnxruntime as ort
 
     session = ort.InferenceSession(
         str(candidate_run / RUN_MODEL / "hematovision.onnx"), providers=["CPUExecutionProvider"]
     )
     assert session.get_inputs()[0].shape[1:] == [160, 160, 3]
+
+
+def assert_robustness_table(card):
+    rows = card["robustness"]["rows"]
+    assert list(rows) == ["none", *PERTURBATIONS]
+    for row in rows.values():
+        assert set(row) == {"bccd_test_simple", "pbc_test", "dbn_report"}
+        assert all(cell["n"] > 0 and 0.0 <= cell["flagged_fraction"] <= 1.0 for cell in row.values())
+    assert "Robustness" in markdown(card)
+
+
+def test_the_screen_reads_a_candidate_run(candidate_run, capsys):
+    from export.screen import SCREEN_FILE, main
+
+    assert main([str(candidate_run), "--per-class", "2", "--timing-runs", "3"]) == 0
+    result = json.loads((candidate_run / SCREEN_FILE).read_text())
+    assert result["input_size"] == 160 and result["crop"] == "cell"
+    assert 0 < result["dbn_select"]["n"] <= 8 and result["dbn_select"]["crop_cell"] > 0
+    assert "| dbn-select accuracy |" in capsys.readouterr().out
