@@ -133,6 +133,18 @@ def synthetic_cell(
     return buffer.getvalue()
 
 
+def synthetic_image_list(folder, count: int):
+    """`count` synthetic cell JPEGs in `folder` and the images.txt listing them (a bench child's --images-file)."""
+    paths = []
+    for seed in range(count):
+        path = folder / f"cell{seed}.jpg"
+        path.write_bytes(synthetic_cell(seed=seed))
+        paths.append(str(path))
+    listing = folder / "images.txt"
+    listing.write_text("\n".join(paths))
+    return listing
+
+
 def encode_multipart(
     fields: list[tuple[str, str | None, str, bytes]], boundary: str = "hematovisionBoundary7MA4YWxk"
 ) -> tuple[str, bytes]:

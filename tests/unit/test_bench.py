@@ -86,12 +86,7 @@ def test_cold_start_claim_uses_the_built_package_when_measured():
 
 def test_serving_child_warm_on_the_test_model(tmp_path):
     model_dir = fakes.build_fake_model(tmp_path / "model")
-    images = []
-    for seed in range(3):
-        path = tmp_path / f"cell{seed}.jpg"
-        path.write_bytes(fakes.synthetic_cell(seed=seed))
-        images.append(str(path))
-    (tmp_path / "images.txt").write_text("\n".join(images))
+    fakes.synthetic_image_list(tmp_path, 3)
     out = tmp_path / "warm.json"
     result = run_bench_child(
         "bench.serving_child",
@@ -181,6 +176,7 @@ def test_fields_child_and_its_section_on_the_test_model(tmp_path):
     assert result["field"]["size"] == "640x480" and result["twelve_mp"]["size"] == "4000x3000"
     for key in ("field", "twelve_mp"):
         phases = result[key]
-        assert phases["locate_ms"] > 0 and phases["handler_ms"] >= phases["decode_ms"]
+        # medians of separate timed runs: no order between them holds on a loaded machine, only that each was timed
+        assert phases["locate_ms"] > 0 and phases["handler_ms"] > 0 and phases["decode_ms"] > 0
     section = "\n".join(report.fields_section(result))
     assert "## Whole-field photos" in section and "| 4000x3000 JPEG" in section

@@ -210,12 +210,7 @@ def test_power_section_and_its_replacement():
 def test_levers_child_on_the_test_model(tmp_path):
     """bench.levers on the stand-in model: every row, the graph facts, the bound and the batch table are there."""
     model_dir = fakes.build_fake_model(tmp_path / "model")
-    images = []
-    for seed in range(2):
-        path = tmp_path / f"cell{seed}.jpg"
-        path.write_bytes(fakes.synthetic_cell(seed=seed))
-        images.append(str(path))
-    (tmp_path / "images.txt").write_text("\n".join(images))
+    fakes.synthetic_image_list(tmp_path, 2)
     arguments = ["--model-dir", str(model_dir), "--images-file", str(tmp_path / "images.txt")]
     arguments += ["--work", str(tmp_path / "levers"), "--warmup", "1", "--batch-repeats", "1", "--create-repeats", "1"]
     result = run_bench_child("bench.levers", arguments, tmp_path / "levers.json")
