@@ -51,12 +51,50 @@ def validation_figures(run: Path) -> dict:
     }
 
 
-def run_card(run: Path, recipe: Recipe) -> dict:
+def first_per_class(samples: list[Sample], per_class: int | None) -> list[Sample]:
+    """All samples, or the first n of each class (tests)."""
+    if per_class is None:
+        return samples
+    return [s for label in range(len(CLASSES)) for s in [s for s in samples if s.label == label][:per_class]]
+
+
+def screening_card(run: Path, recipe: Recipe, data_root: Path = DATA_ROOT, per_class: int | None = None) -> dict:
+    """A card for a converted run that was stopped before its evaluation (which also scores the test sets, and a
+    candidate needs none of that): the crop contract from its recipe, and thresholds by model 1.2.0's rule
+    (export.evaluate.choose_thresholds) on bccd val + pbc val only, so dbn-select stays out of the calibration.
+    per_class: the first n validation images of each class (tests)."""
+    from export.card import NAME, crop_fields
+    from export.data import all_splits
+    from export.evaluate import THRESHOLD_SETS, choose_thresholds, load_arrays, onnx_outputs
+    from hematovision.logic.inference import Model, sha256_file
+
+    size = recipe.input_size
+    input_fields, localiser = crop_fields(recipe)
+    card = {
+        "name": NAME,
+        "version": recipe.version,
+        "classes": list(CLASSES),
+        "input": {"shape": [None, size, size, 3], **input_fields},
+        **({"localiser": localiser} if localiser else {}),
+    }
+    model = Model(run / RUN_MODEL, intra_op_threads=2, card=card)
+    named = all_splits(data_root)
+    sets = [first_per_class(named[name], per_class) for name in THRESHOLD_SETS]
+    outputs = [onnx_outputs(model, load_arrays(samples, size, recipe)) for samples in sets]
+    card["uncertainty"] = {**choose_thresholds(outputs), "screening_card": True}
+    card["sha256"] = sha256_file(run / RUN_MODEL / "hematovision.onnx")
+    return card
+
+
+def run_card(run: Path, recipe: Recipe, data_root: Path = DATA_ROOT, per_class: int | None = None) -> dict:
     """The run's card, with the crop fields completed from its recorded recipe where the card predates them (runs
-    evaluated before export/card.py wrote them)."""
+    evaluated before export/card.py wrote them); a screening card where the run was converted but not evaluated."""
     from export.card import crop_fields
 
-    card = copy.deepcopy(json.loads((run / RUN_MODEL / "model_card.json").read_text()))
+    card_file = run / RUN_MODEL / "model_card.json"
+    if not card_file.is_file():
+        return screening_card(run, recipe, data_root, per_class)
+    card = copy.deepcopy(json.loads(card_file.read_text()))
     input_fields, localiser = crop_fields(recipe)
     for key, value in input_fields.items():
         card.setdefault("input", {}).setdefault(key, value)
@@ -145,11 +183,10 @@ def screen_run(run: Path, data_root: Path = DATA_ROOT, per_class: int | None = N
 
     run = Path(run)
     recipe = Recipe.load(run / RUN_RECIPE_NAME)
-    card = run_card(run, recipe)
+    card = run_card(run, recipe, Path(data_root), per_class)
     crop_um = card["input"].get("crop_um") if card["input"].get("crop", "frame") == "cell" else None
     samples = dbn_splits(Path(data_root) / "dbn")["select"]
-    if per_class is not None:
-        samples = [s for label in range(len(CLASSES)) for s in [s for s in samples if s.label == label][:per_class]]
+    samples = first_per_class(samples, per_class)
     # the guard of the decision rule: nothing here may score a dbn-report image
     assert all(s.split == "select" for s in samples), "screen scores dbn-select only"
     model = Model(run / RUN_MODEL, intra_op_threads=2, card=card)
@@ -164,7 +201,8 @@ def screen_run(run: Path, data_root: Path = DATA_ROOT, per_class: int | None = N
         "crop": card["input"].get("crop", "frame"),
         "crop_um": crop_um,
         "thresholds": {
-            k: card["uncertainty"].get(k) for k in ("confidence_threshold", "ood_similarity_threshold", "chosen_on")
+            k: card["uncertainty"].get(k)
+            for k in ("confidence_threshold", "ood_similarity_threshold", "chosen_on", "screening_card")
         },
         "validation": validation,
         "dbn_select": figures,
@@ -266,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = []
     for run in args.runs:
-        if not (run / RUN_MODEL / "model_card.json").is_file():
-            raise SystemExit(f"{run} is not a finished run: {run / RUN_MODEL / 'model_card.json'} is missing")
+        if not (run / RUN_MODEL / "hematovision.onnx").is_file():
+            raise SystemExit(f"{run} is not converted: {run / RUN_MODEL / 'hematovision.onnx'} is missing")
         result = screen_run(run, args.data, args.per_class, args.timing_runs)
         (run / SCREEN_FILE).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {run / SCREEN_FILE}", flush=True)

@@ -5,6 +5,7 @@ Runs in the export venv (.venv-export: TensorFlow, tf2onnx), which `make test` c
 """
 
 import json
+import shutil
 import subprocess
 import time
 from dataclasses import replace
@@ -204,3 +205,18 @@ def test_the_screen_reads_a_candidate_run(candidate_run, capsys):
     assert result["input_size"] == 160 and result["crop"] == "cell"
     assert 0 < result["dbn_select"]["n"] <= 8 and result["dbn_select"]["crop_cell"] > 0
     assert "| dbn-select accuracy |" in capsys.readouterr().out
+
+
+def test_the_screen_makes_a_validation_only_card_for_a_run_stopped_before_evaluation(candidate_run, tmp_path):
+    """A converted run without a card (its evaluation, which scores the test sets too, was skipped): the screen
+    calibrates a card on bccd val + pbc val only and says so."""
+    from export.screen import SCREEN_FILE, main
+
+    stopped = tmp_path / "stopped"
+    shutil.copytree(candidate_run, stopped)
+    (stopped / RUN_MODEL / "model_card.json").unlink()
+    (stopped / SCREEN_FILE).unlink(missing_ok=True)
+    assert main([str(stopped), "--per-class", "2", "--timing-runs", "3"]) == 0
+    result = json.loads((stopped / SCREEN_FILE).read_text())
+    assert result["thresholds"]["screening_card"] is True and result["crop"] == "cell"
+    assert not (stopped / RUN_MODEL / "model_card.json").exists()  # the screen writes only its own file
