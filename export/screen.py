@@ -112,7 +112,7 @@ def classify_samples(classifier, samples: list[Sample]) -> list[dict]:
     outcomes = classify_files(classifier, [s.path for s in samples], localise=True)
     for sample, (path, item) in zip(samples, outcomes, strict=True):
         if not item.ok:
-            raise RuntimeError(f"a dbn-select image could not be classified: {path}: {item.error.code}")
+            raise RuntimeError(f"a validation image could not be classified: {path}: {item.error.code}")
         answers.append(
             {
                 "label": sample.label,
@@ -175,9 +175,16 @@ def session_run_ms(model, runs: int = TIMING_RUNS, warmup: int = TIMING_WARMUP) 
     }
 
 
-def screen_run(run: Path, data_root: Path = DATA_ROOT, per_class: int | None = None, timing_runs: int = TIMING_RUNS):
-    """One candidate's screening figures (validation only); per_class: the first n dbn-select images of each class
-    (tests)."""
+def screen_run(
+    run: Path,
+    data_root: Path = DATA_ROOT,
+    per_class: int | None = None,
+    timing_runs: int = TIMING_RUNS,
+    per_set_val: bool = False,
+):
+    """One candidate's screening figures (validation only); per_class: the first n images of each class of every set
+    scored (tests); per_set_val: also bccd val and pbc val apart, through the serving classify (the run's report
+    has only their union)."""
     from hematovision.logic.classifier import Classifier
     from hematovision.logic.inference import Model
 
@@ -194,6 +201,14 @@ def screen_run(run: Path, data_root: Path = DATA_ROOT, per_class: int | None = N
     figures = select_figures(classify_samples(classifier, samples))
     timing = session_run_ms(Model(run / RUN_MODEL, intra_op_threads=1, card=card), runs=timing_runs)
     validation = validation_figures(run)
+    if per_set_val:
+        from export.data import all_splits
+
+        named = all_splits(Path(data_root))
+        validation["by_set"] = {
+            name: select_figures(classify_samples(classifier, first_per_class(named[name], per_class)))
+            for name in ("bccd_val", "pbc_val")
+        }
     result = {
         "run": str(run),
         "version": recipe.version,
@@ -234,6 +249,18 @@ def table(results: list[dict]) -> str:
         ("selected epoch", lambda r: str(r["validation"]["selected_epoch"])),
         ("val macro-F1 (bccd+pbc val)", lambda r: f"{r['validation']['val_macro_f1']:.4f}"),
         ("val accuracy", lambda r: f"{r['validation']['val_accuracy']:.4f}"),
+        *[
+            (
+                f"{name} accuracy / EOS recall",
+                lambda r, name=name: (
+                    f"{_pct(r['validation']['by_set'][name]['accuracy'])} / "
+                    f"{_pct(r['validation']['by_set'][name]['per_class_recall']['EOSINOPHIL'])}"
+                    if "by_set" in r["validation"]
+                    else "-"
+                ),
+            )
+            for name in ("bccd_val", "pbc_val")
+        ],
         ("dbn-select n", lambda r: str(r["dbn_select"]["n"])),
         ("dbn-select accuracy", lambda r: _pct(r["dbn_select"]["accuracy"])),
         ("dbn-select macro-F1", lambda r: _pct(r["dbn_select"]["macro_f1"])),
@@ -301,12 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding dbn/")
     parser.add_argument("--per-class", type=int, default=None, help="only the first N dbn-select images per class")
     parser.add_argument("--timing-runs", type=int, default=TIMING_RUNS, help="session.run calls timed per model")
+    parser.add_argument(
+        "--per-set-val", action="store_true", help="also score bccd val and pbc val apart (a few minutes more)"
+    )
     args = parser.parse_args(argv)
     results = []
     for run in args.runs:
         if not (run / RUN_MODEL / "hematovision.onnx").is_file():
             raise SystemExit(f"{run} is not converted: {run / RUN_MODEL / 'hematovision.onnx'} is missing")
-        result = screen_run(run, args.data, args.per_class, args.timing_runs)
+        result = screen_run(run, args.data, args.per_class, args.timing_runs, args.per_set_val)
         (run / SCREEN_FILE).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {run / SCREEN_FILE}", flush=True)
         results.append(result)

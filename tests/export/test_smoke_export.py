@@ -216,7 +216,11 @@ def test_the_screen_makes_a_validation_only_card_for_a_run_stopped_before_evalua
     shutil.copytree(candidate_run, stopped)
     (stopped / RUN_MODEL / "model_card.json").unlink()
     (stopped / SCREEN_FILE).unlink(missing_ok=True)
-    assert main([str(stopped), "--per-class", "2", "--timing-runs", "3"]) == 0
+    assert main([str(stopped), "--per-class", "2", "--timing-runs", "3", "--per-set-val"]) == 0
     result = json.loads((stopped / SCREEN_FILE).read_text())
     assert result["thresholds"]["screening_card"] is True and result["crop"] == "cell"
+    assert {name: figures["n"] for name, figures in result["validation"]["by_set"].items()} == {
+        "bccd_val": 8,
+        "pbc_val": 8,
+    }
     assert not (stopped / RUN_MODEL / "model_card.json").exists()  # the screen writes only its own file
