@@ -45,6 +45,16 @@ def crop_fields(recipe: Recipe) -> tuple[dict, dict | None]:
     return {"crop": "cell", "crop_um": float(recipe.crop_um)}, {"version": LOCALISER_VERSION}
 
 
+def loading_card(recipe: Recipe) -> dict:
+    """The least card the serving Model needs to load a model exported from `recipe` before its own card exists:
+    name, classes and the crop contract, so that the serving Classifier crops as it will for the finished card."""
+    input_fields, localiser = crop_fields(recipe)
+    card = {"name": NAME, "classes": list(CLASSES), "input": input_fields}
+    if localiser:
+        card["localiser"] = localiser
+    return card
+
+
 def preprocessing_text(recipe: Recipe) -> str:
     """How the serving code turns a photo into this model's input, in words."""
     from hematovision.logic.cell_crop import BOX_CROP

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.data import CLASSES, Sample, all_splits, dbn_named, fixed_subsample
+from export.data import Sample, all_splits, dbn_named, fixed_subsample
 from export.recipe import RUN_RECIPE_NAME, Recipe
 from export.train import SMOKE_VAL_PER_CLASS, log, model_input_of, smoke_subset
 
@@ -195,7 +195,7 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
     into `out` (hematovision.onnx), and write its card there; docs: where model-card.md and its figures go.
     A smoke run is evaluated on a few images of each set."""
     from export import robustness
-    from export.card import NAME, crop_fields, write_card, write_markdown
+    from export.card import loading_card, write_card, write_markdown
     from export.convert import build_export_model
     from hematovision.logic.classifier import Classifier
     from hematovision.logic.inference import Model, Thresholds
@@ -211,10 +211,7 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
         named = {k: smoke_subset(v, SMOKE_VAL_PER_CLASS) for k, v in named.items()}
     # The card is written last, from these results: until then the model is loaded with a card given in code, which
     # carries the crop contract so that the serving Classifier crops as it will for the finished card.
-    input_fields, localiser = crop_fields(recipe)
-    bare_card = {"name": NAME, "classes": list(CLASSES), "input": input_fields}
-    if localiser:
-        bare_card["localiser"] = localiser
+    bare_card = loading_card(recipe)
     model = Model(out, intra_op_threads=2, card=bare_card)
 
     log("decoding evaluation images with the serving preprocessing")

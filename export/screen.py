@@ -63,24 +63,16 @@ def screening_card(run: Path, recipe: Recipe, data_root: Path = DATA_ROOT, per_c
     candidate needs none of that): the crop contract from its recipe, and thresholds by model 1.2.0's rule
     (export.evaluate.choose_thresholds) on bccd val + pbc val only, so dbn-select stays out of the calibration.
     per_class: the first n validation images of each class (tests)."""
-    from export.card import NAME, crop_fields
+    from export.card import loading_card
     from export.data import all_splits
     from export.evaluate import THRESHOLD_SETS, choose_thresholds, load_arrays, onnx_outputs
     from hematovision.logic.inference import Model, sha256_file
 
-    size = recipe.input_size
-    input_fields, localiser = crop_fields(recipe)
-    card = {
-        "name": NAME,
-        "version": recipe.version,
-        "classes": list(CLASSES),
-        "input": {"shape": [None, size, size, 3], **input_fields},
-        **({"localiser": localiser} if localiser else {}),
-    }
+    card = {**loading_card(recipe), "version": recipe.version}
     model = Model(run / RUN_MODEL, intra_op_threads=2, card=card)
     named = all_splits(data_root)
     sets = [first_per_class(named[name], per_class) for name in THRESHOLD_SETS]
-    outputs = [onnx_outputs(model, load_arrays(samples, size, recipe)) for samples in sets]
+    outputs = [onnx_outputs(model, load_arrays(samples, recipe.input_size, recipe)) for samples in sets]
     card["uncertainty"] = {**choose_thresholds(outputs), "screening_card": True}
     card["sha256"] = sha256_file(run / RUN_MODEL / "hematovision.onnx")
     return card
