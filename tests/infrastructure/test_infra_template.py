@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 
@@ -325,6 +326,19 @@ def test_samconfig_environment(samconfig, template, env):
         if spec["Type"] == "Number":
             number = float(value)
             assert spec.get("MinValue", number) <= number <= spec.get("MaxValue", number), f"{env}: {name}={value}"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_function_size_follows_the_power_tuning_table(samconfig, template, env):
+    """Memory and threads are chosen by `make bench-power` (issue #19): the template's defaults and both
+    environments carry the choice it recorded in bench/results/power.json."""
+    choice = json.loads((ROOT / "bench" / "results" / "power.json").read_text())["choice"]
+    params = template["Parameters"]
+    assert int(params["FunctionMemorySize"]["Default"]) == choice["memory_mb"]
+    assert int(params["IntraOpThreads"]["Default"]) == choice["threads"]
+    overrides = dict(item.partition("=")[::2] for item in samconfig[env]["deploy"]["parameters"]["parameter_overrides"])
+    assert int(overrides.get("FunctionMemorySize", choice["memory_mb"])) == choice["memory_mb"]
+    assert int(overrides.get("IntraOpThreads", choice["threads"])) == choice["threads"]
 
 
 def test_nested_templates_are_the_only_infra_templates(nested):
