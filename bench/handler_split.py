@@ -1,0 +1,162 @@
+"""Where one warm POST /v1/classify's time goes, stage by stage inside the real handler's own calls (issue #19).
+
+    python -m bench.handler_split [--images 200] [--threads 1] [--model-dir DIR] [--result OUT.json]
+
+The acceptance is handler <= session.run + 3 ms, decode, localisation and crop included. This splits each handler
+call into the stages the classify path runs, timed where the handler calls them (the functions are wrapped by a
+timer for the measurement; nothing else changes):
+- decode: Classifier.decode_upload (Image.open, the JPEG draft, load, EXIF orientation, RGB);
+- localise: logic/classifier.locate_or_none (the whole-field localiser, for the multiple_cells / no_cell flags and,
+  for a cell model, the crop);
+- crop + resize: Classifier.model_input (the whole frame resized, or the best cell's crop);
+- session.run: the handler's own InferenceSession.run;
+- the rest: the whole call minus those (Powertools routing and validation, the event body's base64, request
+  parsing, the verdict, pydantic response models, JSON, the log line, EMF metrics), the JSON encoding of the
+  response included, as the runtime does it.
+Wall and CPU (thread) milliseconds per request, medians over the images; with 1 intra-op thread onnxruntime runs
+on the calling thread, so the CPU column holds the model too. On a loaded machine the CPU column is the steadier
+one, and the shares of one run are the claim, not the absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from bench.common import DEFAULT_DATA, DEFAULT_MODEL_DIR, LambdaContext, test_images
+
+STAGES = ("decode", "localise", "crop + resize", "session.run")
+REST = "the rest (routing, validation, parsing, verdict, response models, JSON, logging, metrics)"
+WHOLE = "whole handler call + JSON encode"
+BUDGET_MS = 3.0  # issue #19: handler <= session.run + 3 ms
+
+
+class StageClock:
+    """Accumulates wall and thread-CPU seconds per stage for the request being timed."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def reset(self) -> None:
+        self.wall = dict.fromkeys(STAGES, 0.0)
+        self.cpu = dict.fromkeys(STAGES, 0.0)
+
+    def wrap(self, stage: str, function):
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.cpu[stage] += time.thread_time() - cpu
+                self.wall[stage] += time.perf_counter() - wall
+
+        return timed
+
+
+def instrument(api) -> StageClock:
+    """Wrap the stages of the classify path of an imported hematovision.handlers.api (its CLASSIFIER and MODEL)."""
+    from hematovision.logic import classifier as classifier_module
+
+    clock = StageClock()
+    clock.reset()
+    classifier = api.CLASSIFIER
+    classifier.decode_upload = clock.wrap("decode", classifier.decode_upload)
+    classifier.model_input = clock.wrap("crop + resize", classifier.model_input)
+    classifier_module.locate_or_none = clock.wrap("localise", classifier_module.locate_or_none)
+    session = api.MODEL.session
+    session.run = clock.wrap("session.run", session.run)
+    return clock
+
+
+def measure(api, events: list[dict], context, clock: StageClock, invoke) -> dict:
+    """Each event through invoke(handler, event, context) once; per-stage medians (ms) and the acceptance gap."""
+    rows: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in (*STAGES, REST, WHOLE)}
+    for event in events:
+        clock.reset()
+        wall, cpu = time.perf_counter(), time.thread_time()
+        response = invoke(api.lambda_handler, event, context)
+        whole_cpu, whole_wall = time.thread_time() - cpu, time.perf_counter() - wall
+        if response.get("statusCode") != 200:
+            raise RuntimeError(f"handler answered {response.get('statusCode')}: {str(response.get('body'))[:300]}")
+        for stage in STAGES:
+            rows[stage]["wall"].append(clock.wall[stage])
+            rows[stage]["cpu"].append(clock.cpu[stage])
+        rows[REST]["wall"].append(whole_wall - sum(clock.wall.values()))
+        rows[REST]["cpu"].append(whole_cpu - sum(clock.cpu.values()))
+        rows[WHOLE]["wall"].append(whole_wall)
+        rows[WHOLE]["cpu"].append(whole_cpu)
+
+    def median_ms(values: list[float]) -> float:
+        return round(statistics.median(values) * 1000.0, 3)
+
+    stages = {name: {kind: median_ms(values) for kind, values in kinds.items()} for name, kinds in rows.items()}
+    # the gap per request (handler - its own session.run), then its median: the acceptance's left-hand side
+    gap = {
+        kind: median_ms([w - r for w, r in zip(rows[WHOLE][kind], rows["session.run"][kind], strict=True)])
+        for kind in ("wall", "cpu")
+    }
+    return {"requests": len(events), "stages": stages, "outside_run_ms": gap, "budget_ms": BUDGET_MS}
+
+
+def lines(split: dict) -> list[str]:
+    """The split as markdown: a table and the acceptance gap (used by bench/report.py and by main)."""
+    stages = split["stages"]
+    whole = stages[WHOLE]
+    out = ["| stage | wall ms | CPU ms | share of the call (wall) |", "|---|---|---|---|"]
+    for name, value in stages.items():
+        share = f"{100 * value['wall'] / whole['wall']:.1f}%" if whole["wall"] else "n/a"
+        out.append(f"| {name} | {value['wall']:.3f} | {value['cpu']:.3f} | {share} |")
+    gap = split["outside_run_ms"]
+    out += [
+        "",
+        f"Outside `session.run` (median per request of the handler call minus its own run): {gap['wall']:.2f} ms wall, "
+        f"{gap['cpu']:.2f} ms CPU; the acceptance allows {split['budget_ms']:.0f} ms.",
+    ]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--images", type=int, default=200, help="bccd TEST JPEGs, spread over the classes")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--result", type=Path, help="also write the split as JSON here")
+    args = parser.parse_args(argv)
+    os.environ["HEMATOVISION_MODEL_DIR"] = str(args.model_dir)
+    os.environ["HEMATOVISION_INTRA_OP_THREADS"] = str(args.threads)
+    from bench.serving_child import invoke, raw_event
+
+    datas = [path.read_bytes() for path in test_images(args.data, args.images)]
+    events = [raw_event(data, f"split-{i}") for i, data in enumerate(datas)]
+    context = LambdaContext()
+    # the handler's log lines and EMF metrics go to stdout, as on Lambda (where the runtime ships them): kept, so
+    # they are timed, but not this command's output
+    stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115
+    try:
+        import hematovision.handlers.api as api
+
+        for event in events[: args.warmup]:
+            invoke(api.lambda_handler, event, context)
+        clock = instrument(api)
+        split = measure(api, events, context, clock, invoke)
+    finally:
+        sys.stdout.close()
+        sys.stdout = stdout
+    load = os.getloadavg()[0]
+    print(f"{len(events)} bccd TEST images, {args.threads} intra-op thread(s), load average {load:.2f}\n")
+    print("\n".join(lines(split)))
+    if args.result:
+        args.result.write_text(json.dumps(dict(split, load_average=load), indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
