@@ -219,6 +219,27 @@ def test_outputs(template):
     assert "${Api.Stage}" in outputs["ApiUrl"]["Value"]["Fn::Sub"]
 
 
+def test_one_version_segment_the_stage_is_the_environment(template, samconfig):
+    """The stage names the environment and the routes carry the version: .../dev/v1/classify, never .../v1/v1/."""
+    param = template["Parameters"]["StageName"]
+    assert param["Default"] == "dev"
+    pattern = param["AllowedPattern"]
+    for good in ("dev", "prod", "staging"):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("v1", "V2", "v10", "Dev", ""):
+        assert not re.fullmatch(pattern, bad), f"StageName {bad!r} must be refused"
+    for env in ("dev", "prod"):
+        overrides = dict(
+            item.partition("=")[::2] for item in samconfig[env]["deploy"]["parameters"]["parameter_overrides"]
+        )
+        assert overrides["StageName"] == env
+    assert all(path == "/" or path.startswith(("/v1/", "/health", "/openapi.json")) for _, path in routes(template))
+    for name in ("ApiUrl", "ClassifyUrl"):
+        url = template["Outputs"][name]["Value"]["Fn::Sub"]
+        assert url.count("/v1") == (name == "ClassifyUrl"), f"{name}: {url}"
+    assert template["Outputs"]["ClassifyUrl"]["Value"]["Fn::Sub"].endswith("/${Api.Stage}/v1/classify")
+
+
 # ---------------------------------------------------------------- observability
 def test_alarms_and_dashboard(nested):
     monitoring = nested["Monitoring"]
