@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=16,
         metavar="N",
-        help="requests that may wait for a free worker; more get 429 THROTTLED with Retry-After (default 16)",
+        help="requests that may wait for a free worker; more get 429 rate_limited with Retry-After (default 16)",
     )
     serve.add_argument(
         "--memory-mb",

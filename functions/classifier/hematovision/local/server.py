@@ -11,7 +11,7 @@ with Transfer-Encoding, any Transfer-Encoding but `chunked`, malformed chunk fra
 `name: value` -> 400 and the connection closed, so no request can hide in another's body; the request line and
 headers must arrive within HEADER_TIMEOUT s (slowloris), a request line over MAX_REQUEST_LINE bytes is a 414 and a
 head over MAX_HEAD_BYTES a 431, all as JSON like the gateway's other answers; at most `max_queue` requests wait for
-a worker, the next get 429 THROTTLED with Retry-After. No Server banner. The access log has the method and the
+a worker, the next get 429 rate_limited with Retry-After. No Server banner. The access log has the method and the
 path only: escaped, truncated, the query string redacted, never a header (so never a key) or a body.
 """
 
@@ -35,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from hematovision.errors import ErrorCode
 from hematovision.local.events import build_event
 from hematovision.local.runtime import MemoryLimit, Result, WorkerPool
 from hematovision.local.template import ApiConfig, default_template_path, load_api_config
@@ -48,7 +49,7 @@ API_KEYS_ENV = "HEMATOVISION_API_KEYS"
 MAX_REQUEST_LINE = 8192  # bytes: longer -> 414
 MAX_HEAD_BYTES = 10240  # request line + header values (API Gateway's REST limit): more -> 431
 HEADER_TIMEOUT = 10.0  # seconds for the request line and headers to arrive, however slowly (slowloris)
-DEFAULT_MAX_QUEUE = 16  # requests waiting for a free worker; beyond: 429 THROTTLED
+DEFAULT_MAX_QUEUE = 16  # requests waiting for a free worker; beyond: 429 rate_limited
 LOG_TARGET_CHARS = 160  # of the escaped path in an access-log line
 MAX_CHUNK_LINE = 1024
 MAX_TRAILERS = 32
@@ -121,6 +122,25 @@ class Gateway:
                     .replace("$context.requestId", request_id)
                 )
         return GatewayReply(status, headers, body.encode("utf-8"))
+
+    def local_error(self, status: int, code: ErrorCode, message: str, request_id: str, like: str) -> GatewayReply:
+        """An answer of this server's own, whose cause has no API Gateway response type (the local queue): the API's
+        error shape and code, the headers (CORS, Retry-After) of the template's `like` response, else of its
+        DEFAULT_4XX / DEFAULT_5XX."""
+        spec = self.config.gateway_responses.get(like) or self.config.gateway_responses.get(
+            "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        )
+        headers = [
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-ErrorType", _error_type(like)),
+        ]
+        if spec is not None:
+            headers += list(spec.headers.items())
+        if status == 429 and not any(name.lower() == "retry-after" for name, _ in headers):
+            headers.append(("Retry-After", "1"))  # a template without one: still tell the client when to retry
+        body = {"error": {"code": str(code), "message": message}, "request_id": request_id}
+        return GatewayReply(status, headers, json.dumps(body).encode("utf-8"))
 
     def framing_error(self, status: int, message: str | None = None) -> GatewayReply:
         """400/408/413/414/431 for malformed HTTP, as JSON like the gateway's other answers."""
@@ -211,7 +231,16 @@ class Gateway:
         if result.kind == "gateway_timeout":
             return self.gateway_response("INTEGRATION_TIMEOUT", request_id)
         if result.kind == "throttled":
-            return self.gateway_response("THROTTLED", request_id)
+            # This server's queue is full: rate_limited, as the deployed API's per-IP WAF rule. Deployed, a full
+            # function is a 503 (template.yaml's INTEGRATION_FAILURE); the template's THROTTLED response (stage and
+            # usage-plan limits, which this server does not emulate) gives the headers: Retry-After, CORS.
+            return self.local_error(
+                429,
+                ErrorCode.RATE_LIMITED,
+                "Too many requests are waiting for this local server; retry after the Retry-After delay.",
+                request_id,
+                "THROTTLED",
+            )
         if result.kind != "response":
             log.warning(
                 "request %s: function failed (%s%s)",

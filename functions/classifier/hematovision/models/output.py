@@ -10,7 +10,7 @@ from hematovision.limits import MAX_ANALYZE_CELLS
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(description="Stable machine-readable error code, e.g. unsupported_image.")
+    code: str = Field(description="Stable machine-readable error code: one of hematovision.errors.ErrorCode.")
     message: str = Field(description="Human-readable explanation.")
 
 

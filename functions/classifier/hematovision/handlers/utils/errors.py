@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from hematovision.errors import ClientError
+from hematovision.errors import ClientError, ErrorCode
 from hematovision.handlers.utils.observability import logger, metrics
 from hematovision.models.output import ErrorBody, ErrorResponse
 
@@ -21,7 +21,7 @@ def request_id(app: APIGatewayRestResolver) -> str | None:
         return None
 
 
-def error_response(app: APIGatewayRestResolver, status: int, code: str, message: str) -> Response:
+def error_response(app: APIGatewayRestResolver, status: int, code: ErrorCode | str, message: str) -> Response:
     metrics.add_metric(name="ClientErrors" if status < 500 else "ServerErrors", unit=MetricUnit.Count, value=1)
     body = ErrorResponse(error=ErrorBody(code=code, message=message), request_id=request_id(app))
     return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
@@ -40,21 +40,25 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         details = error.errors()
         first = details[0] if details else {}
         where = ".".join(str(part) for part in first.get("loc", ())) or "request"
-        return error_response(app, 400, "invalid_request", f"Invalid {where}: {first.get('msg', 'invalid value')}.")
+        return error_response(
+            app, 400, ErrorCode.INVALID_REQUEST, f"Invalid {where}: {first.get('msg', 'invalid value')}."
+        )
 
     @app.not_found
     def handle_not_found(_: NotFoundError) -> Response:
-        return error_response(app, 404, "not_found", "No such route.")
+        return error_response(app, 404, ErrorCode.NOT_FOUND, "No such route.")
 
     @app.exception_handler(Exception)
     def handle_unexpected(error: Exception) -> Response:
         logger.exception("unhandled error")
-        return error_response(app, 500, "internal_error", "Internal error; the request id identifies it in the logs.")
+        return error_response(
+            app, 500, ErrorCode.INTERNAL_ERROR, "Internal error; the request id identifies it in the logs."
+        )
 
 
 def unresolvable_event_response() -> dict:
     """The proxy response for an event the resolver could not route at all (not an API Gateway event)."""
-    body = ErrorResponse(error=ErrorBody(code="internal_error", message="Internal error."), request_id=None)
+    body = ErrorResponse(error=ErrorBody(code=ErrorCode.INTERNAL_ERROR, message="Internal error."), request_id=None)
     return {
         "statusCode": 500,
         "headers": {"Content-Type": "application/json"},

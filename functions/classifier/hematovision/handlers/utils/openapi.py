@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 import hematovision
 from hematovision import config
+from hematovision.errors import ErrorCode
 from hematovision.limits import MAX_BATCH_ITEMS
 from hematovision.models.input import BatchJsonRequest, ClassifyJsonRequest
 from hematovision.models.output import ErrorResponse
@@ -78,6 +79,15 @@ def openapi_document(app: APIGatewayRestResolver) -> str:
         for name, sub in definition.pop("$defs", {}).items():
             components.setdefault(name, sub)
         components[model.__name__] = definition
+    # error.code is a str in models/ (which import only limits); the spec lists its values, ErrorCode.
+    components["ErrorCode"] = {
+        "type": "string",
+        "enum": [code.value for code in ErrorCode],
+        "title": "ErrorCode",
+        "description": "Stable machine-readable error code, one casing (lowercase snake_case) for the function's and "
+        "the gateway's errors. v1 may add codes: treat an unknown one by the HTTP status.",
+    }
+    components["ErrorBody"]["properties"]["code"] = {"$ref": "#/components/schemas/ErrorCode"}
     single, batch = _request_bodies()
     paths = document.get("paths", {})
     paths.get("/v1/classify", {}).get("post", {})["requestBody"] = single
