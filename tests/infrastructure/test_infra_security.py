@@ -112,7 +112,7 @@ def test_lambda_throttle_becomes_503_with_retry_after(template):
     headers = failure["ResponseParameters"]["Headers"]
     assert sub_of(headers["Retry-After"]) == "'${RetryAfterSeconds}'"
     body = failure["ResponseTemplates"]["application/json"]
-    assert '"error"' in body and "SERVICE_UNAVAILABLE" in body and "$context.requestId" in body
+    assert '"error"' in body and '"service_unavailable"' in body and "$context.requestId" in body
     # API Gateway's own 429 and any other 5xx it generates carry Retry-After too
     for response_type in ("THROTTLED", "DEFAULT_5XX"):
         headers = gateway_response(template, response_type)["ResponseParameters"]["Headers"]
