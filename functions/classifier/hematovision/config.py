@@ -51,3 +51,8 @@ def uncertainty_threshold_override() -> float | None:
 
 def cors_allow_origin() -> str:
     return os.environ.get(CORS_ALLOW_ORIGIN_ENV, "").strip() or "*"
+
+
+def serving_locally() -> bool:
+    """True under `hematovision serve` and `sam local`: both set AWS_SAM_LOCAL=true in the function's environment."""
+    return os.environ.get("AWS_SAM_LOCAL", "").strip().lower() == "true"

@@ -50,6 +50,37 @@ class ErrorCode(StrEnum):
     REQUEST_TIMEOUT = "request_timeout"  # 408
 
 
+# The HTTP statuses each code comes with (the spec's error responses list the codes of each status from this).
+STATUSES: dict[str, tuple[int, ...]] = {
+    ErrorCode.INVALID_REQUEST: (400,),
+    ErrorCode.MISSING_BODY: (400,),
+    ErrorCode.MALFORMED_BODY: (400,),
+    ErrorCode.INVALID_JSON: (400,),
+    ErrorCode.INVALID_BASE64: (400,),
+    ErrorCode.MALFORMED_MULTIPART: (400,),
+    ErrorCode.MISSING_IMAGE: (400,),
+    ErrorCode.EMPTY_IMAGE: (400,),
+    ErrorCode.TOO_MANY_IMAGES: (400, 413),
+    ErrorCode.EXPLAIN_UNAVAILABLE: (400,),
+    ErrorCode.NOT_FOUND: (404,),
+    ErrorCode.PAYLOAD_TOO_LARGE: (413,),
+    ErrorCode.IMAGE_TOO_LARGE: (413,),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: (415,),
+    ErrorCode.UNSUPPORTED_IMAGE: (415,),
+    ErrorCode.CORRUPT_IMAGE: (422,),
+    ErrorCode.IMAGE_TOO_SMALL: (422,),
+    ErrorCode.INTERNAL_ERROR: (500,),
+    ErrorCode.INVALID_API_KEY: (403,),
+    ErrorCode.FORBIDDEN: (403,),
+    ErrorCode.THROTTLED: (429,),
+    ErrorCode.QUOTA_EXCEEDED: (429,),
+    ErrorCode.RATE_LIMITED: (429,),
+    ErrorCode.BAD_GATEWAY: (502,),
+    ErrorCode.SERVICE_UNAVAILABLE: (503,),
+    ErrorCode.GATEWAY_TIMEOUT: (504,),
+    ErrorCode.REQUEST_TIMEOUT: (408,),
+}
+
 # Not an API answer: the CLI's code for a file it could not read (never sent over HTTP).
 CLI_ONLY_CODES = ("unreadable_file",)
 

@@ -22,7 +22,15 @@ from hematovision import config, web
 from hematovision.errors import ClientError
 from hematovision.handlers.utils.errors import register_error_handlers, request_id, unresolvable_event_response
 from hematovision.handlers.utils.observability import logger, metrics
-from hematovision.handlers.utils.openapi import ERROR_RESPONSES, KEY_SECURITY, openapi_document
+from hematovision.handlers.utils.openapi import (
+    BATCH_ROUTE,
+    EVERY_ROUTE,
+    KEY_SECURITY,
+    UPLOAD_ROUTE,
+    error_responses,
+    local_server_url,
+    openapi_document,
+)
 from hematovision.handlers.utils.parsing import body_bytes, parse_batch, parse_single
 from hematovision.limits import MAX_ANALYZE_CELLS, MAX_BATCH_BYTES, MAX_BATCH_ITEMS
 from hematovision.logic.analysis import Analysis, Analyzer
@@ -39,6 +47,7 @@ from hematovision.models.output import (
     ErrorBody,
     HealthResponse,
     IndexResponse,
+    ModelCard,
     ModelRef,
     Prediction,
     Timings,
@@ -140,16 +149,21 @@ def answer_fields(timings: Timings) -> dict:
     return {"model": model_ref(), "timings": timings, "disclaimer": config.DISCLAIMER, "request_id": request_id(app)}
 
 
-def keyed(tag: str, answer: str, model) -> dict:
-    """The OpenAPI options of a route that needs the API key: its tag, the key, its 200 answer and the error table."""
+def keyed(tag: str, answer: str, model, errors: tuple[int, ...] = UPLOAD_ROUTE) -> dict:
+    """The OpenAPI options of a route that needs the API key: its tag, the key, its 200 answer and its errors."""
     return {
         "tags": [tag],
         "security": KEY_SECURITY,
         "responses": {
             200: {"description": answer, "content": {"application/json": {"model": model}}},
-            **ERROR_RESPONSES,
+            **error_responses(errors),
         },
     }
+
+
+def public(answer: str, content: dict) -> dict:
+    """The responses of a route without the API key: its 200 answer and the errors any route can get."""
+    return {200: {"description": answer, "content": content}, **error_responses(EVERY_ROUTE, keyed=False)}
 
 
 # ---------------------------------------------------------------- route documentation (OpenAPI)
@@ -219,7 +233,7 @@ def classify(explain: ExplainFlag = False) -> ClassifyResponse:
     )
 
 
-@app.post("/v1/classify/batch", **BATCH_DOCS, **keyed("classify", "Per-item results", BatchResponse))
+@app.post("/v1/classify/batch", **BATCH_DOCS, **keyed("classify", "Per-item results", BatchResponse, BATCH_ROUTE))
 def classify_batch(explain: BatchExplainFlag = False) -> BatchResponse:
     started = time.perf_counter()
     explain = explain_flag(explain)
@@ -314,15 +328,18 @@ def analyze(annotate: AnnotateFlag = False) -> AnalyzeResponse:
 @app.get(
     "/v1/model",
     summary="The model card",
-    tags=["model"],
-    security=KEY_SECURITY,
-    responses={200: {"description": "model_card.json as shipped with the function"}, 403: ERROR_RESPONSES[403]},
+    **keyed("model", "model_card.json as shipped with the function", ModelCard, EVERY_ROUTE),
 )
 def model_card():
     return Response(status_code=200, content_type="application/json", body=json.dumps(MODEL.card))
 
 
-@app.get("/health", summary="Liveness (no API key)", tags=["ops"])
+@app.get(
+    "/health",
+    summary="Liveness (no API key)",
+    tags=["ops"],
+    responses=public("Alive, with the model loaded", {"application/json": {"model": HealthResponse}}),
+)
 def health() -> HealthResponse:
     return HealthResponse(model=model_ref(), classes=MODEL.classes)
 
@@ -331,12 +348,10 @@ def health() -> HealthResponse:
     "/",
     summary="The upload page for browsers (Accept: text/html), else what this API is (no API key)",
     tags=["ops"],
-    responses={
-        200: {
-            "description": "text/html upload page, or this JSON",
-            "content": {"text/html": {"schema": {"type": "string"}}, "application/json": {"model": IndexResponse}},
-        }
-    },
+    responses=public(
+        "text/html upload page, or this JSON",
+        {"text/html": {"schema": {"type": "string"}}, "application/json": {"model": IndexResponse}},
+    ),
 )
 def index():  # Response (text/html) or IndexResponse
     if "text/html" in (app.current_event.headers.get("accept") or ""):
@@ -363,7 +378,8 @@ def index():  # Response (text/html) or IndexResponse
 
 @app.get("/openapi.json", summary="This API's OpenAPI 3 document (no API key)", tags=["ops"], include_in_schema=False)
 def openapi():
-    return Response(status_code=200, content_type="application/json", body=openapi_document(app))
+    document = openapi_document(app, local_server_url(app.current_event.headers))
+    return Response(status_code=200, content_type="application/json", body=document)
 
 
 # ---------------------------------------------------------------- entry point

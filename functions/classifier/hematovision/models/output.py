@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hematovision.limits import MAX_ANALYZE_CELLS
 
@@ -143,6 +143,38 @@ class BatchResponse(BaseModel):
     timings: Timings
     disclaimer: str
     request_id: str | None = None
+
+
+class UncertaintyRule(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    confidence_threshold: float = Field(description="Answers whose top probability is below it are uncertain.")
+    ood_similarity_threshold: float | None = Field(
+        default=None, description="Answers whose ood_similarity is below it are uncertain (out_of_distribution)."
+    )
+    rule: str | None = Field(default=None, description="The rule in words.")
+
+
+class ModelCard(BaseModel):
+    """GET /v1/model: model_card.json as shipped. The fields a client relies on are typed; the card's other
+    sections (training, data, robustness, parity, tools, ...) pass through as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: str = Field(description="Semantic version; every answer's model.version is this.")
+    classes: list[str] = Field(description="Class names, in the order of the model's outputs.")
+    sha256: str | None = Field(default=None, description="sha256 of the ONNX file.")
+    input: dict[str, Any] | None = Field(default=None, description="Input tensor, preprocessing and crop contract.")
+    outputs: dict[str, Any] | None = None
+    uncertainty: UncertaintyRule | None = None
+    metrics: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="Per evaluation set: accuracy, macro_f1, per-class figures, confusion matrix, n."
+    )
+    intended_use: str | None = None
+    not_a_diagnosis: bool | None = None
+    limitations: list[str] | None = None
+    created_at: str | None = None
 
 
 class HealthResponse(BaseModel):
