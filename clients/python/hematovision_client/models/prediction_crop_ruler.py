@@ -1,0 +1,10 @@
+from enum import StrEnum
+
+
+class PredictionCropRuler(StrEnum):
+    BOX = "box"
+    NONE = "none"
+    RED_CELLS = "red_cells"
+
+    def __str__(self) -> str:
+        return str(self.value)
