@@ -172,7 +172,10 @@ def bench_warm(
             raise ChildError("the serving process imported TensorFlow")
         if "stages" in result or "profile" in result:
             profile_result = dict(
-                result.pop("profile", {}), stages=result.pop("stages", {}), large_photo=result.pop("large_photo", None)
+                result.pop("profile", {}),
+                stages=result.pop("stages", {}),
+                large_photo=result.pop("large_photo", None),
+                split=result.pop("split", None),
             )
         results[str(threads)] = result
         log(f"  handler b1 {result['handler']['1']['median_ms']} ms, bare b1 {result['bare']['1']['median_ms']} ms")

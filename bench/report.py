@@ -48,6 +48,30 @@ def _get(d: dict | None, *keys):
     return d
 
 
+def split_lines(split: dict) -> list[str]:
+    """bench/handler_split.py's result: a table of the stages of one classify call and the gap outside session.run."""
+    stages = split["stages"]
+    whole = next(reversed(stages.values()))  # the whole call is the last row
+    out = table(
+        ["stage", "wall ms", "CPU ms", "share of the call (wall)"],
+        [
+            [
+                name,
+                fmt(v["wall"], 3),
+                fmt(v["cpu"], 3),
+                f"{100 * v['wall'] / whole['wall']:.1f}%" if whole["wall"] else "n/a",
+            ]
+            for name, v in stages.items()
+        ],
+    )
+    gap = split["outside_run_ms"]
+    return out + [
+        "",
+        f"Outside `session.run` (the median over requests of the handler call minus its own run): {gap['wall']:.2f} ms "
+        f"wall, {gap['cpu']:.2f} ms CPU; the acceptance allows {split['budget_ms']:.0f} ms.",
+    ]
+
+
 def acceptance(results: dict) -> list[dict]:
     """The three claims of the issue, each {claim, ours, theirs, ratio, target, ok}."""
     checks = []
@@ -785,6 +809,18 @@ def render(results: dict) -> str:
             f"{fmt(profile.get('duration_s'), 2)} s).",
             "",
         ]
+        split = profile.get("split")
+        if split:
+            out += [
+                f"The handler's own calls split by stage ({split.get('requests')} requests of `POST /v1/classify`, "
+                "1 thread, median ms per request; each stage timed where the handler calls it, the rest is the call "
+                "minus the stages; `python -m bench.handler_split` reruns it alone):",
+                "",
+                *split_lines(split),
+                "",
+                "Each step on its own:",
+                "",
+            ]
         stages = profile.get("stages", {})
         whole = _get(stages, "lambda_handler + JSON encode (whole path)", "median_ms")
         rows = [

@@ -7,7 +7,8 @@ warm: the whole serving path through the real Lambda entry point: a REST proxy e
 API Gateway sends binary media types) -> hematovision.handlers.api.lambda_handler -> the response dict
 JSON-encoded as the runtime does; batch 1 on POST /v1/classify, batch 8 on POST /v1/classify/batch. Also the
 bare InferenceSession.run on the same preprocessed images with the handler's own session (the overhead
-budget), a per-stage breakdown, and optionally a pyinstrument profile of the batch-1 handler loop.
+budget), a per-stage breakdown (each step on its own, and the handler's own calls split by stage:
+bench/handler_split.py), and optionally a pyinstrument profile of the batch-1 handler loop.
 cold: import the handler module (model load at init) and answer one request; wall time since process start.
 """
 
@@ -337,6 +338,10 @@ def warm(args) -> dict:
         result["large_photo"] = large_photo_decode(datas[0])
     if args.profile:
         result["profile"] = profile_handler(api, events, context, args.profile)
+    if args.breakdown:  # last: it wraps the classify path's stages with timers for the rest of this process
+        from bench import handler_split
+
+        result["split"] = handler_split.measure(api, events, context, handler_split.instrument(api), invoke)
     result["tensorflow_imported"] = "tensorflow" in sys.modules
     return result
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import common, report, sizes
+from bench import common, handler_split, report, sizes
 from tests import fakes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +113,16 @@ def test_serving_child_warm_on_the_test_model(tmp_path):
     assert result["bare"]["1"]["median_ms"] > 0
     assert "onnxruntime session.run" in result["stages"]
     assert "onnxruntime (inference)" in result["profile"]["components_share"]
+    # the handler's own calls split by stage: every stage ran inside it, and they add up to at most the whole call
+    split = result["split"]
+    assert split["requests"] == 3
+    stages = split["stages"]
+    assert all(stages[name]["wall"] > 0 for name in handler_split.STAGES)
+    whole = stages[handler_split.WHOLE]["wall"]
+    assert sum(stages[name]["wall"] for name in handler_split.STAGES) <= whole
+    assert 0 < split["outside_run_ms"]["wall"] < whole  # the call does more than its run, and runs
+    rendered = "\n".join(report.split_lines(split))
+    assert "| localise |" in rendered and "the acceptance allows 3 ms" in rendered
 
 
 def test_int8_quantization_of_the_test_model(tmp_path):
