@@ -1,7 +1,8 @@
 """hematovision: serve the API locally, classify images, analyze whole fields, evaluate a labelled folder.
 
 classify and evaluate use the handler's own code path (hematovision.logic.classifier), in batches; analyze the one of
-POST /v1/analyze (hematovision.logic.analysis).
+POST /v1/analyze (hematovision.logic.analysis). `classify --url URL` is instead a client of a running API (deployed
+or `hematovision serve`), one POST /v1/classify per file (remote_classify).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+API_KEY_ENV = "HEMATOVISION_API_KEY"  # classify --url: the key (never a command-line argument: ps would show it)
 
 
 def _image_files(paths: list[str]) -> list[Path]:
@@ -36,19 +39,28 @@ def _load_classifier(model_dir: str | None, threads: int | None):
     return Classifier(Model(directory, intra_op_threads=threads or min(2, os.cpu_count() or 1)))
 
 
-def cmd_classify(args) -> int:
-    classifier = _load_classifier(args.model_dir, args.threads)
-    files = _image_files(args.paths)
-    if not files:
-        print("no images found", file=sys.stderr)
-        return 2
-    failures = 0
+def _print_classified(path: Path, record: dict, as_json: bool) -> bool:
+    """One classify line (the prediction or the file's error); True when it is an error."""
+    if "error" in record:
+        error = record["error"]
+        print(json.dumps(record) if as_json else f"{path}\tERROR {error['code']}: {error['message']}", flush=True)
+        return True
+    flag = "  (uncertain)" if record["uncertain"] else ""
+    print(json.dumps(record) if as_json else f"{path}\t{record['label']}\t{record['confidence']:.3f}{flag}", flush=True)
+    return False
+
+
+def _local_records(classifier, files: list[Path]):
     from hematovision.logic.evaluation import classify_files
 
     for path, item in classify_files(classifier, files):
-        if item.ok:
-            v = item.verdict
-            record = {
+        if not item.ok:
+            yield path, {"path": str(path), "error": {"code": item.error.code, "message": item.error.message}}
+            continue
+        v = item.verdict
+        yield (
+            path,
+            {
                 "path": str(path),
                 "label": v.label,
                 "confidence": v.confidence,
@@ -56,21 +68,92 @@ def cmd_classify(args) -> int:
                 "uncertain": v.uncertain,
                 "crop": item.crop,
                 "crop_ruler": item.crop_ruler,
-            }
-            if args.json:
-                print(json.dumps(record), flush=True)
-            else:
-                flag = "  (uncertain)" if v.uncertain else ""
-                print(f"{path}\t{v.label}\t{v.confidence:.3f}{flag}", flush=True)
+            },
+        )
+
+
+# classify --url: the raw-body Content-Type of each image suffix (others are sent as the file is, and the API says 415)
+RAW_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".gif": "image/gif",
+}
+REMOTE_ATTEMPTS = 5  # a 429 or 503 is retried after its Retry-After (capped, with jitter), at most this many times
+REMOTE_MAX_WAIT = 30.0
+
+
+def classify_url(base_url: str) -> str:
+    """POST target for a stage URL (…/dev, http://127.0.0.1:3000) or the classify URL itself."""
+    base = base_url.rstrip("/")
+    return base if base.endswith("/v1/classify") else f"{base}/v1/classify"
+
+
+def remote_classify(url: str, api_key: str, path: Path, sleep=None) -> dict:
+    """One photo through POST /v1/classify: the answer, or {"error": {code, message}} (the API's, or the CLI's own
+    for a file or network failure). 429 and 503 are retried after Retry-After, as the integrator guide advises."""
+    import random
+    import time
+    import urllib.error
+    import urllib.request
+
+    sleep = sleep or time.sleep
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return {"error": {"code": "unreadable_file", "message": str(error.strerror or error)}}
+    content_type = RAW_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    headers = {"Content-Type": content_type, "x-api-key": api_key, "Accept": "application/json"}
+    for attempt in range(1, REMOTE_ATTEMPTS + 1):
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the URL the user gives
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            body = error.read()
+            if error.code in (429, 503) and attempt < REMOTE_ATTEMPTS:
+                retry_after = error.headers.get("Retry-After", "")
+                wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 2.0**attempt
+                sleep(min(wait, REMOTE_MAX_WAIT) * random.uniform(1.0, 1.5))
+                continue
+            try:
+                answer = json.loads(body)
+                return {"error": {"code": answer["error"]["code"], "message": answer["error"]["message"]}}
+            except (ValueError, KeyError, TypeError):
+                text = body[:200].decode("utf-8", "replace")
+                return {"error": {"code": "unexpected_response", "message": f"HTTP {error.code}: {text}"}}
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            return {"error": {"code": "unreachable", "message": f"{url}: {reason}"}}
+    raise AssertionError("not reached: the last attempt returns")
+
+
+def _remote_records(args, files: list[Path]):
+    url, api_key = classify_url(args.url), os.environ[API_KEY_ENV].strip()
+    for path in files:
+        answer = remote_classify(url, api_key, path)
+        if "error" in answer:
+            yield path, {"path": str(path), "error": answer["error"]}
         else:
-            failures += 1
-            if args.json:
-                print(
-                    json.dumps({"path": str(path), "error": {"code": item.error.code, "message": item.error.message}}),
-                    flush=True,
-                )
-            else:
-                print(f"{path}\tERROR {item.error.code}: {item.error.message}", flush=True)
+            keys = ("label", "confidence", "probabilities", "uncertain", "crop", "crop_ruler")
+            yield path, {"path": str(path), **{key: answer.get(key) for key in keys}}
+
+
+def cmd_classify(args) -> int:
+    if args.url and not os.environ.get(API_KEY_ENV, "").strip():
+        print(f"hematovision classify --url: set {API_KEY_ENV} to your API key", file=sys.stderr)
+        return 2
+    classifier = None if args.url else _load_classifier(args.model_dir, args.threads)  # a missing model first
+    files = _image_files(args.paths)
+    if not files:
+        print("no images found", file=sys.stderr)
+        return 2
+    records = _remote_records(args, files) if args.url else _local_records(classifier, files)
+    failures = sum(_print_classified(path, record, args.json) for path, record in records)
     return 1 if failures else 0
 
 
@@ -267,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=helptext)
         if name == "classify":
             command.add_argument("paths", nargs="+", metavar="PATH")
+            command.add_argument(
+                "--url",
+                metavar="URL",
+                help=f"classify through the API at URL (the stage URL, e.g. http://127.0.0.1:3000 or "
+                f"https://ID.execute-api.REGION.amazonaws.com/dev), not the local model; key from ${API_KEY_ENV}",
+            )
         else:
             command.add_argument("dir", metavar="DIR")
         command.add_argument("--json", action="store_true", help="JSON output")

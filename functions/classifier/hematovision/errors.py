@@ -81,8 +81,9 @@ STATUSES: dict[str, tuple[int, ...]] = {
     ErrorCode.REQUEST_TIMEOUT: (408,),
 }
 
-# Not an API answer: the CLI's code for a file it could not read (never sent over HTTP).
-CLI_ONLY_CODES = ("unreadable_file",)
+# Not API answers: the CLI's own codes, for a file it could not read and (classify --url) an API it could not reach or
+# whose answer was not the API's JSON. Never sent over HTTP.
+CLI_ONLY_CODES = ("unreadable_file", "unreachable", "unexpected_response")
 
 
 @dataclass(eq=False)  # eq=False keeps exceptions hashable by identity, as Python's traceback machinery expects
