@@ -30,8 +30,10 @@ def resources_of(template: dict, type_: str) -> dict[str, dict]:
 
 
 def function(template: dict) -> dict:
-    (fn,) = resources_of(template, "AWS::Serverless::Function").values()
-    return fn
+    """The classifier: the one function behind the API (the other, PreTrafficHookFunction, only runs in deploys)."""
+    functions = resources_of(template, "AWS::Serverless::Function")
+    assert set(functions) == {"ClassifierFunction", "PreTrafficHookFunction"}, set(functions)
+    return functions["ClassifierFunction"]
 
 
 def param_default(template: dict, value):
@@ -83,7 +85,8 @@ def test_memory_and_timeout(template):
 
 def test_snapstart_on_published_versions_with_alias(template):
     props = function(template)["Properties"]
-    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    # a parameter (EnableSnapStart, its cost in the description): on by default and in prod
+    assert props["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
     assert props["AutoPublishAlias"], "SnapStart only applies to published versions: the API must call an alias"
     # SnapStart excludes provisioned concurrency, EFS and > 512 MB ephemeral storage
     assert "ProvisionedConcurrencyConfig" not in props and "FileSystemConfigs" not in props
@@ -316,10 +319,19 @@ def test_no_wildcard_iam(path):
 
 
 def test_function_role_is_scoped_to_its_log_group(template):
-    role = template["Resources"]["ClassifierFunctionRole"]["Properties"]
-    assert "ManagedPolicyArns" not in role
-    logs = [s for _, s in _statements(template) if any(str(a).startswith("logs:") for a in _as_list(s["Action"]))]
-    assert logs and all(s["Resource"] == {"Fn::GetAtt": ["ClassifierLogGroup", "Arn"]} for s in logs)
+    # each function's role writes to its own log group only
+    for role_name, group in (
+        ("ClassifierFunctionRole", "ClassifierLogGroup"),
+        ("PreTrafficHookRole", "PreTrafficHookLogGroup"),
+    ):
+        role = template["Resources"][role_name]["Properties"]
+        assert "ManagedPolicyArns" not in role
+        logs = [
+            s
+            for name, s in _statements(template)
+            if name == role_name and any(str(a).startswith("logs:") for a in _as_list(s["Action"]))
+        ]
+        assert logs and all(s["Resource"] == {"Fn::GetAtt": [group, "Arn"]} for s in logs), role_name
 
 
 # ---------------------------------------------------------------- samconfig
@@ -401,7 +413,7 @@ def test_translated_stage_and_function(translated):
     # orders the stage after the account's CloudWatch role setting when this stack makes it
     assert stage["Variables"]["accountLogRole"]["Fn::If"][1] == {"Ref": "ApiGatewayAccount"}
     fn = resources["ClassifierFunction"]["Properties"]
-    assert fn["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert fn["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
     assert fn["Runtime"] == "python3.12" and fn["Architectures"] == ["x86_64"]
     assert fn["TracingConfig"] == {"Mode": "Active"}
     assert not fn.get("ManagedPolicyArns")
