@@ -112,3 +112,23 @@ def test_local_server_codes_are_in_the_list():
     source = (PACKAGE / "local" / "server.py").read_text(encoding="utf-8")
     used = set(re.findall(r"ErrorCode\.([A-Z_]+)", source))
     assert used and used <= set(ErrorCode.__members__)
+
+
+@pytest.mark.parametrize("kind", ["died", "error", "timeout"])
+def test_local_function_failure_is_the_templates_bad_gateway(config, kind):
+    reply = post(Gateway(config, Pool(Result(kind, b"{}")), {"k"}))
+    body = json.loads(reply.body)
+    assert reply.status == 502 and body["error"]["code"] == "bad_gateway" and body["request_id"]
+
+
+@pytest.mark.parametrize("status", [400, 408, 413, 414, 431])
+def test_every_local_answer_has_a_listed_code(config, status):
+    """The local server's answers to malformed HTTP, and every gateway response template.yaml declares."""
+    reply = Gateway(config, None, {"k"}).framing_error(status)
+    assert reply.status == status and json.loads(reply.body)["error"]["code"] in ErrorCode.__members__.values()
+    literal = {
+        found
+        for response in config.gateway_responses.values()
+        for found in re.findall(r'"code":\s*"([^"$]+)"', response.json_template or "")
+    }
+    assert literal and literal <= {code.value for code in ErrorCode}, literal - {code.value for code in ErrorCode}

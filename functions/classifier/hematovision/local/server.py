@@ -124,7 +124,8 @@ class Gateway:
         return GatewayReply(status, headers, body.encode("utf-8"))
 
     def local_error(self, status: int, code: ErrorCode, message: str, request_id: str, like: str) -> GatewayReply:
-        """An answer of this server's own, whose cause has no API Gateway response type (the local queue): the API's
+        """An answer of this server's own, whose cause has no API Gateway response type (the local queue, a slow head,
+        a crash of this server): the API's
         error shape and code, the headers (CORS, Retry-After) of the template's `like` response, else of its
         DEFAULT_4XX / DEFAULT_5XX."""
         spec = self.config.gateway_responses.get(like) or self.config.gateway_responses.get(
@@ -143,21 +144,19 @@ class Gateway:
         return GatewayReply(status, headers, json.dumps(body).encode("utf-8"))
 
     def framing_error(self, status: int, message: str | None = None) -> GatewayReply:
-        """400/408/413/414/431 for malformed HTTP, as JSON like the gateway's other answers."""
+        """400/408/413/414/431 for malformed HTTP, as JSON like the gateway's other answers (408, a head too slow to
+        arrive, is this server's own: request_timeout)."""
         response_type, default_message = FRAMING_ERRORS.get(status, ("BAD_REQUEST", "Bad Request"))
+        if status == 408:
+            return self.local_error(408, ErrorCode.REQUEST_TIMEOUT, message or default_message, str(uuid.uuid4()), "")
         return self.gateway_response(response_type, str(uuid.uuid4()), message or default_message, status)
 
     def internal_error(self, request_id: str, status: int = 502) -> GatewayReply:
-        """What API Gateway answers when the function fails or returns a malformed response."""
-        return GatewayReply(
-            status,
-            [
-                ("Content-Type", "application/json"),
-                ("x-amzn-RequestId", request_id),
-                ("x-amzn-ErrorType", "InternalServerErrorException"),
-            ],
-            b'{"message": "Internal server error"}',
-        )
+        """The function failed or returned a malformed response: API Gateway's 502 through the template's DEFAULT_5XX
+        (bad_gateway). status=500: this server itself failed (internal_error)."""
+        if status == 502:
+            return self.gateway_response("DEFAULT_5XX", request_id, "Internal server error", 502)
+        return self.local_error(status, ErrorCode.INTERNAL_ERROR, "Internal server error", request_id, "DEFAULT_5XX")
 
     def preflight(self, request_id: str) -> GatewayReply:
         cors = self.config.cors or {}
