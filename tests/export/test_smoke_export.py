@@ -1,5 +1,6 @@
 """The smoke run: the committed recipe on a few dozen images (2 short epochs), end to end: train, convert,
-evaluate, parity. And an experiment (another recipe file) writes nothing but its own run folder.
+evaluate, parity. And the model-2.0 candidate recipe run as an experiment (another recipe file, default run
+folder): it writes nothing but its own run folder.
 
 Runs in the export venv (.venv-export: TensorFlow, tf2onnx), which `make test` creates. About 3-5 minutes.
 """
@@ -8,7 +9,7 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -52,20 +53,6 @@ def smoke_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("smoke") / "run"
     run_export("all", "--smoke", "--work", str(run))
     return run
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
-    """A smoke run of another recipe file in the default place (build/runs/<name>), and what it changed."""
-    recipe_file = tmp_path_factory.mktemp("experiment") / "recipe.json"
-    recipe = replace(Recipe.load(RECIPE_FILE), version="1.2.0-experiment", seed=7, dropout=0.2)
-    recipe.save(recipe_file)
-    status, runs_before, started = git_status(), set(RUNS.glob("*")), time.time()
-    result = run_export("train", "--smoke", "--recipe", str(recipe_file))
-    new_runs = set(RUNS.glob("*")) - runs_before
-    yield {"recipe": recipe, "status": status, "started": started, "new_runs": new_runs, "stdout": result.stdout}
-    for run in new_runs:
-        subprocess.run(["rm", "-rf", str(run)], check=True)
 
 
 def test_smoke_run_is_the_committed_recipe_on_fewer_epochs(smoke_run):
@@ -136,36 +123,52 @@ def test_a_smoke_run_is_never_promoted(smoke_run, tmp_path):
     assert not any(path.exists() for path in targets.values())
 
 
-def test_an_experiment_writes_only_its_run_folder(experiment):
-    (run,) = experiment["new_runs"]
-    assert run.name.startswith("1.2.0-experiment-smoke-")
-    assert f"run folder: {run}" in experiment["stdout"]
-    assert git_status() == experiment["status"]
-    assert newest_write(SHIPPED) < experiment["started"]
-    assert Recipe.load(run / RUN_RECIPE_NAME) == experiment["recipe"].smoke_sized()
-    assert {p.name for p in run.iterdir()} == {
+CANDIDATE = ROOT / "export" / "recipes" / "2.0.0-candidate-160.json"
+
+
+@pytest.fixture(scope="module")
+def candidate_run():
+    """The model-2.0 candidate recipe (cell crops, 160 px, stain augmentation) on the smoke subset, end to end, as
+    an experiment is run: trained into the default place (build/runs/<name>), then converted and evaluated there.
+    What each step wrote is recorded, so the same run also shows that an experiment touches nothing that ships."""
+    status, runs_before, started = git_status(), set(RUNS.glob("*")), time.time()
+    trained = run_export("train", "--smoke", "--recipe", str(CANDIDATE))
+    new_runs = set(RUNS.glob("*")) - runs_before
+    assert len(new_runs) == 1, new_runs
+    (run,) = new_runs
+    files_after_training = {p.name for p in run.iterdir()}
+    run_export("convert", "--work", str(run))
+    run_export("evaluate", "--work", str(run))
+    yield SimpleNamespace(
+        path=run,
+        status=status,
+        started=started,
+        train_stdout=trained.stdout,
+        files_after_training=files_after_training,
+    )
+    subprocess.run(["rm", "-rf", str(run)], check=True)
+
+
+def test_an_experiment_writes_only_its_run_folder(candidate_run):
+    run = candidate_run.path
+    assert run.name.startswith(f"{Recipe.load(CANDIDATE).version}-smoke-")
+    assert f"run folder: {run}" in candidate_run.train_stdout
+    assert candidate_run.files_after_training == {
         RUN_RECIPE_NAME,
         "train_report.json",
         "classifier.keras",
         "centroids.npy",
     }
-
-
-CANDIDATE = ROOT / "export" / "recipes" / "2.0.0-candidate-160.json"
-
-
-@pytest.fixture(scope="module")
-def candidate_run(tmp_path_factory):
-    """The model-2.0 candidate recipe (cell crops, 160 px, stain augmentation) on the smoke subset, end to end."""
-    run = tmp_path_factory.mktemp("candidate") / "run"
-    run_export("all", "--smoke", "--recipe", str(CANDIDATE), "--work", str(run))
-    return run
+    # converting and evaluating the experiment also wrote only into its folder
+    assert git_status() == candidate_run.status
+    assert newest_write(SHIPPED) < candidate_run.started
 
 
 def test_the_model_2_candidate_recipe_trains_converts_and_evaluates(candidate_run):
-    recipe = Recipe.load(candidate_run / RUN_RECIPE_NAME)
+    run = candidate_run.path
+    recipe = Recipe.load(run / RUN_RECIPE_NAME)
     assert recipe == Recipe.load(CANDIDATE).smoke_sized() and recipe.crop == "cell"
-    card = json.loads((candidate_run / RUN_MODEL / "model_card.json").read_text())
+    card = json.loads((run / RUN_MODEL / "model_card.json").read_text())
     assert card["parity"]["passed"], card["parity"]
     assert card["input"]["shape"][1:] == [160, 160, 3]
     assert "crop" in card["training"] and card["training"]["stain_camera_augmentation"]
@@ -182,9 +185,7 @@ def test_the_model_2_candidate_recipe_trains_converts_and_evaluates(candidate_ru
     assert any(row[name]["crop_cell"] for row in card["robustness"]["rows"].values() for name in row)
     import onnxruntime as ort
 
-    session = ort.InferenceSession(
-        str(candidate_run / RUN_MODEL / "hematovision.onnx"), providers=["CPUExecutionProvider"]
-    )
+    session = ort.InferenceSession(str(run / RUN_MODEL / "hematovision.onnx"), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[1:] == [160, 160, 3]
 
 
@@ -200,8 +201,8 @@ def assert_robustness_table(card):
 def test_the_screen_reads_a_candidate_run(candidate_run, capsys):
     from export.screen import SCREEN_FILE, main
 
-    assert main([str(candidate_run), "--per-class", "2", "--timing-runs", "3"]) == 0
-    result = json.loads((candidate_run / SCREEN_FILE).read_text())
+    assert main([str(candidate_run.path), "--per-class", "2", "--timing-runs", "3"]) == 0
+    result = json.loads((candidate_run.path / SCREEN_FILE).read_text())
     assert result["input_size"] == 160 and result["crop"] == "cell"
     assert 0 < result["dbn_select"]["n"] <= 8 and result["dbn_select"]["crop_cell"] > 0
     assert "| dbn-select accuracy |" in capsys.readouterr().out
@@ -213,7 +214,7 @@ def test_the_screen_makes_a_validation_only_card_for_a_run_stopped_before_evalua
     from export.screen import SCREEN_FILE, main
 
     stopped = tmp_path / "stopped"
-    shutil.copytree(candidate_run, stopped)
+    shutil.copytree(candidate_run.path, stopped)
     (stopped / RUN_MODEL / "model_card.json").unlink()
     (stopped / SCREEN_FILE).unlink(missing_ok=True)
     assert main([str(stopped), "--per-class", "2", "--timing-runs", "3", "--per-set-val"]) == 0
