@@ -270,16 +270,18 @@ def _draft(image: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
     return image, (width, height)
 
 
-def _work_copy(rgb, size: tuple[int, int]) -> np.ndarray:
-    """rgb (an array or an RGB PIL image) resized to size; a large one is first subsampled by striding to about
-    twice the size (cheap)."""
+def _work_copy(rgb, size: tuple[int, int]) -> tuple[np.ndarray, Image.Image]:
+    """rgb (an array or an RGB PIL image) resized to size, as an array and as the RGB PIL image it was read from (the
+    same pixels: the later resizes start from it without a copy back); a large one is first subsampled by striding
+    to about twice the size (cheap)."""
     height, width = (rgb.height, rgb.width) if isinstance(rgb, Image.Image) else rgb.shape[:2]
     k = int(min(width / size[0], height / size[1]) // 2)
     if k >= 2:
         rgb = np.asarray(rgb)[k // 2 :: k, k // 2 :: k]
     if not isinstance(rgb, Image.Image):
         rgb = Image.fromarray(np.ascontiguousarray(rgb))
-    return np.asarray(_resize(rgb, size))
+    image = _resize(rgb, size)
+    return np.asarray(image), image
 
 
 def _blur(plane: np.ndarray, sigma: float, scale: float) -> np.ndarray:
@@ -313,11 +315,15 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
+LUM_VALUES = np.arange(3 * 255 + 1, dtype=np.int32)  # every sum of three uint8 channels
+
+
 def _background(rgb: np.ndarray) -> np.ndarray:
     """The background colour: the median of the brightest 5% of pixels (the plasma between cells)."""
     rgb = rgb[::2, ::2]  # every 4th pixel is plenty for a median
     lum = rgb[:, :, 0].astype(np.int32) + rgb[:, :, 1] + rgb[:, :, 2]  # rgb.sum(axis=2, dtype=np.int32), faster
-    cut = np.percentile(lum, 95)
+    # np.percentile(lum, 95) from the count of each of the 766 sums (DensityCounts: the same float64, no sort)
+    cut = DensityCounts.of(LUM_VALUES, np.bincount(lum.ravel(), minlength=len(LUM_VALUES))).percentile(95)
     bright = rgb[lum >= cut]
     return np.maximum(np.median(bright, axis=0).astype(np.float32), 8.0)
 
@@ -349,20 +355,79 @@ def _otsu(values: np.ndarray) -> float:
     return float(centre[int(np.nanargmax(between))]) if np.isfinite(between).any() else float(np.median(values))
 
 
-def _cell_level(od_g: np.ndarray, percentile: float = 95.0, cut: float = 0.25) -> float:
+def _cell_level(levels: DensityCounts, percentile: float = 95.0, cut: float = 0.25) -> float:
     """The red cells' typical green OD: the mode of the green OD among the pixels clearly above the background.
 
     "Clearly above": above `cut` x the `percentile`-th percentile. With a large white cell filling the frame, the
     95th percentile lies on its nucleus and the red cells fall under the cut: the nucleus thresholds use the 75th.
+    `levels`: the sampled pixels' green OD as counts of its distinct values (DensityCounts); each step below is the
+    numpy call on the pixels it replaces (np.percentile, the mask, np.histogram), on the distinct values.
     """
-    reference = float(np.percentile(od_g, percentile))
-    cells = od_g[od_g > max(0.06, cut * reference)]
-    if cells.size < 16:
-        return max(float(np.percentile(od_g, 95)), 0.05)
-    hist, edges = np.histogram(cells, bins=48, range=(0.0, float(np.percentile(cells, 98)) + 1e-6))
+    reference = float(levels.percentile(percentile))
+    above = levels.values > max(0.06, cut * reference)  # the comparison `od_g > ...` made on every pixel
+    cells = levels.subset(above)
+    if cells.total < 16:
+        return max(float(levels.percentile(95)), 0.05)
+    top = float(cells.percentile(98)) + 1e-6
+    # np.histogram bins each value alone (the same arithmetic per element), so the counts weigh the distinct values
+    hist, edges = np.histogram(cells.values, bins=48, range=(0.0, top), weights=cells.counts)
     smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
     peak = int(np.argmax(smooth))
     return max(float((edges[peak] + edges[peak + 1]) / 2), 0.05)
+
+
+@dataclass(frozen=True)
+class DensityCounts:
+    """A sample of a quantity with few distinct values (a density looked up in a 256-entry table by a uint8 level, or
+    a sum of three uint8 levels) as its distinct values in ascending order and how many samples hold each (> 0).
+
+    percentile(q) is np.percentile(sample, q) bit for bit, without sorting the sample: the order statistics come from
+    the running counts, and the interpolation repeats numpy's "linear" method step by step in the values' dtype
+    (tests/unit/test_localiser_counts.py holds it to np.percentile on random samples)."""
+
+    values: np.ndarray
+    counts: np.ndarray  # int64, each > 0
+    cumulative: np.ndarray  # running sum of counts
+
+    @classmethod
+    def of(cls, table: np.ndarray, counts: np.ndarray) -> DensityCounts:
+        """table[i] held by counts[i] samples (np.bincount of the levels the sample was looked up with)."""
+        order = np.argsort(table, kind="stable")
+        values, counts = table[order], counts[order]
+        held = counts > 0
+        values, counts = values[held], counts[held].astype(np.int64)
+        return cls(values, counts, np.cumsum(counts))
+
+    @property
+    def total(self) -> int:
+        return int(self.cumulative[-1]) if len(self.cumulative) else 0
+
+    def subset(self, keep: np.ndarray) -> DensityCounts:
+        counts = self.counts[keep]
+        return DensityCounts(self.values[keep], counts, np.cumsum(counts))
+
+    def _order_statistic(self, k: int):
+        """The k-th smallest sample (0-based; -1: the largest), a numpy scalar of the values' dtype."""
+        if k < 0:
+            return self.values[-1]
+        return self.values[int(np.searchsorted(self.cumulative, k, side="right"))]
+
+    def percentile(self, q: float):
+        """np.percentile(sample, q) for a Python int or float q (numpy's "linear" method, its weak-scalar path)."""
+        n = self.total
+        if n == 0:
+            return np.percentile(np.zeros(0, dtype=self.values.dtype), q)  # numpy's own error for an empty sample
+        virtual = (n - 1) * (q / 100)  # numpy: (n - 1) * true_divide(q, 100), in float64
+        previous = math.floor(virtual)
+        if virtual >= n - 1:  # numpy takes the last element for both neighbours, and gamma from that index (-1)
+            previous = following = -1
+        else:
+            following = previous + 1
+        gamma = float(virtual - previous)
+        a, b = self._order_statistic(previous), self._order_statistic(following)
+        # numpy's _lerp on scalars: a + (b - a) t, or b - (b - a)(1 - t) where t >= 0.5, in numpy scalar arithmetic
+        diff = b - a
+        return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
 LOG_LEVELS = np.log(np.arange(256, dtype=np.float32) + 1.0)
@@ -446,7 +511,9 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
     box = back.bbox()
     touches = (box[:, 0] == 0) | (box[:, 1] == 0) | (box[:, 2] == w) | (box[:, 3] == h)
     pieces = label(cells).area()
-    typical = float(np.median(pieces[pieces >= 4])) if (pieces >= 4).any() else 16.0
+    # the pieces' areas are whole pixel counts: their median as integers is the same float64 (the mean of the middle
+    # two in float64), without np.median's NaN check on floats (which imports numpy.ma on a cold start's first call)
+    typical = float(np.median(pieces[pieces >= 4].astype(np.int64))) if (pieces >= 4).any() else 16.0
     holes = ~touches & (back.area() < 0.5 * typical)
     if holes.any():
         cells = cells | back.mask(holes)
@@ -499,7 +566,7 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
         return (result, *none, 0.0)
     long_side = max(width, height)
     factor = min(1.0, WORK_LONG_SIDE / long_side)
-    work = _work_copy(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
+    work, work_image = _work_copy(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
     factor_x, factor_y = work.shape[1] / width, work.shape[0] / height
     factor = math.sqrt(factor_x * factor_y)
 
@@ -509,18 +576,19 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
     if valid.sum() < 0.05 * valid.size:
         return (result, *none, 0.0)
     scale_factor = min(1.0, SCALE_LONG_SIDE / max(work.shape[:2]))
-    # the green density of the working copy itself is only needed for the scale when it is not reduced for it
+    # the green density of the working copy itself: only for the scale, when the copy is not reduced for it
     od_g = _green_density(work, bg) if scale_factor >= 1.0 else None
-    # every 4th pixel: the levels are histogram modes
-    sample = (_green_density(work[::2, ::2], bg) if od_g is None else od_g[::2, ::2])[valid[::2, ::2]]
-    cell_level = _cell_level(sample)  # the scale's (SCALE_CALIBRATION was fitted with it)
-    nucleus_level = _cell_level(sample, 75.0, LEVEL_CUT)
-    work_image = Image.fromarray(work)
-    valid_image = Image.fromarray(valid.astype(np.uint8) * 255)
+    # every 4th pixel: the levels are histogram modes. The green OD is a table of the green level, so the sample is
+    # held as the count of each level (np.bincount) and the levels are computed on the 256 values, not the pixels
+    sample = np.bincount(work[::2, ::2, 1][valid[::2, ::2]], minlength=256)
+    levels = DensityCounts.of(_od_table(bg, 1), sample)
+    cell_level = _cell_level(levels)  # the scale's (SCALE_CALIBRATION was fitted with it)
+    nucleus_level = _cell_level(levels, 75.0, LEVEL_CUT)
     whole = bool(valid.all())  # no vignette: every nearest-neighbour resize of the mask is all set
+    valid_image = None if whole else Image.fromarray(valid.astype(np.uint8) * 255)
 
     def valid_at(size: tuple[int, int]) -> np.ndarray:
-        if whole:
+        if valid_image is None:
             return np.ones((size[1], size[0]), dtype=bool)
         return np.asarray(valid_image.resize(size, Image.Resampling.NEAREST)) > 0
 
