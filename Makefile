@@ -87,6 +87,15 @@ bench: venv export-venv
 bench-power: venv
 	$(VENV)/bin/python -m bench.power $(POWER_ARGS)
 
+## Post-deploy smoke test against any base URL (a stage's ApiUrl output, or a custom domain's root):
+## make smoke URL=https://{api}.execute-api.{region}.amazonaws.com/dev KEY=...  (scripts/smoke.py: health, model card,
+## a real cell photo classified 200, a wrong key 403, an unknown route 404). The key reaches it by the environment.
+.PHONY: smoke
+smoke: export HEMATOVISION_API_KEY = $(KEY)
+smoke:
+	@test -n "$(URL)" -a -n "$$HEMATOVISION_API_KEY" || { echo "usage: make smoke URL=https://... KEY=..." >&2; exit 2; }
+	$(PYTHON) scripts/smoke.py "$(URL)"
+
 ## Build the Lambda package offline (sam build, no Docker; pip fetches python3.12/x86_64 wheels),
 ## then print its unzipped size. Deploy with: $(TOOLS_VENV)/bin/sam deploy --config-env dev (README "Deploy").
 build: tools-venv
