@@ -65,6 +65,14 @@ def test_build_layout(sam_build: Path, built_function: Path):
     assert extensions and all("cpython-312-x86_64-linux-gnu" in n for n in extensions), extensions
 
 
+def test_pre_traffic_hook_package(sam_build: Path):
+    """The hook's package is its handler and its reference photo: no dependency, nothing else (hooks/Makefile)."""
+    built = load_cfn(sam_build / "template.yaml")
+    assert built["Resources"]["PreTrafficHookFunction"]["Properties"]["CodeUri"] == "PreTrafficHookFunction"
+    hook_dir = sam_build / "PreTrafficHookFunction"
+    assert sorted(p.name for p in hook_dir.iterdir()) == ["neutrophil.jpg", "pre_traffic.py"]
+
+
 def test_bytecode_for_the_cold_start(python312: str, built_function: Path):
     """functions/classifier/cold_start_bytecode.py: unchecked-hash .pyc (the zip keeps no mtimes) for CPython
     3.12, for the modules a cold start imports - the handler, numpy's core - and not for the rest."""
