@@ -183,12 +183,12 @@ ERRORS = [
     (403, {"message": "Forbidden"}, "API key was refused (403)"),
     (
         403,
-        {"error": {"code": "INVALID_API_KEY", "message": "Forbidden"}, "request_id": "r-403"},
+        {"error": {"code": "invalid_api_key", "message": "Forbidden"}, "request_id": "r-403"},
         "API key was refused (403)",
     ),
     (
         413,
-        {"error": {"code": "REQUEST_TOO_LARGE", "message": "Request Too Large"}, "request_id": "r-413"},
+        {"error": {"code": "payload_too_large", "message": "Request Too Large"}, "request_id": "r-413"},
         "too large (413)",
     ),
     (

@@ -191,7 +191,7 @@ def test_slow_head_gets_408_at_the_deadline(server):
     elapsed = time.perf_counter() - started
     assert HEADER_TIMEOUT - 0.5 <= elapsed <= HEADER_TIMEOUT + 5, elapsed
     assert status_of(reply) == 408, reply[:300]
-    assert json.loads(reply.partition(b"\r\n\r\n")[2])["error"]["code"] == "REQUEST_TIMEOUT"
+    assert json.loads(reply.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
 
 
 def test_server_memory_within_the_bound(server):

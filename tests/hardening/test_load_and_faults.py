@@ -8,7 +8,7 @@ Writes the figures (requests, throughput, p50/p90/p99/max latency, RSS) to test-
 prints them. The real model is used so the latency is the product's, not the 16-feature stand-in's.
 
 Fault: a worker is SIGKILLed while it decodes a batch of large (49 MP) images. The client gets what API Gateway answers
-when the Lambda environment dies: 502 {"message": "Internal server error"} (retryable, never a hang); the
+when the Lambda environment dies, through the template's DEFAULT_5XX: 502 bad_gateway (retryable, never a hang); the
 worker is replaced and the next request succeeds.
 """
 
@@ -192,7 +192,7 @@ def test_worker_killed_mid_request_is_replaced(tmp_path, fake_model_dir):
         thread.join(60)
         status, headers, body = answer["reply"]
         assert status == 502, (status, body[:300])  # what API Gateway answers when the environment dies
-        assert json.loads(body) == {"message": "Internal server error"}
+        assert json.loads(body)["error"]["code"] == "bad_gateway"
         assert headers.get("x-amzn-errortype") == "InternalServerErrorException"
         assert b"Traceback" not in body and headers.get("x-amzn-requestid")
         # the next request succeeds on a fresh environment (it waits for the replacement's init)

@@ -101,7 +101,7 @@ def test_unknown_route_and_keys(config):
         reply = gateway.handle("POST", "/v1/classify", headers + [("Content-Type", "image/jpeg")], b"\xff\xd8")
         assert reply.status == 403
         body = json.loads(reply.body)
-        assert body["error"]["code"] == "INVALID_API_KEY" and body["error"]["message"] == "Forbidden"
+        assert body["error"]["code"] == "invalid_api_key" and "x-api-key" in body["error"]["message"]
     assert gateway.handle("GET", "/health", [], b"").status == 200
     assert gateway.handle("GET", "/v1/model", [("X-Api-Key", "k1")], b"").status == 200
     assert len(pool.events) == 2
@@ -166,7 +166,9 @@ def test_integration_failures_map_like_api_gateway(config, result, status):
     reply = gateway.handle("GET", "/health", [], b"")
     assert reply.status == status
     if status == 502:
-        assert json.loads(reply.body) == {"message": "Internal server error"}
+        body = json.loads(reply.body)  # the template's DEFAULT_5XX, as API Gateway renders it
+        assert body["error"]["code"] == "bad_gateway" and body["request_id"]
+        assert int(dict(reply.headers)["Retry-After"]) >= 1
     if status == 201:
         assert reply.body == b"hi"
 
@@ -195,7 +197,7 @@ def test_event_size_checked_from_the_body_before_the_event_is_built(config, monk
     reply = gateway.handle("POST", "/v1/classify", headers, b"\0" * over)
     assert reply.status == 413 and not built
     body = json.loads(reply.body)
-    assert body["error"]["code"] == "REQUEST_TOO_LARGE" and "at least" in body["error"]["message"]
+    assert body["error"]["code"] == "payload_too_large" and "at least" in body["error"]["message"]
 
 
 def test_a_full_queue_is_429_with_retry_after(config):
@@ -206,7 +208,7 @@ def test_a_full_queue_is_429_with_retry_after(config):
     headers = dict(reply.headers)
     assert int(headers["Retry-After"]) >= 1 and headers["x-amzn-ErrorType"] == "TooManyRequestsException"
     body = json.loads(reply.body)
-    assert body["error"]["code"] == "THROTTLED" and body["request_id"]
+    assert body["error"]["code"] == "rate_limited" and body["request_id"]
 
 
 def test_the_invocation_queue_is_bounded():
@@ -223,10 +225,10 @@ def test_the_invocation_queue_is_bounded():
 @pytest.mark.parametrize(
     "status, code",
     [
-        (400, "BAD_REQUEST"),
-        (408, "REQUEST_TIMEOUT"),
-        (414, "REQUEST_URI_TOO_LONG"),
-        (431, "REQUEST_HEADER_FIELDS_TOO_LARGE"),
+        (400, "invalid_request"),
+        (408, "request_timeout"),
+        (414, "invalid_request"),
+        (431, "invalid_request"),
     ],
 )
 def test_framing_errors_are_the_gateway_json(config, status, code):
