@@ -141,6 +141,24 @@ def select_figures(answers: list[dict]) -> dict:
     }
 
 
+def originals_figures(samples: list[Sample], answers: list[dict]) -> dict:
+    """bccd val per original smear: its images are augmentations of a few dozen originals (export/groups.py), so
+    per-image figures move in blocks of ~33 images. Per class: how many originals, and on how many of them most
+    images are right - the number of independent cells the per-image recall really rests on."""
+    from export.data import read_groups
+
+    groups = read_groups()
+    right: dict[str, list[bool]] = {}
+    for sample, answer in zip(samples, answers, strict=True):
+        key = groups[f"TRAIN/{CLASSES[sample.label]}/{sample.path.name}"]
+        right.setdefault(key, []).append(answer["predicted"] == answer["label"])
+    by_class = {}
+    for name in CLASSES:
+        votes = [np.mean(v) for k, v in right.items() if k.startswith(f"{name}/")]
+        by_class[name] = {"originals": len(votes), "mostly_right": int(sum(v > 0.5 for v in votes))}
+    return by_class
+
+
 def session_run_ms(model, runs: int = TIMING_RUNS, warmup: int = TIMING_WARMUP) -> dict:
     """Median and p90 of session.run at batch 1 (the serving outputs: probabilities and the OOD score), with the
     machine's load average beside it: a busy machine inflates the figure."""
@@ -197,10 +215,13 @@ def screen_run(
         from export.data import all_splits
 
         named = all_splits(Path(data_root))
-        validation["by_set"] = {
-            name: select_figures(classify_samples(classifier, first_per_class(named[name], per_class)))
-            for name in ("bccd_val", "pbc_val")
-        }
+        validation["by_set"] = {}
+        for name in ("bccd_val", "pbc_val"):
+            samples_of_set = first_per_class(named[name], per_class)
+            answers = classify_samples(classifier, samples_of_set)
+            validation["by_set"][name] = select_figures(answers)
+            if name == "bccd_val":
+                validation["by_set"][name]["originals"] = originals_figures(samples_of_set, answers)
     result = {
         "run": str(run),
         "version": recipe.version,
@@ -253,6 +274,18 @@ def table(results: list[dict]) -> str:
             )
             for name in ("bccd_val", "pbc_val")
         ],
+        (
+            "bccd val originals mostly right, EOS / all",
+            lambda r: (
+                "{e[mostly_right]} of {e[originals]} / {right} of {total}".format(
+                    e=r["validation"]["by_set"]["bccd_val"]["originals"]["EOSINOPHIL"],
+                    right=sum(c["mostly_right"] for c in r["validation"]["by_set"]["bccd_val"]["originals"].values()),
+                    total=sum(c["originals"] for c in r["validation"]["by_set"]["bccd_val"]["originals"].values()),
+                )
+                if "originals" in r["validation"].get("by_set", {}).get("bccd_val", {})
+                else "-"
+            ),
+        ),
         ("dbn-select n", lambda r: str(r["dbn_select"]["n"])),
         ("dbn-select accuracy", lambda r: _pct(r["dbn_select"]["accuracy"])),
         ("dbn-select macro-F1", lambda r: _pct(r["dbn_select"]["macro_f1"])),

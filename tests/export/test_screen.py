@@ -10,12 +10,13 @@ import shutil
 import pytest
 from export_helpers import ROOT
 
-from export.data import CLASSES, dbn_split_of
+from export.data import CLASSES, Sample, dbn_split_of, read_groups
 from export.recipe import RUN_RECIPE_NAME, Recipe
 from export.screen import (
     MIN_DBN_SELECT_ACCURACY,
     SCREEN_FILE,
     main,
+    originals_figures,
     run_card,
     select_figures,
     size_choice,
@@ -118,3 +119,19 @@ def test_the_larger_input_wins_only_by_more_than_a_point_on_both(large, winner):
     choice = size_choice([_result(160, 0.90, 0.94), _result(224, *large)])
     assert choice.endswith(f"-> {winner} px (the larger input needs > 0.01 on both; docs/experiments.md, step 2)")
     assert size_choice([_result(160, 0.9, 0.9)]) is None
+
+
+def test_bccd_val_is_counted_per_original_smear():
+    """Two eosinophil originals from the committed grouping: one all right, one right on 1 of its 3 images."""
+    by_group = {}
+    for key, group in read_groups().items():
+        if key.startswith("TRAIN/EOSINOPHIL/"):
+            by_group.setdefault(group, []).append(key)
+    first, second = [keys for keys in by_group.values() if len(keys) >= 3][:2]
+    eosinophil = CLASSES.index("EOSINOPHIL")
+    samples = [Sample(ROOT / key, eosinophil, "bccd", "val") for key in first[:3] + second[:3]]
+    predicted = [eosinophil] * 3 + [eosinophil, CLASSES.index("NEUTROPHIL"), CLASSES.index("NEUTROPHIL")]
+    answers = [{"label": eosinophil, "predicted": p} for p in predicted]
+    figures = originals_figures(samples, answers)
+    assert figures["EOSINOPHIL"] == {"originals": 2, "mostly_right": 1}
+    assert figures["NEUTROPHIL"] == {"originals": 0, "mostly_right": 0}
