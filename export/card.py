@@ -37,12 +37,13 @@ LIMITATIONS = [
 
 
 def crop_fields(recipe: Recipe) -> tuple[dict, dict | None]:
-    """The card's crop contract read by the serving code (logic/inference.Model): the input fields "crop" and
-    "crop_um", and the "localiser" section ({"version"}) of a crop == "cell" model; a frame model (1.2.0) gets none,
-    since an absent crop means the frame."""
+    """The card's crop contract read by the serving code (logic/inference.Model): the input fields "crop",
+    "crop_um" and "normalise" (absent = "none"), and the "localiser" section ({"version"}) of a crop == "cell"
+    model; a frame model (1.2.0) gets none, since an absent crop means the frame."""
+    normalise = {} if recipe.normalise == "none" else {"normalise": recipe.normalise}
     if recipe.crop != "cell":
-        return {}, None
-    return {"crop": "cell", "crop_um": float(recipe.crop_um)}, {"version": LOCALISER_VERSION}
+        return normalise, None
+    return {"crop": "cell", "crop_um": float(recipe.crop_um), **normalise}, {"version": LOCALISER_VERSION}
 
 
 def loading_card(recipe: Recipe) -> dict:
@@ -57,7 +58,7 @@ def loading_card(recipe: Recipe) -> dict:
 
 def preprocessing_text(recipe: Recipe) -> str:
     """How the serving code turns a photo into this model's input, in words."""
-    from hematovision.logic.cell_crop import BOX_CROP
+    from hematovision.logic.cell_crop import BACKGROUND_TARGET, BOX_CROP
     from hematovision.logic.localiser import RBC_DIAMETER_UM
 
     size = recipe.input_size
@@ -71,6 +72,12 @@ def preprocessing_text(recipe: Recipe) -> str:
         "where it leaves the image "
         f"-> resize to {size}x{size}, bilinear (hematovision.logic.cell_crop.model_input); where no cell is found, "
         f"the whole frame resized to {size}x{size}"
+        + (
+            " -> each channel scaled so that its 90th percentile (the background) is "
+            f"{BACKGROUND_TARGET:g} (hematovision.logic.cell_crop.balance_background)"
+            if recipe.normalise == "background"
+            else ""
+        )
     )
 
 

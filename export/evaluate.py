@@ -49,12 +49,12 @@ def load_arrays(samples: list[Sample], size: int, recipe: Recipe | None = None) 
 
 def crop_input_of_bytes(data: bytes, recipe: Recipe) -> np.ndarray:
     """A non-blood image's model input under a crop == "cell" recipe (the cell crop if the localiser finds one)."""
-    from hematovision.logic.cell_crop import model_input
+    from hematovision.logic.cell_crop import model_input, normalise
     from hematovision.logic.localiser import locate
     from hematovision.logic.preprocessing import decode_image
 
     image = decode_image(data)
-    return model_input(image, locate(image), recipe.crop_um, recipe.input_size).pixels
+    return normalise(model_input(image, locate(image), recipe.crop_um, recipe.input_size).pixels, recipe.normalise)
 
 
 def non_blood_images(seed: int = 7) -> list[tuple[str, bytes]]:

@@ -30,6 +30,7 @@ SMOKE_BATCH_SIZE = 16
 
 
 CROP_MODES = ("frame", "cell")
+NORMALISATIONS = ("none", "background")  # = hematovision.logic.cell_crop.NORMALISATIONS (tests/export/test_recipe.py)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Recipe:
     # and evaluation, the whole frame where no cell is found; "frame" = the whole frame (model 1.2.0)
     crop: str = "frame"
     crop_um: float = 0.0
+    # the colour normalisation of the model input, the last step before the model in training and serving
+    # (logic/cell_crop.normalise, the card's input.normalise): "none" or "background"
+    normalise: str = "none"
 
     def __post_init__(self):
         if self.selection not in SELECTION_RULES:
@@ -89,6 +93,10 @@ class Recipe:
             raise ValueError(f"unknown crop {self.crop!r}; known: {', '.join(CROP_MODES)}")
         if self.crop == "cell" and not self.crop_um > 0:
             raise ValueError("crop 'cell' needs crop_um > 0 (micrometres)")
+        if self.normalise not in NORMALISATIONS:
+            raise ValueError(f"unknown normalise {self.normalise!r}; known: {', '.join(NORMALISATIONS)}")
+        if self.normalise != "none" and self.crop != "cell":
+            raise ValueError("normalise applies to cell crops (crop 'cell'); a frame model has none")
 
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
@@ -151,6 +159,11 @@ class Recipe:
                 f"cell-centred square of {self.crop_um:g} um (logic/cell_crop.py): the red-cell ruler, else the "
                 "cell's box; the whole frame where no cell is found; crop side x exp(U(-j, j)) in training, "
                 f"j = {a.crop_scale_jitter:g}"
+            )
+        if self.normalise == "background":
+            extra["normalise"] = (
+                "each model input's channels scaled so that their 90th percentile (the crop's background) is the same "
+                "in every photo (logic/cell_crop.balance_background), after augmentation in training"
             )
         if a.stain_camera_on():
             extra["stain_camera_augmentation"] = {

@@ -30,6 +30,7 @@ from export.augment import random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import build_backbone, freeze_batchnorm
 from export.recipe import RUN_RECIPE_NAME, Recipe
+from hematovision.logic.cell_crop import normalise
 
 FEATURE_BATCH = 64  # images per forward pass of the frozen bottom while caching
 SMOKE_TRAIN_PER_CLASS = 6  # the smoke run's training images per class and dataset
@@ -76,7 +77,7 @@ def cell_input(sample: Sample, recipe: Recipe, scale: float = 1.0):
 def model_input_of(sample: Sample, recipe: Recipe) -> np.ndarray:
     """The un-augmented model input of a file (validation, evaluation): the frame or the cell crop."""
     if recipe.crop == "cell":
-        return cell_input(sample, recipe).pixels
+        return normalise(cell_input(sample, recipe).pixels, recipe.normalise)
     return load_image(sample, recipe.input_size)
 
 
@@ -88,7 +89,8 @@ def training_view(sample: Sample, view_seed: int, recipe: Recipe) -> np.ndarray:
     if recipe.crop == "cell":
         jitter = augmentation.crop_scale_jitter
         scale = float(np.exp(rng.uniform(-jitter, jitter))) if jitter else 1.0
-        return random_view(cell_input(sample, recipe, scale).pixels, rng, augmentation, 0.0)
+        view = random_view(cell_input(sample, recipe, scale).pixels, rng, augmentation, 0.0)
+        return normalise(view, recipe.normalise)  # last, as serving does: the augmented cast is divided out
     zoom_out_probability = augmentation.pbc_zoom_out_probability if sample.dataset == "pbc" else 0.0
     image = load_image(sample, recipe.input_size)
     return random_view(image, rng, augmentation, zoom_out_probability)

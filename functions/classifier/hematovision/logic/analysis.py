@@ -26,7 +26,7 @@ from PIL import Image
 
 from hematovision.errors import ClientError
 from hematovision.limits import MAX_ANALYZE_CELLS
-from hematovision.logic.cell_crop import DECODE_SIZE, crop_cells, isotropic
+from hematovision.logic.cell_crop import DECODE_SIZE, crop_cells, isotropic, normalise
 from hematovision.logic.classifier import Classifier, Upload
 from hematovision.logic.localiser import locate
 from hematovision.logic.preprocessing import RESAMPLE, DecodeBudget
@@ -211,10 +211,13 @@ class Analyzer:
         start = time.perf_counter()
         if model.crop == "cell":
             crops = crop_cells(image, found, model.crop_um, model.input_size)
-            arrays = [crops[index].pixels for _, _, index in boxes]
+            arrays = [normalise(crops[index].pixels, model.normalise) for _, _, index in boxes]
         else:
             background = background_colour(image)
-            arrays = [crop_cell(image, box, px_per_um, model.input_size, background) for box, _, _ in boxes]
+            arrays = [
+                normalise(crop_cell(image, box, px_per_um, model.input_size, background), model.normalise)
+                for box, _, _ in boxes
+            ]
         analysis.decode_ms = round(analysis.decode_ms + _ms(start), 3)
         start = time.perf_counter()
         verdicts = self.classifier.verdicts(arrays)

@@ -34,6 +34,16 @@ DARK_BORDER = 24  # border pixels whose brightest channel is below this are vign
 # ~60 px wide, enough for the model's input. A photo with both sides under 4 x this (2048 px), every training image
 # among them (320x240 to 640x480), is decoded at full size, as training decodes it.
 DECODE_SIZE = 512
+# The colour normalisation a card may ask for (card["input"]["normalise"]; absent = "none", model 1.2.0):
+# "background" scales each channel of the model input so that its background, the 90th percentile of the channel
+# (plasma and the pale centres of red cells, the most common bright pixels of a blood crop), becomes
+# BACKGROUND_TARGET. A stain's or a camera's colour cast is mostly a gain per channel over the whole photo; dividing it
+# out keeps a white cell's colour relative to its own background - the cue between an eosinophil's densely stained
+# cytoplasm and a neutrophil's pale one, which a yellow or cyan background otherwise shifts.
+NORMALISATIONS = ("none", "background")
+BACKGROUND_PERCENTILE = 90
+BACKGROUND_TARGET = 235.0
+MAX_BACKGROUND_GAIN = 4.0  # a near-black input (not a smear) is not stretched into noise
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,23 @@ def model_input(image, localisation, crop_um: float, size: int, scale: float = 1
         return ModelInput(frame_input(image, size), "frame", "none", 0)
     first = crop_box(image, localisation.boxes[0], localisation.px_per_um, localisation.ruler, crop_um, size, scale)
     return ModelInput(first.pixels, "cell", first.ruler, len(localisation.boxes))
+
+
+def balance_background(pixels: np.ndarray) -> np.ndarray:
+    """The "background" normalisation of a uint8 HxWx3 model input (see NORMALISATIONS)."""
+    rgb = pixels.astype(np.float32)
+    level = np.percentile(rgb.reshape(-1, 3), BACKGROUND_PERCENTILE, axis=0)
+    gains = np.minimum(BACKGROUND_TARGET / np.maximum(level, 1.0), MAX_BACKGROUND_GAIN)
+    return np.clip(rgb * gains + 0.5, 0, 255).astype(np.uint8)
+
+
+def normalise(pixels: np.ndarray, normalisation: str) -> np.ndarray:
+    """A model input as the card's input.normalise asks (training and serving both call this last)."""
+    if normalisation == "none":
+        return pixels
+    if normalisation == "background":
+        return balance_background(pixels)
+    raise ValueError(f"unknown normalisation {normalisation!r}; known: {', '.join(NORMALISATIONS)}")
 
 
 def isotropic(image: Image.Image, width: int, height: int) -> tuple[Image.Image, float, float]:

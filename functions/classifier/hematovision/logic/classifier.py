@@ -13,13 +13,13 @@ One localisation gives both the crop and the flags.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from hematovision.errors import ClientError
 from hematovision.limits import HEATMAP_SIZE, INFERENCE_BATCH, MAX_IMAGE_BYTES
-from hematovision.logic.cell_crop import DECODE_SIZE, ModelInput, frame_input, isotropic, model_input
+from hematovision.logic.cell_crop import DECODE_SIZE, ModelInput, frame_input, isotropic, model_input, normalise
 from hematovision.logic.heatmap import heatmap_png_base64
 from hematovision.logic.inference import Model
 from hematovision.logic.localiser import Localisation, locate
@@ -136,8 +136,12 @@ class Classifier:
         """What the model sees of a decoded upright photo, given the localiser's answer (None: it failed)."""
         size = self.model.input_size
         if self.model.crop == "cell" and where is not None:
-            return model_input(image, where, self.model.crop_um, size)
-        return ModelInput(frame_input(image, size), "frame", "none", 0 if where is None else len(where.boxes))
+            chosen = model_input(image, where, self.model.crop_um, size)
+        else:
+            chosen = ModelInput(frame_input(image, size), "frame", "none", 0 if where is None else len(where.boxes))
+        if self.model.normalise == "none":
+            return chosen
+        return replace(chosen, pixels=normalise(chosen.pixels, self.model.normalise))
 
     def _predict(self, arrays: list[np.ndarray], with_cam: bool):
         """Each model input's (chunk, row, card verdict, outputs), INFERENCE_BATCH inputs per onnxruntime call."""

@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from hematovision import config
+from hematovision.logic.cell_crop import NORMALISATIONS
 from hematovision.logic.localiser import LOCALISER_VERSION
 from hematovision.logic.preprocessing import DEFAULT_INPUT_SIZE
 
@@ -66,7 +67,8 @@ class Model:
     `card`: the model card as a dict, instead of reading model_card.json from `model_dir` (export/ evaluates a
     freshly exported .onnx before its card exists). `thresholds`: the uncertainty thresholds to apply instead of
     the card's (and of the HEMATOVISION_UNCERTAINTY_THRESHOLD override), e.g. while choosing them.
-    `crop` ("cell" | "frame") and `crop_um` (None for "frame"): the model's input, from the card (see _crop).
+    `crop` ("cell" | "frame") and `crop_um` (None for "frame"): the model's input, from the card (see _crop);
+    `normalise`: its colour normalisation (see _normalise).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class Model:
         self.name: str = str(self.card.get("name", "hematovision"))
         self.version: str = str(self.card.get("version", "0.0.0"))
         self.crop, self.crop_um = self._crop()  # before the session: a card that cannot be served fails fast
+        self.normalise = self._normalise()
         expected = self.card.get("sha256")
         if verify_sha256 and expected and sha256_file(onnx_path) != expected:
             raise ModelLoadError(f"{onnx_path.name} does not match the sha256 stated in the model card.")
@@ -158,6 +161,17 @@ class Model:
                 f"version {LOCALISER_VERSION!r}."
             )
         return "cell", float(crop_um)
+
+    def _normalise(self) -> str:
+        """The colour normalisation of the model input (card["input"]["normalise"], logic/cell_crop.normalise):
+        "none" (the default: model 1.2.0's card says nothing) or "background". An unknown one is refused: serving
+        a model without the normalisation it learned with would shift every colour it knows."""
+        normalisation = (self.card.get("input") or {}).get("normalise", "none")
+        if normalisation not in NORMALISATIONS:
+            raise ModelLoadError(
+                f"The model card's input normalise {normalisation!r} is not one of {', '.join(NORMALISATIONS)}."
+            )
+        return normalisation
 
     def _thresholds(self) -> Thresholds:
         uncertainty = self.card.get("uncertainty") or {}
