@@ -167,11 +167,18 @@ class Runs:
         return self.paint_mask(keep[self.component])
 
     def paint_mask(self, runs: np.ndarray) -> np.ndarray:
-        """The pixels of the runs where `runs` is True (a boolean per run)."""
-        out = np.zeros((self.shape[0], self.shape[1] + 1), dtype=np.int8)
-        out[self.row[runs], self.start[runs]] = 1
-        out[self.row[runs], self.end[runs]] = -1  # distinct cells (see paint): 0 or 1 after the running sum
-        return np.cumsum(out, axis=1, dtype=np.int8)[:, : self.shape[1]] > 0
+        """The pixels of the runs where `runs` is True (a boolean per run), set by their flat indices: the chosen
+        runs (a vignette, a few holes) cover a fraction of the image, where a running sum would pass over all of it."""
+        h, w = self.shape
+        out = np.zeros(h * w, dtype=bool)
+        first = self.row[runs] * w + self.start[runs]
+        lengths = self.end[runs] - self.start[runs]
+        total = int(lengths.sum())
+        if total:
+            # pixel j of a run is its first pixel + j; its position in the concatenated list is its run's offset + j
+            offsets = np.cumsum(lengths) - lengths
+            out[np.repeat(first - offsets, lengths) + np.arange(total)] = True
+        return out.reshape(h, w)
 
 
 def _row_prefix(values: np.ndarray, dtype=np.float64) -> np.ndarray:
