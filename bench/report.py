@@ -813,8 +813,9 @@ def render(results: dict) -> str:
         if split:
             out += [
                 f"The handler's own calls split by stage ({split.get('requests')} requests of `POST /v1/classify`, "
-                "1 thread, median ms per request; each stage timed where the handler calls it, the rest is the call "
-                "minus the stages; `python -m bench.handler_split` reruns it alone):",
+                "1 thread, median ms per request; each stage timed where the handler calls it; the two rows after "
+                "session.run are what the stages leave of Classifier.classify and what Classifier.classify leaves of "
+                "the whole call; `python -m bench.handler_split` reruns it alone):",
                 "",
                 *split_lines(split),
                 "",
