@@ -81,22 +81,35 @@ def instrument(api) -> StageClock:
 
 def measure(api, events: list[dict], context, clock: StageClock, invoke) -> dict:
     """Each event through invoke(handler, event, context) once; per-stage medians (ms) and the acceptance gap."""
-    names = (*STAGES, CLASSIFY_REST, HTTP, WHOLE)
-    rows: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in names}
-    for event in events:
-        clock.reset()
-        wall, cpu = time.perf_counter(), time.thread_time()
-        response = invoke(api.lambda_handler, event, context)
-        whole_cpu, whole_wall = time.thread_time() - cpu, time.perf_counter() - wall
-        if response.get("statusCode") != 200:
-            raise RuntimeError(f"handler answered {response.get('statusCode')}: {str(response.get('body'))[:300]}")
-        for kind, spent, whole in (("wall", clock.wall, whole_wall), ("cpu", clock.cpu, whole_cpu)):
-            for stage in STAGES:
-                rows[stage][kind].append(spent[stage])
-            rows[CLASSIFY_REST][kind].append(spent[CLASSIFY] - sum(spent[stage] for stage in STAGES))
-            rows[HTTP][kind].append(whole - spent[CLASSIFY])
-            rows[WHOLE][kind].append(whole)
+    return compare(api, events, context, clock, invoke, {"now": lambda: None})["now"]
 
+
+def compare(api, events: list[dict], context, clock: StageClock, invoke, variants: dict) -> dict:
+    """measure() for each variant ({name: a function that sets the handler up for it}), interleaved: each event
+    goes through every variant in turn, the first variant rotating, so background load weighs on all alike."""
+    names = (*STAGES, CLASSIFY_REST, HTTP, WHOLE)
+    rows = {variant: {name: {"wall": [], "cpu": []} for name in names} for variant in variants}
+    order = list(variants)
+    for index, event in enumerate(events):
+        for variant in order[index % len(order) :] + order[: index % len(order)]:
+            variants[variant]()
+            clock.reset()
+            wall, cpu = time.perf_counter(), time.thread_time()
+            response = invoke(api.lambda_handler, event, context)
+            whole_cpu, whole_wall = time.thread_time() - cpu, time.perf_counter() - wall
+            if response.get("statusCode") != 200:
+                raise RuntimeError(f"handler answered {response.get('statusCode')}: {str(response.get('body'))[:300]}")
+            into = rows[variant]
+            for kind, spent, whole in (("wall", clock.wall, whole_wall), ("cpu", clock.cpu, whole_cpu)):
+                for stage in STAGES:
+                    into[stage][kind].append(spent[stage])
+                into[CLASSIFY_REST][kind].append(spent[CLASSIFY] - sum(spent[stage] for stage in STAGES))
+                into[HTTP][kind].append(whole - spent[CLASSIFY])
+                into[WHOLE][kind].append(whole)
+    return {variant: _summary(rows[variant], len(events)) for variant in variants}
+
+
+def _summary(rows: dict, requests: int) -> dict:
     def median_ms(values: list[float]) -> float:
         return round(statistics.median(values) * 1000.0, 3)
 
@@ -106,7 +119,24 @@ def measure(api, events: list[dict], context, clock: StageClock, invoke) -> dict
         kind: median_ms([w - r for w, r in zip(rows[WHOLE][kind], rows["session.run"][kind], strict=True)])
         for kind in ("wall", "cpu")
     }
-    return {"requests": len(events), "stages": stages, "outside_run_ms": gap, "budget_ms": HANDLER_EXTRA_MS}
+    return {"requests": requests, "stages": stages, "outside_run_ms": gap, "budget_ms": HANDLER_EXTRA_MS}
+
+
+def localiser_variants(rev: str) -> dict:
+    """The handler with the localiser of git revision `rev` (bench.locate_equality.load_reference) and with this
+    checkout's: a before/after of a localiser change through the whole handler, in one process."""
+    from bench.locate_equality import load_reference
+    from hematovision.logic import classifier as classifier_module
+
+    now, before = classifier_module.locate, load_reference(rev).locate
+
+    def use(locate):
+        def setup():
+            classifier_module.locate = locate
+
+        return setup
+
+    return {f"localiser of {rev}": use(before), "localiser now": use(now)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--result", type=Path, help="also write the split as JSON here")
+    parser.add_argument(
+        "--localiser-reference",
+        metavar="REV",
+        help="also run the handler with the localiser of git revision REV, interleaved (a before/after)",
+    )
     args = parser.parse_args(argv)
     os.environ["HEMATOVISION_MODEL_DIR"] = str(args.model_dir)
     os.environ["HEMATOVISION_INTRA_OP_THREADS"] = str(args.threads)
@@ -134,15 +169,28 @@ def main(argv: list[str] | None = None) -> int:
         for event in events[: args.warmup]:
             invoke(api.lambda_handler, event, context)
         clock = instrument(api)
-        split = measure(api, events, context, clock, invoke)
+        variants = localiser_variants(args.localiser_reference) if args.localiser_reference else {"now": lambda: None}
+        splits = compare(api, events, context, clock, invoke, variants)
     finally:
         sys.stdout.close()
         sys.stdout = stdout
     load = os.getloadavg()[0]
     print(f"{len(events)} bccd TEST images, {args.threads} intra-op thread(s), load average {load:.2f}\n")
-    print("\n".join(split_lines(split)))
+    for name, split in splits.items():
+        if len(splits) > 1:
+            print(f"### {name}\n")
+        print("\n".join(split_lines(split)) + "\n")
+    if len(splits) > 1:
+        first, last = splits.values()
+        print(
+            "Outside session.run, CPU ms per request: "
+            + " -> ".join(f"{s['outside_run_ms']['cpu']:.2f}" for s in splits.values())
+            + f" ({first['outside_run_ms']['cpu'] / last['outside_run_ms']['cpu']:.2f}x); localise: "
+            + " -> ".join(f"{s['stages']['localise']['cpu']:.2f}" for s in splits.values())
+        )
     if args.result:
-        args.result.write_text(json.dumps(dict(split, load_average=load), indent=1) + "\n", encoding="utf-8")
+        result = splits["now"] if len(splits) == 1 else {"variants": splits}
+        args.result.write_text(json.dumps(dict(result, load_average=load), indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -190,3 +190,40 @@ def test_fields_child_and_its_section_on_the_test_model(tmp_path):
         assert phases["locate_ms"] > 0 and phases["handler_ms"] > 0 and phases["decode_ms"] > 0
     section = "\n".join(report.fields_section(result))
     assert "## Whole-field photos" in section and "| 4000x3000 JPEG" in section
+
+
+def test_handler_split_before_after_a_localiser_revision(tmp_path):
+    """bench.handler_split --localiser-reference: the handler with another revision's localiser and with this one's,
+    interleaved; both splits are reported (a bccd-like TEST folder of synthetic cells, the random-weights model)."""
+    model_dir = fakes.build_fake_model(tmp_path / "model")
+    for index, cls in enumerate(common.CLASSES):
+        folder = tmp_path / "data" / "bccd" / "TEST" / cls
+        folder.mkdir(parents=True)
+        (folder / f"cell{index}.jpeg").write_bytes(fakes.synthetic_cell(seed=index))
+    out = tmp_path / "split.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.handler_split",
+        "--model-dir",
+        str(model_dir),
+        "--data",
+        str(tmp_path / "data"),
+        "--images",
+        "4",
+        "--warmup",
+        "1",
+        "--localiser-reference",
+        "HEAD",
+        "--result",
+        str(out),
+    ]
+    completed = subprocess.run(
+        command, cwd=ROOT, env=common.child_env(), capture_output=True, text=True, timeout=180, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    variants = json.loads(out.read_text())["variants"]
+    assert list(variants) == ["localiser of HEAD", "localiser now"]
+    for split in variants.values():
+        assert split["requests"] == 4 and split["stages"]["localise"]["cpu"] > 0
+    assert "Outside session.run, CPU ms per request:" in completed.stdout
