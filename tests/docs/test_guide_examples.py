@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,3 +206,30 @@ def test_the_typescript_types_follow_the_spec():
     assert set(re.findall(r"^        (\w+): ", schemas, flags=re.M)) == set(spec["components"]["schemas"])
     (codes,) = re.findall(r'^        ErrorCode: ((?:"[a-z0-9_]+"(?: \| )?)+);$', types, flags=re.M)
     assert re.findall(r'"([a-z0-9_]+)"', codes) == spec["components"]["schemas"]["ErrorCode"]["enum"]
+
+
+def deploy_parameters(environment: str) -> dict[str, str]:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = config[environment]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(item.split("=", 1) for item in overrides)
+
+
+def test_the_guide_quotes_the_deployed_configuration():
+    """The tiers, bounds and log retention the guide states are samconfig.toml's (prod, and dev where it says so)."""
+    guide = " ".join(GUIDE.read_text().split())  # line breaks inside sentences do not matter
+    prod, dev = deploy_parameters("prod"), deploy_parameters("dev")
+    assert prod["FreeQuotaPeriod"] == prod["StandardQuotaPeriod"] == "MONTH"
+    free = f"| free | evaluation | {int(prod['FreeQuotaLimit']):,} requests a month | "
+    free += f"{prod['FreeThrottleRateLimit']} req/s / {prod['FreeThrottleBurstLimit']} |"
+    standard = f"| standard | production | {int(prod['StandardQuotaLimit']):,} requests a month | "
+    standard += f"{prod['StandardThrottleRateLimit']} req/s / {prod['StandardThrottleBurstLimit']} |"
+    for row in (free, standard):
+        assert row in guide, row
+    assert f"a {int(dev['StandardQuotaLimit']):,} standard quota and a {dev['StageThrottleRateLimit']} req/s" in guide
+    assert f"at most {prod['StageThrottleRateLimit']} req/s (burst {prod['StageThrottleBurstLimit']})" in guide
+    assert f"at most {int(prod['WafRateLimitPerIp']):,} requests per 5 minutes" in guide
+    assert f"runs at most {prod['ReservedConcurrency']} requests at once" in guide
+    retry_after = prod["RetryAfterSeconds"]
+    for code in ("throttled", "service_unavailable", "bad_gateway", "gateway_timeout"):
+        assert re.search(rf"`{code}`, `Retry-After: {retry_after}`", guide), code
+    assert f"**{prod['LogRetentionDays']} days in prod** ({dev['LogRetentionDays']} in dev)" in guide
