@@ -773,6 +773,14 @@ def _split_cut(grouped: Runs, low: np.ndarray, large: np.ndarray, d: float) -> n
         px, py = pts[:, 0].copy(), pts[:, 1].copy()
         n, total = len(px), np.array([px.sum(), py.sum()])
         centre = total / n
+        # A cut needs two sides of shares p and 1 - p >= SPLIT_SHARE (<= 0.5) whose means a, b are >= SPLIT_GAP d
+        # apart. Whatever split the 2-means ends on, n p (1 - p) |a - b|^2 is the between-sides part of the points'
+        # scatter about their centre, so a group whose scatter is under n SPLIT_SHARE (1 - SPLIT_SHARE) (SPLIT_GAP
+        # d)^2 cannot be cut and is passed over before the eigenvectors (most groups; a 2% margin covers rounding,
+        # so the cuts are exactly those the full search makes: tests/unit/test_localiser_split.py)
+        scatter = float(((px - centre[0]) ** 2).sum() + ((py - centre[1]) ** 2).sum())
+        if scatter < 0.98 * n * SPLIT_SHARE * (1 - SPLIT_SHARE) * (SPLIT_GAP * d) ** 2:
+            continue
         _, vectors = np.linalg.eigh(_cov((pts - centre).T))
         side = (pts - centre) @ vectors[:, -1] > 0
 
