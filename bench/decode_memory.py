@@ -3,7 +3,7 @@
 Each case is one request through the real Lambda handler in a fresh process (`python -m bench.decode_memory
 --child ...`): the process imports the handler (the model loads, as in a Lambda init), handles the one event, and
 reports its status, its time and its peak RSS (VmHWM of /proc/self/status, which includes the init). The bound
-is 75% of the function's MemorySize in template.yaml (768 MB at 1024 MB).
+is 75% of the function's MemorySize in template.yaml (1327 MB at 1769 MB).
 
     .venv/bin/python -m bench.decode_memory                 # every case, a table; exit 1 if one is over a bound
     .venv/bin/python -m bench.decode_memory --only png-rgba-50mp batch-16-png-rgba-50mp

@@ -42,7 +42,7 @@ def model_dir(fake_model_dir):
 
 
 def test_the_bound_is_read_from_the_template():
-    assert MEMORY_MB == 1024 and BOUND_MB == 768
+    assert MEMORY_MB == 1769 and pytest.approx(0.75 * 1769) == BOUND_MB  # FunctionMemorySize's default
 
 
 def test_cases_cover_the_findings(cases):

@@ -83,7 +83,8 @@ RAW_TYPES = {
     ".tiff": "image/tiff",
     ".gif": "image/gif",
 }
-REMOTE_ATTEMPTS = 5  # a 429 or 503 is retried after its Retry-After (capped, with jitter), at most this many times
+REMOTE_ATTEMPTS = 5  # a retryable answer (see _retryable) is retried, at most this many attempts in all
+RETRYABLE_STATUSES = (429, 502, 503, 504)
 REMOTE_MAX_WAIT = 30.0
 
 
@@ -95,7 +96,8 @@ def classify_url(base_url: str) -> str:
 
 def remote_classify(url: str, api_key: str, path: Path, sleep=None) -> dict:
     """One photo through POST /v1/classify: the answer, or {"error": {code, message}} (the API's, or the CLI's own
-    for a file or network failure). 429 and 503 are retried after Retry-After, as the integrator guide advises."""
+    for a file or network failure). 429 (but quota_exceeded), 502, 503 and 504 are retried after Retry-After or an
+    exponential backoff, with jitter, as the integrator guide (docs/integrating.md) advises."""
     import random
     import time
     import urllib.error
@@ -115,7 +117,7 @@ def remote_classify(url: str, api_key: str, path: Path, sleep=None) -> dict:
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             body = error.read()
-            if error.code in (429, 503) and attempt < REMOTE_ATTEMPTS:
+            if _retryable(error.code, body) and attempt < REMOTE_ATTEMPTS:
                 retry_after = error.headers.get("Retry-After", "")
                 wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 2.0**attempt
                 sleep(min(wait, REMOTE_MAX_WAIT) * random.uniform(1.0, 1.5))
@@ -130,6 +132,17 @@ def remote_classify(url: str, api_key: str, path: Path, sleep=None) -> dict:
             reason = getattr(error, "reason", error)
             return {"error": {"code": "unreachable", "message": f"{url}: {reason}"}}
     raise AssertionError("not reached: the last attempt returns")
+
+
+def _retryable(status: int, body: bytes) -> bool:
+    """A throttle or a failed/unavailable/slow backend may pass; a spent quota (429 quota_exceeded) only resets with
+    its period, and any other 4xx is the request's own fault."""
+    if status not in RETRYABLE_STATUSES:
+        return False
+    try:
+        return json.loads(body)["error"]["code"] != "quota_exceeded"
+    except (ValueError, KeyError, TypeError):
+        return True
 
 
 def _remote_records(args, files: list[Path]):
