@@ -13,11 +13,14 @@ from export_helpers import ROOT
 from export.data import CLASSES, Sample, dbn_split_of, read_groups
 from export.recipe import RUN_RECIPE_NAME, Recipe
 from export.screen import (
+    MIN_BCCD_VAL_ORIGINALS,
     MIN_DBN_SELECT_ACCURACY,
+    MIN_PBC_VAL_ACCURACY,
     SCREEN_FILE,
     main,
     originals_figures,
     run_card,
+    screened_out,
     select_figures,
     size_choice,
     validation_figures,
@@ -135,3 +138,30 @@ def test_bccd_val_is_counted_per_original_smear():
     figures = originals_figures(samples, answers)
     assert figures["EOSINOPHIL"] == {"originals": 2, "mostly_right": 1}
     assert figures["NEUTROPHIL"] == {"originals": 0, "mostly_right": 0}
+
+
+def _validation(originals_right: int, pbc_accuracy: float) -> dict:
+    """bccd val as 49 originals of which originals_right are mostly right, and pbc val's accuracy."""
+    originals = {"EOSINOPHIL": {"originals": 13, "mostly_right": originals_right - 36}}
+    originals["NEUTROPHIL"] = {"originals": 36, "mostly_right": 36}
+    return {"by_set": {"bccd_val": {"originals": originals}, "pbc_val": {"accuracy": pbc_accuracy}}}
+
+
+@pytest.mark.parametrize(
+    ("originals_right", "pbc", "dbn", "missed"),
+    [
+        (MIN_BCCD_VAL_ORIGINALS, MIN_PBC_VAL_ACCURACY, MIN_DBN_SELECT_ACCURACY, []),
+        (MIN_BCCD_VAL_ORIGINALS - 1, 0.99, 0.95, ["bccd val originals"]),
+        (49, MIN_PBC_VAL_ACCURACY - 0.001, 0.95, ["pbc val accuracy"]),
+        (49, 0.99, MIN_DBN_SELECT_ACCURACY - 0.001, ["dbn-select accuracy"]),
+        (40, 0.9, 0.5, ["bccd val originals", "pbc val accuracy", "dbn-select accuracy"]),
+    ],
+)
+def test_a_candidate_is_screened_out_below_any_floor(originals_right, pbc, dbn, missed):
+    reasons = screened_out(_validation(originals_right, pbc), {"accuracy": dbn})
+    assert [next(m for m in missed if reason.startswith(m)) for reason in reasons] == missed
+
+
+def test_without_the_sets_scored_apart_the_screen_says_it_cannot_judge_them():
+    reasons = screened_out({"val_macro_f1": 0.99}, {"accuracy": 0.99})
+    assert reasons == ["bccd val originals and pbc val not scored (run with --per-set-val)"]
