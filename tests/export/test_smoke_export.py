@@ -225,3 +225,34 @@ def test_the_screen_makes_a_validation_only_card_for_a_run_stopped_before_evalua
         "pbc_val": 8,
     }
     assert not (stopped / RUN_MODEL / "model_card.json").exists()  # the screen writes only its own file
+
+
+def test_a_soup_of_a_run_with_itself_is_that_run_and_converts(candidate_run, tmp_path):
+    """export.soup on two copies of the smoke candidate (seeds told apart): the mean of identical weights is the
+    same model, so the soup's validation figures must equal the ingredient's, measured in the same run; the soup
+    folder then converts like a training run. Different recipes are refused."""
+    ingredients = []
+    for seed in (1, 2):
+        copy = tmp_path / f"seed{seed}"
+        shutil.copytree(candidate_run.path, copy)
+        recipe = Recipe.load(copy / RUN_RECIPE_NAME)
+        Recipe.from_dict({**recipe.to_dict(), "seed": seed}).save(copy / RUN_RECIPE_NAME)
+        ingredients.append(copy)
+    soup = tmp_path / "soup"
+    command = [str(EXPORT_PYTHON), "-m", "export.soup", *map(str, ingredients), "--work", str(soup)]
+    result = subprocess.run([*command, "--version", "soup-test"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((soup / "train_report.json").read_text())
+    (first, second) = report["soup"]["ingredients"]
+    assert report["smoke"] and report["selected_epoch"] == "soup"
+    assert report["history"][0]["val_macro_f1"] == pytest.approx(first["val_macro_f1"], abs=1e-9)
+    assert (first["seed"], second["seed"]) == (1, 2) and Recipe.load(soup / RUN_RECIPE_NAME).version == "soup-test"
+    run_export("convert", "--work", str(soup))
+    assert (soup / RUN_MODEL / "hematovision.onnx").is_file()
+
+    other = Recipe.load(ingredients[1] / RUN_RECIPE_NAME)
+    Recipe.from_dict({**other.to_dict(), "dropout": 0.5}).save(ingredients[1] / RUN_RECIPE_NAME)
+    refused = subprocess.run(
+        [*command[:-1], str(tmp_path / "refused"), "--version", "x"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "differ in dropout" in refused.stderr
