@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.cold_start import COLD_START_RESULT, run_package
 from bench.common import (
     DEFAULT_DATA,
     DEFAULT_KERAS_MODEL,
@@ -277,28 +278,8 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
                     SERVING_PYTHON, "bench.serving_child", serving_cold_args, args.work, f"cold-{kind}-{index}"
                 )
             elif kind == "lambda_package":
-                env = {
-                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                    "LANG": "C.UTF-8",
-                    "PYTHONDONTWRITEBYTECODE": "1",
-                    # Lambda's /var/task: the built package is the only code on the path (-S: no
-                    # site-packages); bench.serving_child itself comes from the working directory (-m, cwd ROOT)
-                    "PYTHONPATH": str(package),
-                    "LAMBDA_TASK_ROOT": str(package),
-                    "AWS_DEFAULT_REGION": "eu-west-1",
-                    "POWERTOOLS_SERVICE_NAME": "hematovision-bench",
-                }
-                result = run_child(
-                    Path(python312),
-                    "bench.serving_child",
-                    [*serving_cold_args, "--event", str(event_file)],
-                    args.work,
-                    f"cold-{kind}-{index}",
-                    env=env,
-                    python_flags=["-S"],
-                )
-                if not all(p.startswith(str(package)) for p in result["module_paths"].values()):
-                    raise ChildError(f"the built-package run imported code from elsewhere: {result['module_paths']}")
+                # as Lambda runs it, with the package's own model directory (bench/cold_start.py)
+                result = run_package(python312, package, event_file, args.work, f"cold-{kind}-{index}")
             else:
                 result = run_child(
                     KERAS_PYTHON,
@@ -309,8 +290,9 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
                 )
             if kind != "keras" and result.get("tensorflow_imported"):
                 raise ChildError(f"the {kind} process imported TensorFlow")
-            result["wall_s"] = result["answered_at"] - spawned
-            result["startup_s"] = result["process_start"] - spawned
+            if kind != "lambda_package":  # run_package measures its own
+                result["wall_s"] = result["answered_at"] - spawned
+                result["startup_s"] = result["process_start"] - spawned
             runs[kind].append(result)
             log(f"cold {kind} #{index + 1}: {result['wall_s']:.2f} s, peak RSS {result['peak_rss_mib']} MiB")
     summary = {}
@@ -333,6 +315,8 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
         if all("cpu_s" in r for r in items):  # CPU seconds to the answer: less sensitive than wall time to load
             summary[kind]["cpu_median_s"] = statistics.median(r["cpu_s"] for r in items)
     summary["imports_ms"] = import_profile(args.model_dir)
+    if COLD_START_RESULT.is_file():  # python -m bench.cold_start's last run, with its own date and load
+        summary["comparison"] = json.loads(COLD_START_RESULT.read_text(encoding="utf-8"))
     return summary
 
 

@@ -470,6 +470,76 @@ def power_section(power: dict | None) -> list[str]:
     return out
 
 
+COLD_START, COLD_END = "<!-- cold-start: written by python -m bench.cold_start -->", "<!-- /cold-start -->"
+
+
+def cold_start_section(data: dict | None) -> list[str]:
+    """The built package's cold start phase by phase, beside another revision's (bench/cold_start.py), wrapped in
+    markers so bench.cold_start can replace it."""
+    if not data or not data.get("kinds"):
+        return []
+    kinds = data["kinds"]
+    order = [k for k in ("candidate", "reference") if k in kinds]
+    before, after = data.get("load_average_before"), data.get("load_average_after")
+    out = [
+        COLD_START,
+        "",
+        "### The built package, phase by phase" + (" and beside another revision" if "reference" in kinds else ""),
+        "",
+        f"`{data.get('command')}` on {data.get('date')} ({data.get('cpu')}, {data.get('cores')} cores; Python "
+        f"{data.get('python')}), in {fmt(data.get('elapsed_s'), 0)} s. Load average (1, 5, 15 min) before "
+        f"{', '.join(map(str, before or []))}, after {', '.join(map(str, after or []))}: on a loaded machine every "
+        "absolute figure is inflated, and the ratio of the two packages, measured in alternating fresh processes, is "
+        "the claim. Each run: the package as Lambda runs it (Python 3.12, no site-packages, no bytecode writing, the "
+        "package the only code on the path, its own model directory), import the handler, answer one raw JPEG "
+        f"(`{data.get('image')}`) on POST /v1/classify; 1 intra-op thread. Each library's import is what it adds to "
+        "the ones before it, in the handler's order.",
+        "",
+    ]
+    rows = [
+        [
+            kinds[k]["label"],
+            fmt(kinds[k]["median_s"], 3),
+            f"{fmt(kinds[k]['min_s'], 3)} - {fmt(kinds[k]['max_s'], 3)}",
+            fmt(kinds[k]["cpu_median_s"], 3),
+            fmt(kinds[k]["peak_rss_mib"], 1),
+            kinds[k]["runs"],
+        ]
+        for k in order
+    ]
+    out += table(["package", "spawn -> first answer, median s", "min - max", "CPU s", "peak RSS MiB", "runs"], rows)
+    if data.get("ratio"):
+        out += [
+            "",
+            f"Candidate / reference, the median of the run pairs: wall {fmt(data['ratio']['wall_median_of_pairs'], 3)}"
+            f", CPU {fmt(data['ratio']['cpu_median_of_pairs'], 3)}.",
+        ]
+    names: list[str] = []
+    for k in order:
+        names += [n for n in kinds[k]["phases_median_s"] if n not in names]
+    rows = [[name] + [fmt(kinds[k]["phases_median_s"].get(name), 3) for k in order] for name in names]
+    rows.append(["sum of the phases"] + [fmt(sum(kinds[k]["phases_median_s"].values()), 3) for k in order])
+    rows.append(
+        ["second answer (warm; not part of the cold start)"]
+        + [fmt(kinds[k].get("second_answer_median_s"), 3) for k in order]
+    )
+    out += ["", *table(["phase (median s)", *[kinds[k]["label"] for k in order]], rows), "", COLD_END]
+    return out
+
+
+def replace_cold_start_section(document: str, section: str) -> str:
+    """The document with its cold-start comparison replaced by `section` (inserted before the SnapStart note of the
+    cold-start section, or at the end, when there is none yet)."""
+    if COLD_START in document and COLD_END in document:
+        head, rest = document.split(COLD_START, 1)
+        return head + section + rest.split(COLD_END, 1)[1]
+    marker = "\nWhat SnapStart would restore"
+    if marker in document:
+        head, tail = document.split(marker, 1)
+        return head.rstrip("\n") + "\n\n" + section + "\n" + marker + tail
+    return document.rstrip("\n") + "\n\n" + section + "\n"
+
+
 def replace_power_section(document: str, section: str) -> str:
     """The document with its power-tuning section replaced by `section` (inserted before "## Reproduce" or at the
     end when there is none yet)."""
@@ -642,6 +712,9 @@ def render(results: dict) -> str:
                 + ", ".join(f"{name} {ms:.0f}" for name, ms in top)
                 + ".",
             ]
+        comparison = cold_start_section(cold.get("comparison"))
+        if comparison:
+            out += [""] + comparison
         out += ["", SNAPSTART_NOTE]
         rows = []
         for threads in cfg["threads"]:
