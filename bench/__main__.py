@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.cold_start import COLD_START_RESULT, run_package
+from bench.cold_start import COLD_START_RESULT, compile_harness, run_package
 from bench.common import (
     DEFAULT_DATA,
     DEFAULT_KERAS_MODEL,
@@ -267,6 +267,7 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
 
         event_file = args.work / "cold-event.json"
         event_file.write_text(json.dumps(raw_event(image.read_bytes(), "bench-cold")), encoding="utf-8")
+        compile_harness(python312)
     serving_cold_args = ["cold", "--model-dir", str(args.model_dir), "--threads", "1", "--image", str(image)]
     for index in range(args.cold_runs):
         kinds = ["serving", "keras"] if with_keras else ["serving"]

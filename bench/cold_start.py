@@ -58,6 +58,13 @@ def package_env(package: Path) -> dict[str, str]:
     }
 
 
+def compile_harness(python: str) -> None:
+    """Bytecode of the measuring child for `python`: the child runs without writing bytecode, and compiling
+    bench/serving_child.py and bench/common.py from source (~20 ms) is the harness's cost, not the function's."""
+    files = [str(ROOT / "bench" / name) for name in ("__init__.py", "common.py", "serving_child.py")]
+    subprocess.run([python, "-m", "py_compile", *files], check=True, timeout=120)
+
+
 def run_package(python: str, package: Path, event_file: Path, work: Path, name: str) -> dict:
     """One cold start of `package` in a fresh process: the child's result, with wall_s (spawn -> answer) and
     startup_s (spawn -> the child's first line)."""
@@ -176,6 +183,7 @@ def measure(args) -> dict:
     image = test_images(args.data, 1)[0]
     event_file = work / "cold-event.json"
     event_file.write_text(json.dumps(raw_event(image.read_bytes(), "bench-cold")), encoding="utf-8")
+    compile_harness(python)
     load_before, started = load_average(), time.perf_counter()
     runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
     order = list(kinds)
