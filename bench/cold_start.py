@@ -1,14 +1,16 @@
 """Cold start of the built Lambda package, phase by phase, side by side with another revision's package.
 
-    python -m bench.cold_start [--reference REV] [--candidate REV] [--package DIR] [--runs N] [--no-docs]
+    python -m bench.cold_start [--reference REV] [--candidate REV] [--package DIR] [--candidate-env NAME=VALUE]
+                               [--runs N] [--no-docs]
 
 Each package runs as Lambda runs it (`run_package`): Python 3.12, no site-packages (-S), no bytecode writing, the
 package the only code on the path and its own model directory; one fresh process per run, which imports the
 handler and answers one raw-JPEG POST /v1/classify (bench/serving_child.py `cold`: each library's import, the
 handler module, the model load, the first answer). The candidate is the package `make build` produced (--package,
-default .aws-sam/build/ClassifierFunction) or, with --candidate REV, that revision's. --reference REV builds
-another revision's package to run beside it: the two kinds alternate (A B, B A, ...), so background load weighs on
-both alike, and the claim is their ratio in this run. A revision is built from a git worktree
+default .aws-sam/build/ClassifierFunction) or, with --candidate REV, that revision's. The reference runs beside it:
+--reference REV builds another revision's package; --candidate-env NAME=VALUE without --reference runs the same
+package without the variable (a template.yaml setting to try). The two kinds alternate (A B, B A, ...), so background
+load weighs on both alike, and the claim is their ratio in this run. A revision is built from a git worktree
 (build/bench/worktrees/SHA, removed afterwards) by its own functions/classifier/Makefile into
 build/bench/packages/SHA, reused by later runs.
 
@@ -65,9 +67,11 @@ def compile_harness(python: str) -> None:
     subprocess.run([python, "-m", "py_compile", *files], check=True, timeout=120)
 
 
-def run_package(python: str, package: Path, event_file: Path, work: Path, name: str) -> dict:
-    """One cold start of `package` in a fresh process: the child's result, with wall_s (spawn -> answer) and
-    startup_s (spawn -> the child's first line)."""
+def run_package(
+    python: str, package: Path, event_file: Path, work: Path, name: str, env: dict[str, str] | None = None
+) -> dict:
+    """One cold start of `package` in a fresh process (`env`: variables added to Lambda's): the child's result, with
+    wall_s (spawn -> answer) and startup_s (spawn -> the child's first line)."""
     logs, results = work / "logs", work / "results"
     logs.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
@@ -78,7 +82,12 @@ def run_package(python: str, package: Path, event_file: Path, work: Path, name: 
     spawned = time.time()
     with open(logs / f"{name}.log", "wb") as output:
         completed = subprocess.run(
-            command, cwd=ROOT, env=package_env(package), stdout=output, stderr=subprocess.STDOUT, timeout=300
+            command,
+            cwd=ROOT,
+            env={**package_env(package), **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            timeout=300,
         )
     if completed.returncode != 0 or not result_path.is_file():
         tail = (logs / f"{name}.log").read_text(errors="replace")[-2500:]
@@ -175,9 +184,14 @@ def measure(args) -> dict:
         if not (args.package / "hematovision" / "handlers" / "api.py").is_file():
             raise SystemExit(f"no built package at {args.package} (run `make build`, or pass --candidate REV)")
         kinds["candidate"] = {"package": args.package, "label": f"package {_rel(args.package)}"}
+    if args.candidate_env:
+        kinds["candidate"]["label"] += " with " + " ".join(args.candidate_env)
     if args.reference:
         package, sha = build_revision(args.reference, work)
         kinds["reference"] = {"package": package, "label": f"{args.reference} ({sha[:10]})"}
+    elif args.candidate_env:
+        label = kinds["candidate"]["label"].split(" with ")[0]
+        kinds["reference"] = {"package": kinds["candidate"]["package"], "label": f"{label}, as built"}
     from bench.serving_child import raw_event
 
     image = test_images(args.data, 1)[0]
@@ -189,7 +203,8 @@ def measure(args) -> dict:
     order = list(kinds)
     for index in range(args.runs):
         for kind in order if index % 2 == 0 else order[::-1]:
-            result = run_package(python, kinds[kind]["package"], event_file, work, f"cold-{kind}-{index}")
+            env = dict(item.split("=", 1) for item in args.candidate_env) if kind == "candidate" else None
+            result = run_package(python, kinds[kind]["package"], event_file, work, f"cold-{kind}-{index}", env)
             runs[kind].append(result)
             log(f"cold {kind} #{index + 1}: {result['wall_s']:.2f} s, CPU {result['cpu_s']:.2f} s")
     out = {
@@ -227,6 +242,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--package", type=Path, default=DEFAULT_PACKAGE, help="the candidate package (make build)")
     parser.add_argument("--candidate", help="build this git revision's package instead of using --package")
     parser.add_argument("--reference", help="git revision whose package runs beside the candidate")
+    parser.add_argument(
+        "--candidate-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the candidate's runs only (a template.yaml setting to try); repeatable",
+    )
     parser.add_argument("--runs", type=int, default=15, help="cold starts of each package")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
