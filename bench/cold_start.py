@@ -214,7 +214,7 @@ def measure(args) -> dict:
         "python": subprocess.run(
             [python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True
         ).stdout.strip(),
-        "image": _rel(image),
+        "image": image.relative_to(args.data).as_posix(),
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "elapsed_s": round(time.perf_counter() - started, 1),

@@ -492,8 +492,8 @@ def cold_start_section(data: dict | None) -> list[str]:
         "absolute figure is inflated, and the ratio of the two packages, measured in alternating fresh processes, is "
         "the claim. Each run: the package as Lambda runs it (Python 3.12, no site-packages, no bytecode writing, the "
         "package the only code on the path, its own model directory), import the handler, answer one raw JPEG "
-        f"(`{data.get('image')}`) on POST /v1/classify; 1 intra-op thread. Each library's import is what it adds to "
-        "the ones before it, in the handler's order.",
+        f"(`{data.get('image')}` of the data) on POST /v1/classify; 1 intra-op thread. Each library's import is what "
+        "it adds to the ones before it, in the handler's order.",
         "",
     ]
     rows = [
