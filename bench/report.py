@@ -378,7 +378,8 @@ SNAPSTART_NOTE = (
     "model card, the onnxruntime session with its optimised NCHWc graph and prepacked weights, the routes. A cold "
     "start then restores that snapshot (Lambda logs it as Restore Duration) instead of running the imports and "
     "the model load measured above; only the first request's own one-time costs remain (onnxruntime allocating its "
-    "arena on the first run, Pillow's image plugins and numpy.ma imported by the first decode and localisation). "
+    "arena on the first run, Pillow's image plugins imported by the first decode, Powertools building a route's "
+    "validation models on its first call: the first answer less the second in the phase table). "
     "Nothing in the init depends on per-environment uniqueness (no random seed, no connection, no credentials), so "
     "the snapshot is safe to share. For Python, SnapStart bills the cached snapshot and each restore."
 )
