@@ -114,6 +114,7 @@ def test_environment(template):
         "HEMATOVISION_UNCERTAINTY_THRESHOLD",
     ):
         assert name in env, name
+    assert env["OPENBLAS_NUM_THREADS"] == "1"  # no BLAS threads spinning against the one vCPU
     # the code reads these names (functions/classifier/hematovision/config.py)
     source = (FUNCTION_DIR / "hematovision" / "config.py").read_text()
     for name in env:
