@@ -1,6 +1,6 @@
 """The localiser's answers, now against a reference revision: every field equal, on a large fixed sample (issue #19).
 
-    python -m bench.locate_equality [--reference REV] [--cache FILE] [--quick]
+    python -m bench.locate_equality [--reference REV] [--cache FILE] [--quick] [--classifier-sets]
     python -m bench.locate_equality --timing [--repeats N]
 
 logic/localiser.py may only get faster: model 2.0 trains on crops computed by LOCALISER_VERSION "1" (the reference,
@@ -16,6 +16,11 @@ each as an array and as a PIL image (the serving path hands locate a PIL image, 
 12 MP JPEGs and events also as the cell-model classify path decodes them (decode_for_model at DECODE_SIZE, then
 cell_crop.isotropic). --cache keeps the reference's answers (a pickle) so a second run only runs the new code.
 Exit status 1 on any difference.
+
+--classifier-sets keeps only the classifier's images: the bccd, pbc and dbn sample, events/*.jpg, the synthetic corner
+cases and the classify-path decodes ("served") of the 12 MP enlargements, and leaves out the fields, their robustness
+versions and the 12 MP arrays and PIL images. A change meant to move the localiser's answers on whole fields (not on
+the images model 2.0's crops come from) keeps LOCALISER_VERSION only when this finds 0 differences.
 
 --timing instead times both localisers side by side in one process, interleaved, warm (one call per image first):
 locate on 20 images of each size (bccd 320x240, pbc 360x363, dbn, fields/bccd 640x480; 12 MP enlargements of 5
@@ -114,10 +119,13 @@ def _vignetted_big(path: Path) -> Image.Image:
     return vignette(_open(path).resize((2400, 1800), Image.Resampling.BICUBIC), np.zeros((0, 4)))[0]
 
 
-def inputs(quick: bool = False, small: bool = False) -> Iterator[tuple[str, Callable[[], object], tuple[str, ...]]]:
+def inputs(
+    quick: bool = False, small: bool = False, classifier_sets: bool = False
+) -> Iterator[tuple[str, Callable[[], object], tuple[str, ...]]]:
     """(name, loader, forms): the fixed sample. Forms: "array", "pil" (the loaded image) and "served" (JPEG bytes
     decoded as the cell-model classify path decodes them). quick: about 1/20 of it; small: a few of each kind (the
-    regression test's sample, tests/integration/test_localiser_reference.py)."""
+    regression test's sample, tests/integration/test_localiser_reference.py); classifier_sets: the classifier's
+    images only (no fields, no robustness versions; the 12 MP enlargements only as the classify path decodes them)."""
     both = ("array", "pil")
     if small:
         n = lambda k: min(k, 4)  # noqa: E731
@@ -137,6 +145,14 @@ def inputs(quick: bool = False, small: bool = False) -> Iterator[tuple[str, Call
         for path in _by_sha(files)[: n(count)]:
             yield f"{dataset}/{path.relative_to(DATA / dataset)}", lambda p=path: _open(p), both
     fields = {s: _by_sha(sorted((DATA / "fields" / s / "images").glob("*"))) for s in ("bccd", "txl", "phone")}
+    if classifier_sets:
+        for s, paths in list(fields.items())[: 1 if small else 3]:
+            yield (
+                f"fields/{s}/{paths[0].name}@12mp",
+                lambda p=paths[0]: _jpeg(_open(p).resize(TWELVE_MP, Image.Resampling.BICUBIC)),
+                ("served",),
+            )
+        return
     for s, paths in fields.items():
         for path in paths[: n(len(paths))]:
             yield f"fields/{s}/{path.name}", lambda p=path: _open(p), both
@@ -274,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", default=BASELINE, help="git revision of the reference localiser")
     parser.add_argument("--cache", type=Path, help="pickle of the reference's answers (read if present, else written)")
     parser.add_argument("--quick", action="store_true", help="about 1/20 of the sample")
+    parser.add_argument(
+        "--classifier-sets",
+        action="store_true",
+        help="only the classifier's images (bccd, pbc, dbn, events, synthetic cases, classify-path decodes)",
+    )
     parser.add_argument("--timing", action="store_true", help="time both localisers per image size instead")
     parser.add_argument("--repeats", type=int, default=5, help="--timing: calls per image and localiser")
     args = parser.parse_args(argv)
@@ -293,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     new._split_cut = counting_split_cut
     reference = None
     cached: dict = {}
-    key = (args.reference, args.quick)
+    key = (args.reference, args.quick, args.classifier_sets)
     if args.cache and args.cache.exists():
         with args.cache.open("rb") as f:
             stored = pickle.load(f)
@@ -305,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     checked = failed = boxes = 0
     rulers: dict[str, int] = {}
     started = time.perf_counter()
-    for name, load, forms in inputs(args.quick):
+    for name, load, forms in inputs(args.quick, classifier_sets=args.classifier_sets):
         value = load()
         for form in forms:
             image = as_form(value, form)

@@ -14,7 +14,8 @@
    pixels; pieces within a lobe gap are merged; a merged group whose pixels form two clusters more than SPLIT_GAP
    red-cell diameters apart (2-means) is cut in two (two touching white cells); sizes are bounded relative to a red
    cell. The red cells' level comes from the 75th percentile of the field, so a white cell filling the frame does
-   not become the reference.
+   not become the reference. Inside an eyepiece's circle, a scale larger than the eyepiece allows (EYEPIECE_RBC:
+   touching red cells) adds a second candidate pass at that bound when the field's texture agrees (EYEPIECE_DOG).
 5. Scoring: each candidate gets FEATURES (size, darkness, hue, shape, its ring, the vignette nearby, ...) and a
    logistic-regression score (MODEL_*, fitted on the tune split's candidates by export/localiser_train.py). Candidates
    scoring >= SCORE_MIN are kept, best first, unless their centre lies in a box already kept (lobes, other passes).
@@ -31,7 +32,9 @@ from PIL import Image, ImageFilter
 
 # The version of locate()'s answers. A model trained on cell crops records it in its card (card["localiser"]
 # ["version"]) and is refused at load by logic/inference.py when it differs: the model learned this localiser's boxes
-# and scale. Bump it with any change that moves a box or px_per_um.
+# and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
+# classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
+# keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
 LOCALISER_VERSION = "1"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
@@ -55,6 +58,20 @@ SCALE_COVERAGE = (-0.2556, 0.4457)  # ... / exp(a + b x the share of the field t
 SCALE_LONG_SIDE = 256  # the distance transform's working size
 LEVEL_CUT = 0.3  # the nucleus thresholds' red-cell level: the mode of the green OD above this x its 75th percentile
 RING = 0.5  # the ring feature's margin around a nucleus, in red-cell diameters
+# A photo through an eyepiece: the vignette's inner edge is a circle (its edge pixels' median distance to the fitted
+# circle within EYEPIECE_FIT of its radius; the black corners of a rotated or shifted crop, a letterbox, are no circle).
+# The eyepiece shows a fixed field (~20 mm field number / a <= 100x objective: >= ~200 um across), so a red cell spans
+# at most ~0.04 of the circle; EYEPIECE_RBC allows about twice that (tune split, phone recall / precision: 0.864 /
+# 0.918 at 0.05, 0.877 / 0.928 at 0.06, 0.883 / 0.929 at 0.07). Touching red cells (phone photos of thick areas) fool
+# the distance transform into a diameter several times too large, which puts every white cell's nucleus under the
+# size bound. Above the bound, a second candidate pass runs at the bound when the field's texture agrees: a difference
+# of Gaussians tuned to a red cell of the bound's size carries at least EYEPIECE_DOG x the energy of one tuned to the
+# estimate (export.fields' synthetic circle around a 100x bccd field mostly fails it: without the test, its tune
+# precision falls from 0.940 to 0.66). px_per_um stays the estimate's.
+EYEPIECE_FIT = 0.02
+EYEPIECE_RBC = 0.07
+EYEPIECE_DOG = 0.6
+DOG_SPREAD = 1.25  # the difference of Gaussians: sigma / DOG_SPREAD minus sigma x DOG_SPREAD
 SCORE_MIN = 0.525  # a candidate is a white cell when its score reaches this (tune split)
 # the candidate scorer (export/localiser_train.py fits it on the tune split's candidates; it prints these)
 EXPAND_CLIP = 4.0
@@ -542,6 +559,42 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
     return SCALE_CALIBRATION * float(np.median(values[values >= 0.4 * values.max()])) / bias
 
 
+def _eyepiece_diameter(valid: np.ndarray) -> float | None:
+    """The diameter of the eyepiece's circle when the vignette's inner edge is one, else None: an algebraic
+    least-squares circle through the valid pixels next to the vignette, kept when it is centred in the image, at most
+    twice its long side across, and the pixels' median distance to it is within EYEPIECE_FIT of its radius."""
+    vignette = ~valid
+    edge = np.zeros_like(valid)
+    edge[1:] |= valid[1:] & vignette[:-1]
+    edge[:-1] |= valid[:-1] & vignette[1:]
+    edge[:, 1:] |= valid[:, 1:] & vignette[:, :-1]
+    edge[:, :-1] |= valid[:, :-1] & vignette[:, 1:]
+    ys, xs = np.nonzero(edge)
+    if len(xs) < 20:
+        return None
+    x, y = xs.astype(np.float64), ys.astype(np.float64)
+    # x^2 + y^2 + a x + b y + c = 0: the centre is (-a / 2, -b / 2)
+    (a, b, c), *_ = np.linalg.lstsq(np.stack([x, y, np.ones_like(x)], axis=1), -(x * x + y * y), rcond=None)
+    cx, cy = -a / 2, -b / 2
+    radius = math.sqrt(max(cx * cx + cy * cy - c, 0.0))
+    h, w = valid.shape
+    # a straight edge (a letterbox) fits a huge circle far off the image as closely: the circle must be centred in
+    # the image and not much larger than it
+    if not (0 <= cx < w and 0 <= cy < h) or not 0 < radius <= max(h, w):
+        return None
+    if np.median(np.abs(np.hypot(x - cx, y - cy) - radius)) > EYEPIECE_FIT * radius:
+        return None
+    return 2 * radius
+
+
+def _dog_energy(plane: np.ndarray, valid: np.ndarray, diameter: float, top: float) -> float:
+    """The mean squared difference of Gaussians tuned to discs of this diameter (sigma = diameter / 2 sqrt 2) over
+    the valid pixels; `top` maps the plane onto the 8-bit blur's range."""
+    sigma = diameter / (2 * math.sqrt(2))
+    response = _blur(plane, sigma / DOG_SPREAD, 255 / top) - _blur(plane, sigma * DOG_SPREAD, 255 / top)
+    return float(np.mean(response[valid] ** 2))
+
+
 # ----------------------------------------------------------------------------------------------------------- locate
 FEATURES = (
     "log_area",  # log(nucleus area / red-cell area)
@@ -626,7 +679,38 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
     else:
         result.ruler = "red_cells"
     result.px_per_um = diameter / factor / RBC_DIAMETER_UM
+    diameters = [diameter]
+    circle = None if whole else _eyepiece_diameter(valid)
+    if circle is not None and diameter > EYEPIECE_RBC * circle:
+        bound = EYEPIECE_RBC * circle
+        plane = od_g if od_g is not None else _green_density(work, bg)
+        top = float(np.percentile(plane[valid], 99)) + 1e-6
+        if _dog_energy(plane, valid, bound, top) >= EYEPIECE_DOG * _dog_energy(plane, valid, diameter, top):
+            diameters.append(bound)
+    found = [
+        _candidates(work, work_image, valid, valid_at, bg, nucleus_level, d, factor_x, factor_y) for d in diameters
+    ]
+    found = [f for f in found if f is not None]
+    if not found:
+        return (result, *none, cell_level)
+    cx, cy, half_w, half_h, to_x, to_y, features = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    features[:, FEATURES.index("rel_dark")] = features[:, FEATURES.index("dark")] / features[:, 1].max()
+    features[:, FEATURES.index("count")] = math.log1p(len(cx))
+    boxes = np.stack(
+        [
+            np.maximum(0, np.floor((cx + 0.5 - half_w) * to_x)),
+            np.maximum(0, np.floor((cy + 0.5 - half_h) * to_y)),
+            np.minimum(width, np.ceil((cx + 0.5 + half_w) * to_x)),
+            np.minimum(height, np.ceil((cy + 0.5 + half_h) * to_y)),
+        ],
+        axis=1,
+    )
+    return result, boxes, features, cell_level
 
+
+def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, factor_x, factor_y):
+    """The nucleus candidates at one red-cell diameter (working-copy pixels): centres and half box sizes (at the
+    nucleus scale), the factors back to original pixels (per candidate), FEATURES rows; None when there are none."""
     # the nucleus scale: a red cell about TARGET_RBC_PX across (never above the working copy's resolution)
     zoom = min(1.0, TARGET_RBC_PX / diameter)
     if zoom < 1.0:
@@ -647,24 +731,12 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
     found = [_nuclei(od, valid_small, nucleus_level, d, shared, *thresholds) for thresholds in PASSES]
     found = [f for f in found if f is not None]
     if not found:
-        return (result, *none, cell_level)
+        return None
     cx, cy, bw, bh, features = (np.concatenate(parts) for parts in zip(*found, strict=True))
-    features[:, FEATURES.index("rel_dark")] = features[:, FEATURES.index("dark")] / features[:, 1].max()
-    features[:, FEATURES.index("count")] = math.log1p(len(cx))
-    to_x = 1.0 / (factor_x * zoom_x)
-    to_y = 1.0 / (factor_y * zoom_y)
     half_w = np.maximum(BOX_RBC * d / 2, bw / 2 + BOX_MARGIN * d)
     half_h = np.maximum(BOX_RBC * d / 2, bh / 2 + BOX_MARGIN * d)
-    boxes = np.stack(
-        [
-            np.maximum(0, np.floor((cx + 0.5 - half_w) * to_x)),
-            np.maximum(0, np.floor((cy + 0.5 - half_h) * to_y)),
-            np.minimum(width, np.ceil((cx + 0.5 + half_w) * to_x)),
-            np.minimum(height, np.ceil((cy + 0.5 + half_h) * to_y)),
-        ],
-        axis=1,
-    )
-    return result, boxes, features, cell_level
+    to_x, to_y = np.full(len(cx), 1.0 / (factor_x * zoom_x)), np.full(len(cx), 1.0 / (factor_y * zoom_y))
+    return cx, cy, half_w, half_h, to_x, to_y, features
 
 
 def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap, pass_id):

@@ -1,0 +1,121 @@
+"""The localiser's eyepiece pass: the circle fit, and a second candidate pass only inside an eyepiece's circle."""
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from hematovision.logic import localiser as L
+
+
+def disc(size, centre, radius):
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.hypot(xx - centre[0], yy - centre[1]) <= radius
+
+
+@pytest.mark.parametrize(
+    "size,centre,radius",
+    [((400, 400), (200, 200), 150), ((300, 400), (200, 150), 140), ((400, 400), (200, 200), 210)],
+)
+def test_a_circle_is_found_inside_or_cut_by_the_frame(size, centre, radius):
+    got = L._eyepiece_diameter(disc(size, centre, radius))
+    assert got is not None and abs(got - 2 * radius) <= 0.02 * 2 * radius
+
+
+def letterbox():
+    valid = np.ones((300, 400), dtype=bool)
+    valid[:40] = valid[-40:] = False
+    return valid
+
+
+def rotated_crop():
+    """The black corners of a crop rotated by 20 degrees (bccd's augmented images hold such corners)."""
+    image = Image.new("L", (320, 240), 0)
+    c, s = math.cos(math.radians(20)), math.sin(math.radians(20))
+    corners = [
+        (x * c - y * s + 160, x * s + y * c + 120) for x, y in ((-170, -120), (170, -120), (170, 120), (-170, 120))
+    ]
+    ImageDraw.Draw(image).polygon(corners, fill=255)
+    return np.asarray(image) > 0
+
+
+def shifted_crop():
+    valid = np.ones((240, 320), dtype=bool)
+    valid[:30] = False
+    valid[:, 290:] = False
+    return valid
+
+
+@pytest.mark.parametrize(
+    "valid", [letterbox(), rotated_crop(), shifted_crop()], ids=["letterbox", "rotated", "shifted"]
+)
+def test_straight_edges_are_no_eyepiece(valid):
+    assert L._eyepiece_diameter(valid) is None
+
+
+def packed_field(size=416, rbc=12, wbc=((150, 130), (260, 290)), circle=True):
+    """Two bands of touching red cells (the distance transform sees each band as one mass: a red cell as wide as the
+    band), with white cells in them (dark nuclei about 1.3 red cells across), inside a black eyepiece circle."""
+    image = Image.new("RGB", (size, size), (235, 225, 228))
+    draw = ImageDraw.Draw(image)
+    r = rbc / 2
+    for top in (80, 240):
+        for row, y in enumerate(np.arange(top, top + 100, rbc * 0.7)):
+            for x in np.arange((row % 2) * r, size, rbc * 0.8):
+                if any(math.hypot(x - a, y - b) < rbc * 1.3 for a, b in wbc):
+                    continue
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=(225, 185, 210), outline=(170, 100, 160), width=2)
+    for x, y in wbc:
+        draw.ellipse([x - rbc, y - rbc, x + rbc, y + rbc], fill=(215, 190, 215))
+        draw.ellipse([x - 0.65 * rbc, y - 0.65 * rbc, x + 0.65 * rbc, y + 0.65 * rbc], fill=(90, 50, 140))
+    rgb = np.asarray(image).copy()
+    if circle:
+        rgb[~disc((size, size), (size / 2, size / 2), size / 2 - 4)] = 5
+    return rgb
+
+
+def count_passes(monkeypatch, image):
+    calls = []
+    inner = L._candidates
+
+    def counting(*args):
+        calls.append(args[6])  # the red-cell diameter of the pass
+        return inner(*args)
+
+    monkeypatch.setattr(L, "_candidates", counting)
+    found = L.locate(image)
+    return calls, found
+
+
+def test_no_second_pass_without_an_eyepiece_circle(monkeypatch):
+    image = packed_field(circle=False)
+    image[:40] = 5  # a letterbox: a vignette, but no circle
+    calls, _ = count_passes(monkeypatch, image)
+    assert len(calls) == 1
+
+
+def test_touching_red_cells_in_an_eyepiece_get_a_pass_at_the_bound(monkeypatch):
+    image = packed_field()
+    assert L.locate(image).boxes == []  # the scale estimate (the bands' width) puts the nuclei under the size bound
+    # the texture test passed (these bands are smooth; real packed cells are not: tune split), the pass at the bound
+    # finds both white cells
+    monkeypatch.setattr(L, "EYEPIECE_DOG", 0.0)
+    calls, found = count_passes(monkeypatch, image)
+    assert len(calls) == 2 and calls[1] < calls[0] / 2
+    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in found.boxes]
+    for x, y in ((150, 130), (260, 290)):
+        assert any(abs(cx - x) <= 8 and abs(cy - y) <= 8 for cx, cy in centres), (x, y, found.boxes)
+
+
+def test_the_texture_test_prefers_the_red_cells_size():
+    """Small discs apart on a plain background: the difference of Gaussians tuned to their size carries more energy
+    than one tuned to three times it."""
+    rng = np.random.default_rng(0)
+    plane = np.zeros((300, 300), dtype=np.float32)
+    yy, xx = np.mgrid[0:300, 0:300]
+    for x, y in rng.uniform(10, 290, (150, 2)):
+        plane[np.hypot(xx - x, yy - y) <= 6] = 0.5
+    valid = np.ones_like(plane, dtype=bool)
+    assert L._dog_energy(plane, valid, 12, 0.6) > L._dog_energy(plane, valid, 36, 0.6)
