@@ -1,7 +1,7 @@
 """Localisation figures on the whole-field photos (../shared/data/fields): the fixed split, matching, evaluation.
 
 python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions blur,...] [--no-versions]
-                        [--no-timing] [--misses] [--write-split]
+                        [--no-timing] [--misses] [--causes] [--rev REV] [--write-split]
 
 - Three sets: fields/bccd (640x480 microscope-camera fields), fields/txl (Raabin-WBC, PBC and BCCD fields,
   re-annotated), fields/phone (416x416 phone photos through an eyepiece, porcine blood). Only WBC boxes are
@@ -15,6 +15,8 @@ python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions
   pairs, greedily by centre distance (closest first).
 - Robustness versions of each report field: rescaled (x0.4 and x2, boxes scaled), yellow and blue casts, a black
   eyepiece circle, rotated 90 degrees, Gaussian blur (radius 1.5).
+- --causes: why each missed true box was missed (miss_causes); --rev: the localiser as it was at a git revision
+  (bench.locate_equality.load_reference), to compare before and after a change on the same fields.
 """
 
 from __future__ import annotations
@@ -319,6 +321,32 @@ def evaluate(
     return tally
 
 
+def miss_causes(localiser, fields: list[FieldImage], root: Path = DATA_ROOT) -> dict[str, int]:
+    """Each true box, by what became of it: "matched"; "generation" (no candidate of the generator matches it one to
+    one: thresholds, size bounds, scale); "scorer" (one does, but every such candidate scored under SCORE_MIN);
+    "suppressed" (one scored above it, yet none of them ended matched: inside a kept box, or paired elsewhere).
+    `localiser`: the logic.localiser module (or a revision of it)."""
+    counts = dict.fromkeys(("matched", "generation", "scorer", "suppressed"), 0)
+    for f in fields:
+        with Image.open(f.path(root)) as opened:
+            rgb = np.asarray(opened.convert("RGB"))
+        _, candidates, features, _ = localiser._features_and_boxes(rgb)
+        scores = localiser.score(features)
+        kept = np.asarray([tuple(b) for b in localiser.locate(rgb).boxes], dtype=np.float64).reshape(-1, 4)
+        matched = {j for _, j in match(kept, f.wbc)}
+        for j, truth in enumerate(f.wbc):
+            near = [i for i in range(len(candidates)) if match(candidates[i][None], truth[None])]
+            if j in matched:
+                counts["matched"] += 1
+            elif not near:
+                counts["generation"] += 1
+            elif max(scores[i] for i in near) < localiser.SCORE_MIN:
+                counts["scorer"] += 1
+            else:
+                counts["suppressed"] += 1
+    return counts
+
+
 def time_locate(locate: Callable, image: Image.Image, repeats: int = 15, pil: bool = False) -> float:
     """Median wall time in ms of locate on the image's pixels, or on the PIL image itself (warm: one call first)."""
     rgb = image.convert("RGB") if pil else np.ascontiguousarray(np.asarray(image.convert("RGB")))
@@ -372,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-versions", action="store_true", help="skip the robustness versions")
     parser.add_argument("--no-timing", action="store_true", help="skip the timings")
     parser.add_argument("--misses", action="store_true", help="list the fields with a missed or spurious box")
+    parser.add_argument("--causes", action="store_true", help="count the missed true boxes by cause (miss_causes)")
+    parser.add_argument("--rev", help="evaluate logic/localiser.py as it was at this git revision")
     parser.add_argument("--write-split", action="store_true", help=f"(re)write {SPLIT_FILE.name} and exit")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -381,7 +411,13 @@ def main(argv: list[str] | None = None) -> int:
         write_split(fields)
         print(f"wrote {SPLIT_FILE} ({len(fields)} fields)")
         return 0
-    from hematovision.logic.localiser import locate
+    if args.rev:
+        from bench.locate_equality import load_reference
+
+        localiser = load_reference(args.rev)
+    else:
+        from hematovision.logic import localiser
+    locate = localiser.locate
 
     check_split(fields)
     splits = ["tune", "report"] if args.split == "both" else [args.split]
@@ -398,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
             print(format_row(f"{name}/{split}", tally.row()), flush=True)
             if args.misses:
                 print("   misses:", " ".join(tally.misses))
+            if args.causes:
+                causes = miss_causes(localiser, chosen, args.data)
+                print("   true boxes by cause:", ", ".join(f"{k} {v}" for k, v in causes.items()), flush=True)
         tally = evaluate(locate, unique([f for f in fields if f.split == split and f.set in sets]), args.data)
         print(format_row(f"all/{split} (unique images)", tally.row()), flush=True)
     if not args.no_versions:
