@@ -398,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated sets (default: all)")
     parser.add_argument("--versions", default=",".join(VERSIONS), help="comma-separated robustness versions")
     parser.add_argument("--no-versions", action="store_true", help="skip the robustness versions")
+    parser.add_argument(
+        "--versions-split", choices=["report", "tune"], default="report", help="the split the versions are made of"
+    )
     parser.add_argument("--no-timing", action="store_true", help="skip the timings")
     parser.add_argument("--misses", action="store_true", help="list the fields with a missed or spurious box")
     parser.add_argument("--causes", action="store_true", help="count the missed true boxes by cause (miss_causes)")
@@ -442,9 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_versions:
         for version in versions:
             for name in sets:
-                chosen = [f for f in fields if f.set == name and f.split == "report"]
+                chosen = [f for f in fields if f.set == name and f.split == args.versions_split]
                 tally = evaluate(locate, chosen, args.data, version)
-                print(format_row(f"{name}/report/{version}", tally.row()), flush=True)
+                print(format_row(f"{name}/{args.versions_split}/{version}", tally.row()), flush=True)
     if not args.no_timing:
         sample = next(f for f in fields if f.set == "bccd")
         with Image.open(sample.path(args.data)) as opened:
