@@ -15,8 +15,7 @@
    red-cell diameters apart (2-means) is cut in two (two touching white cells); sizes are bounded relative to a red
    cell. The red cells' level comes from the 75th percentile of the field, so a white cell filling the frame does
    not become the reference. Inside an eyepiece's circle, a scale larger than the eyepiece allows (EYEPIECE_RBC:
-   touching red cells) adds a second candidate pass at that bound when the field's texture agrees (EYEPIECE_DOG),
-   and a threshold set for faint nuclei joins the others where they found a nucleus (EYEPIECE_PASS).
+   touching red cells) adds a second candidate pass at that bound when the field's texture agrees (EYEPIECE_DOG).
 5. Scoring: each candidate gets FEATURES (size, darkness, hue, shape, its ring, the vignette nearby, ...) and a
    logistic-regression score (MODEL_*, fitted on the tune split's candidates by export/localiser_train.py). Candidates
    scoring >= SCORE_MIN are kept, best first, unless their centre lies in a box already kept (lobes, other passes).
@@ -614,12 +613,6 @@ FEATURES = (
 )
 # the candidate generator's threshold sets: (chroma, low, high) as in NUCLEUS_*, the lobe gap (LOBE_GAP), the set's id
 PASSES = ((0.3, 1.4, 1.8, 0.35, 0), (-0.3, 1.8, 2.4, 0.35, 1), (0.3, 1.6, 2.2, 0.15, 2))
-# Inside an eyepiece's circle, one more set for faint lavender nuclei barely darker than the red cells (phone photos),
-# scored as the first set's. It runs only where the sets above found a nucleus: a field where they find none (a
-# bccd field enlarged inside a synthetic circle, among bench.locate_equality's classifier inputs) keeps its answer.
-# Tune split, phone recall / precision 0.883 / 0.929 -> 0.886 / 0.941; bccd and txl in export.fields' synthetic
-# circle: 0.986 / 0.927 and 0.971 / 0.965 -> 0.986 / 0.927 and 0.971 / 0.971 (chroma 0.1 lowered their precision).
-EYEPIECE_PASS = (0.2, 1.25, 1.6, 0.35, 0)
 
 
 def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, float]:
@@ -694,10 +687,8 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
         top = float(np.percentile(plane[valid], 99)) + 1e-6
         if _dog_energy(plane, valid, bound, top) >= EYEPIECE_DOG * _dog_energy(plane, valid, diameter, top):
             diameters.append(bound)
-    eyepiece = circle is not None
     found = [
-        _candidates(work, work_image, valid, valid_at, bg, nucleus_level, d, factor_x, factor_y, eyepiece)
-        for d in diameters
+        _candidates(work, work_image, valid, valid_at, bg, nucleus_level, d, factor_x, factor_y) for d in diameters
     ]
     found = [f for f in found if f is not None]
     if not found:
@@ -717,10 +708,9 @@ def _features_and_boxes(image) -> tuple[Localisation, np.ndarray, np.ndarray, fl
     return result, boxes, features, cell_level
 
 
-def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, factor_x, factor_y, eyepiece):
+def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, factor_x, factor_y):
     """The nucleus candidates at one red-cell diameter (working-copy pixels): centres and half box sizes (at the
-    nucleus scale), the factors back to original pixels (per candidate), FEATURES rows; None when there are none.
-    eyepiece: inside an eyepiece's circle (EYEPIECE_PASS joins PASSES where they found a nucleus)."""
+    nucleus scale), the factors back to original pixels (per candidate), FEATURES rows; None when there are none."""
     # the nucleus scale: a red cell about TARGET_RBC_PX across (never above the working copy's resolution)
     zoom = min(1.0, TARGET_RBC_PX / diameter)
     if zoom < 1.0:
@@ -739,8 +729,6 @@ def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, 
         "chroma": od[:, :, 0] - od[:, :, 2],  # the same in every pass
     }
     found = [_nuclei(od, valid_small, nucleus_level, d, shared, *thresholds) for thresholds in PASSES]
-    if eyepiece and any(f is not None for f in found):
-        found.append(_nuclei(od, valid_small, nucleus_level, d, shared, *EYEPIECE_PASS))
     found = [f for f in found if f is not None]
     if not found:
         return None
