@@ -28,7 +28,7 @@ ALLOWED = {
         "sys.path.insert(0, pkg)",
     ): "runs under `python3.12 -I -S`: imports the BUILT package (.aws-sam/build) as Lambda's /var/task",
     (
-        "bench/__main__.py",
+        "bench/cold_start.py",
         '"PYTHONPATH": str(package),',
     ): "the cold-start benchmark of the BUILT package under `python3.12 -S`, the package as /var/task",
     (
