@@ -119,3 +119,34 @@ def test_the_texture_test_prefers_the_red_cells_size():
         plane[np.hypot(xx - x, yy - y) <= 6] = 0.5
     valid = np.ones_like(plane, dtype=bool)
     assert L._dog_energy(plane, valid, 12, 0.6) > L._dog_energy(plane, valid, 36, 0.6)
+
+
+def test_the_circle_fit_uses_np_median_arithmetic():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 6, 999, 1000):
+        values = rng.random(n) * 100
+        assert L._median_of_floats(values) == float(np.median(values))
+
+
+def test_a_cold_first_locate_does_not_import_numpy_ma():
+    """np.median on floats imports numpy.ma on its first call (30-80 ms of a cold start's first answer). The circle
+    fit runs on every photo with a vignette, bccd's black rotation corners included, so it must not pay that."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from hematovision.logic.localiser import locate\n"
+        "from tests.unit.test_localiser_eyepiece import corners_field\n"
+        "locate(corners_field())\n"
+        "assert 'numpy.ma' not in sys.modules, 'numpy.ma imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def corners_field():
+    """A field with black corners, as bccd's rotated crops have them: the circle fit runs and rejects them."""
+    rgb = packed_field(circle=False)[:240, :320].copy()
+    rgb[~rotated_crop()] = 5
+    return rgb

@@ -582,9 +582,18 @@ def _eyepiece_diameter(valid: np.ndarray) -> float | None:
     # the image and not much larger than it
     if not (0 <= cx < w and 0 <= cy < h) or not 0 < radius <= max(h, w):
         return None
-    if np.median(np.abs(np.hypot(x - cx, y - cy) - radius)) > EYEPIECE_FIT * radius:
+    if _median_of_floats(np.abs(np.hypot(x - cx, y - cy) - radius)) > EYEPIECE_FIT * radius:
         return None
     return 2 * radius
+
+
+def _median_of_floats(values: np.ndarray) -> float:
+    """np.median's arithmetic (the middle element, or the mean of the middle two) without its NaN check on floats,
+    which imports numpy.ma on a cold start's first call (~30-80 ms); the values here are finite."""
+    middle = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, middle)[middle])
+    return float(np.mean(np.partition(values, [middle - 1, middle])[middle - 1 : middle + 1]))
 
 
 def _dog_energy(plane: np.ndarray, valid: np.ndarray, diameter: float, top: float) -> float:
