@@ -528,30 +528,26 @@ def cold_start_section(data: dict | None) -> list[str]:
     return out
 
 
-def replace_cold_start_section(document: str, section: str) -> str:
-    """The document with its cold-start comparison replaced by `section` (inserted before the SnapStart note of the
-    cold-start section, or at the end, when there is none yet)."""
-    if COLD_START in document and COLD_END in document:
-        head, rest = document.split(COLD_START, 1)
-        return head + section + rest.split(COLD_END, 1)[1]
-    marker = "\nWhat SnapStart would restore"
-    if marker in document:
-        head, tail = document.split(marker, 1)
-        return head.rstrip("\n") + "\n\n" + section + "\n" + marker + tail
+def replace_section(document: str, section: str, start: str, end: str, insert_before: str) -> str:
+    """The document with the part between the start and end markers replaced by `section` (inserted before
+    `insert_before`, or at the end, when the document has no such part yet)."""
+    if start in document and end in document:
+        head, rest = document.split(start, 1)
+        return head + section + rest.split(end, 1)[1]
+    if insert_before in document:
+        head, tail = document.split(insert_before, 1)
+        return head.rstrip("\n") + "\n\n" + section + "\n" + insert_before + tail
     return document.rstrip("\n") + "\n\n" + section + "\n"
+
+
+def replace_cold_start_section(document: str, section: str) -> str:
+    """The cold-start comparison, before the SnapStart note of the cold-start section."""
+    return replace_section(document, section, COLD_START, COLD_END, "\nWhat SnapStart would restore")
 
 
 def replace_power_section(document: str, section: str) -> str:
-    """The document with its power-tuning section replaced by `section` (inserted before "## Reproduce" or at the
-    end when there is none yet)."""
-    if POWER_START in document and POWER_END in document:
-        head, rest = document.split(POWER_START, 1)
-        return head + section + rest.split(POWER_END, 1)[1]
-    marker = "\n## Reproduce"
-    if marker in document:
-        head, tail = document.split(marker, 1)
-        return head.rstrip("\n") + "\n\n" + section + "\n" + marker + tail
-    return document.rstrip("\n") + "\n\n" + section + "\n"
+    """The power-tuning section, before "## Reproduce"."""
+    return replace_section(document, section, POWER_START, POWER_END, "\n## Reproduce")
 
 
 def render(results: dict) -> str:

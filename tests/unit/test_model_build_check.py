@@ -42,10 +42,7 @@ def test_build_records_the_verified_model_and_init_skips_the_hash(package, monke
 
 
 def test_build_refuses_a_model_its_card_does_not_name(package):
-    card_path = package / "model" / "model_card.json"
-    card = json.loads(card_path.read_text())
-    card["sha256"] = "0" * 64
-    card_path.write_text(json.dumps(card))
+    state_sha256_in_card(package, "0" * 64)
     completed = build(package)
     assert completed.returncode == 1 and "sha256" in completed.stderr
     assert not (package / "model" / BUILD_CHECK_FILE).exists()
@@ -64,20 +61,21 @@ def test_init_refuses_a_file_changed_since_the_build(package):
         Model(package / "model", intra_op_threads=1)
 
 
-def test_init_refuses_a_card_other_than_the_one_the_build_verified(package):
-    assert build(package).returncode == 0
+def state_sha256_in_card(package, sha256: str) -> None:
     card_path = package / "model" / "model_card.json"
     card = json.loads(card_path.read_text())
-    card["sha256"] = "f" * 64
+    card["sha256"] = sha256
     card_path.write_text(json.dumps(card))
+
+
+def test_init_refuses_a_card_other_than_the_one_the_build_verified(package):
+    assert build(package).returncode == 0
+    state_sha256_in_card(package, "f" * 64)
     with pytest.raises(ModelLoadError, match="another sha256"):
         Model(package / "model", intra_op_threads=1)
 
 
 def test_without_the_record_the_init_hashes_the_file(package):
-    card_path = package / "model" / "model_card.json"
-    card = json.loads(card_path.read_text())
-    card["sha256"] = "0" * 64
-    card_path.write_text(json.dumps(card))
+    state_sha256_in_card(package, "0" * 64)
     with pytest.raises(ModelLoadError, match="does not match the sha256"):
         Model(package / "model", intra_op_threads=1)
