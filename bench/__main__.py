@@ -17,13 +17,12 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.cold_start import COLD_START_RESULT, compile_harness, run_package
+from bench.cold_start import COLD_START_RESULT, compile_harness, run_package, summarise
 from bench.common import (
     DEFAULT_DATA,
     DEFAULT_KERAS_MODEL,
@@ -300,21 +299,7 @@ def bench_cold(args, image: Path, with_keras: bool) -> dict:
     for kind, items in runs.items():
         if not items:
             continue
-        walls = [r["wall_s"] for r in items]
-        phases = {"interpreter start": [r["startup_s"] for r in items]}
-        for name in items[0]["phases"]:
-            phases[name] = [r["phases"][name] for r in items]
-        summary[kind] = {
-            "median_s": statistics.median(walls),
-            "min_s": min(walls),
-            "max_s": max(walls),
-            "runs": len(items),
-            "walls_s": [round(w, 3) for w in walls],
-            "phases_median_s": {k: statistics.median(v) for k, v in phases.items()},
-            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in items),
-        }
-        if all("cpu_s" in r for r in items):  # CPU seconds to the answer: less sensitive than wall time to load
-            summary[kind]["cpu_median_s"] = statistics.median(r["cpu_s"] for r in items)
+        summary[kind] = summarise(items)
     summary["imports_ms"] = import_profile(args.model_dir)
     if COLD_START_RESULT.is_file():  # python -m bench.cold_start's last run, with its own date and load
         summary["comparison"] = json.loads(COLD_START_RESULT.read_text(encoding="utf-8"))
