@@ -3,7 +3,7 @@
 from export_helpers import ROOT
 
 from export.card import crop_fields, preprocessing_text
-from export.recipe import RECIPE_FILE, Recipe
+from export.recipe import REPO, Recipe
 from hematovision.logic.localiser import LOCALISER_VERSION
 
 CANDIDATE = ROOT / "export" / "recipes" / "2.0.0-candidate-160.json"
@@ -19,8 +19,9 @@ def test_a_cell_model_card_states_its_crop_and_localiser():
 
 def test_a_frame_model_card_is_unchanged():
     """1.2.0's card says nothing about crops (absent = the frame) and keeps its preprocessing text word for word."""
-    assert crop_fields(Recipe.load(RECIPE_FILE)) == ({}, None)
-    assert preprocessing_text(Recipe.load(RECIPE_FILE)) == (
+    recipe = Recipe.load(REPO / "export" / "recipes" / "1.2.0.json")
+    assert crop_fields(recipe) == ({}, None)
+    assert preprocessing_text(recipe) == (
         "decode (Pillow) -> apply EXIF orientation -> RGB (alpha composited on white) -> resize to 224x224, bilinear, "
         "aspect ratio not kept (hematovision.logic.preprocessing)"
     )

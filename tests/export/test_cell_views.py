@@ -40,6 +40,6 @@ def test_validation_inputs_are_the_serving_crops():
 def test_frame_recipe_inputs_are_the_serving_preprocessing():
     from hematovision.logic.preprocessing import preprocess_file
 
-    recipe = Recipe.load(RECIPE_FILE)
+    recipe = Recipe.load(RECIPE_FILE.parent / "recipes" / "1.2.0.json")
     sample = samples()[0]
     assert np.array_equal(model_input_of(sample, recipe), preprocess_file(sample.path, 224))

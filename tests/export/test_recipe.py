@@ -19,6 +19,9 @@ from export.promote import (
 from export.recipe import RECIPE_FILE, RUN_RECIPE_NAME, Recipe, committed_recipe
 
 ARTIFACTS = ROOT / "export" / "artifacts"
+RECIPES = ROOT / "export" / "recipes"
+# Model 1.2.0's recipe, kept beside the candidates: the model 2.0 candidates are stated as changes to it.
+RECIPE_1_2_0 = RECIPES / "1.2.0.json"
 
 
 def test_the_shipped_model_was_trained_with_the_committed_recipe():
@@ -33,10 +36,10 @@ def test_the_shipped_model_was_trained_with_the_committed_recipe():
 
 
 def test_a_recipe_round_trips_through_its_file(tmp_path):
-    recipe = replace(Recipe.load(RECIPE_FILE), seed=7, version="1.3.0-rc1")
+    recipe = replace(Recipe.load(RECIPE_1_2_0), seed=7, version="1.3.0-rc1")
     recipe.save(tmp_path / "recipe.json")
     assert Recipe.load(tmp_path / "recipe.json") == recipe
-    assert recipe.differences(Recipe.load(RECIPE_FILE)) == [
+    assert recipe.differences(Recipe.load(RECIPE_1_2_0)) == [
         "version: '1.3.0-rc1' != '1.2.0'",
         "seed: 7 != 20261126",
     ]
@@ -121,13 +124,10 @@ def test_promote_refuses_an_unfinished_run(tmp_path, targets):
     assert written(targets) == []
 
 
-RECIPES = ROOT / "export" / "recipes"
-
-
-def test_the_committed_recipe_file_has_no_model_2_fields_and_loads_with_their_defaults():
-    data = json.loads(RECIPE_FILE.read_text())
+def test_the_1_2_0_recipe_file_has_no_model_2_fields_and_loads_with_their_defaults():
+    data = json.loads(RECIPE_1_2_0.read_text())
     assert "crop" not in data and "crop_um" not in data and "hed_jitter" not in data["augmentation"]
-    recipe = Recipe.load(RECIPE_FILE)
+    recipe = Recipe.load(RECIPE_1_2_0)
     assert recipe.crop == "frame" and not recipe.augmentation.stain_camera_on()
     assert "crop" not in recipe.card_training(4) and "stain_camera_augmentation" not in recipe.card_training(4)
 
@@ -137,7 +137,7 @@ def test_the_model_2_candidates_differ_from_1_2_0_only_in_crop_size_and_augmenta
     candidate = Recipe.load(RECIPES / f"2.0.0-candidate-{size}.json")
     assert candidate.version == f"2.0.0-candidate-{size}" and candidate.input_size == size
     assert candidate.crop == "cell" and candidate.crop_um > 0 and candidate.augmentation.stain_camera_on()
-    changed = {line.split(":")[0] for line in candidate.differences(Recipe.load(RECIPE_FILE))}
+    changed = {line.split(":")[0] for line in candidate.differences(Recipe.load(RECIPE_1_2_0))}
     assert changed <= {"version", "input_size", "augmentation", "crop", "crop_um"}
     training = candidate.card_training(3)
     assert (
