@@ -85,23 +85,29 @@ def test_smoke_export_meets_the_artifact_contract(smoke_run):
     import onnxruntime as ort
 
     model_dir = smoke_run / RUN_MODEL
+    recipe = Recipe.load(smoke_run / RUN_RECIPE_NAME)
+    size = recipe.input_size
     card = json.loads((model_dir / "model_card.json").read_text())
     assert card["parity"]["passed"], card["parity"]
     assert card["parity"]["max_abs_probability_diff"] <= 1e-4
     session = ort.InferenceSession(str(model_dir / "hematovision.onnx"), providers=["CPUExecutionProvider"])
     (image,) = session.get_inputs()
-    assert image.name == "image" and image.type == "tensor(uint8)" and image.shape[1:] == [224, 224, 3]
+    assert image.name == "image" and image.type == "tensor(uint8)" and image.shape[1:] == [size, size, 3]
     assert [o.name for o in session.get_outputs()] == ["probabilities", "cam", "ood_similarity"]
-    batch = np.random.default_rng(1).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    batch = np.random.default_rng(1).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
     probabilities, cam, similarity = session.run(None, {"image": batch})
-    assert probabilities.shape == (3, 4) and cam.shape == (3, 7, 7, 4) and similarity.shape == (3,)
+    side = -(-size // 32)  # MobileNetV2's last feature map: the input over 32, rounded up
+    assert probabilities.shape == (3, 4) and cam.shape == (3, side, side, 4) and similarity.shape == (3,)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     for key in ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val", "dbn_select", "dbn_report"):
         assert card["metrics"][key]["n"] > 0
     assert 0.0 <= card["non_blood_images"]["flagged_uncertain_fraction"] <= 1.0
-    # a frame model keeps 1.2.0's threshold rule, and gets the robustness table
-    assert card["uncertainty"]["chosen_on"] == ["bccd_val", "pbc_val"] and "calibration" not in card["uncertainty"]
-    assert "crop" not in card["input"] and "localiser" not in card
+    if recipe.crop == "cell":
+        assert_cell_model_card(card, recipe)
+    else:
+        # a frame model keeps 1.2.0's threshold rule
+        assert card["uncertainty"]["chosen_on"] == ["bccd_val", "pbc_val"] and "calibration" not in card["uncertainty"]
+        assert "crop" not in card["input"] and "localiser" not in card
     assert_robustness_table(card)
     assert (model_dir / "hematovision.onnx").stat().st_size <= 10 * 1024 * 1024
 
@@ -171,22 +177,26 @@ def test_the_model_2_candidate_recipe_trains_converts_and_evaluates(candidate_ru
     card = json.loads((run / RUN_MODEL / "model_card.json").read_text())
     assert card["parity"]["passed"], card["parity"]
     assert card["input"]["shape"][1:] == [160, 160, 3]
-    assert "crop" in card["training"] and card["training"]["stain_camera_augmentation"]
-    # the crop contract the serving code reads (logic/inference.Model), and the serving code crops: every set scored
-    assert card["input"]["crop"] == "cell" and card["input"]["crop_um"] == recipe.crop_um
-    assert card["localiser"]["version"] == LOCALISER_VERSION
-    assert "28 um" in card["input"]["preprocessing"]
     for key in ("bccd_test", "pbc_test", "bccd_val", "pbc_val", "dbn_select", "dbn_report"):
         assert card["metrics"][key]["n"] > 0
-    # a cell model's thresholds are calibrated on validation images, clean and perturbed, never on a test set
-    assert card["uncertainty"]["chosen_on"] == ["bccd_val", "pbc_val", "dbn_select"]
-    assert card["uncertainty"]["calibration"]["perturbed_n"] > 0
+    assert_cell_model_card(card, recipe)
     assert_robustness_table(card)
-    assert any(row[name]["crop_cell"] for row in card["robustness"]["rows"].values() for name in row)
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(run / RUN_MODEL / "hematovision.onnx"), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[1:] == [160, 160, 3]
+
+
+def assert_cell_model_card(card, recipe):
+    assert "crop" in card["training"] and card["training"]["stain_camera_augmentation"]
+    # the crop contract the serving code reads (logic/inference.Model), and the serving code crops: every set scored
+    assert card["input"]["crop"] == "cell" and card["input"]["crop_um"] == recipe.crop_um
+    assert card["localiser"]["version"] == LOCALISER_VERSION
+    assert f"{recipe.crop_um:g} um" in card["input"]["preprocessing"]
+    # a cell model's thresholds are calibrated on validation images, clean and perturbed, never on a test set
+    assert card["uncertainty"]["chosen_on"] == ["bccd_val", "pbc_val", "dbn_select"]
+    assert card["uncertainty"]["calibration"]["perturbed_n"] > 0
+    assert any(row[name]["crop_cell"] for row in card["robustness"]["rows"].values() for name in row)
 
 
 def assert_robustness_table(card):
