@@ -85,6 +85,10 @@ class Recipe:
     # the colour normalisation of the model input, the last step before the model in training and serving
     # (logic/cell_crop.normalise, the card's input.normalise): "none" or "background"
     normalise: str = "none"
+    # MixStyle (export/train.MixStyle): in training only, with this probability per view, the cached features'
+    # channel means and spreads are re-mixed with another view's, weight ~ Beta(alpha, alpha); 0 = off
+    mixstyle: float = 0.0
+    mixstyle_alpha: float = 0.1
 
     def __post_init__(self):
         if self.selection not in SELECTION_RULES:
@@ -97,6 +101,8 @@ class Recipe:
             raise ValueError(f"unknown normalise {self.normalise!r}; known: {', '.join(NORMALISATIONS)}")
         if self.normalise != "none" and self.crop != "cell":
             raise ValueError("normalise applies to cell crops (crop 'cell'); a frame model has none")
+        if not 0.0 <= self.mixstyle <= 1.0 or not self.mixstyle_alpha > 0:
+            raise ValueError("mixstyle is a probability in [0, 1] and mixstyle_alpha > 0")
 
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
@@ -164,6 +170,13 @@ class Recipe:
             extra["normalise"] = (
                 "each model input's channels scaled so that their 90th percentile (the crop's background) is the same "
                 "in every photo (logic/cell_crop.balance_background), after augmentation in training"
+            )
+        if self.mixstyle > 0:
+            extra["mixstyle"] = (
+                f"in training, with probability {self.mixstyle:g} per view, the cached block-{self.frozen_blocks} "
+                "features' channel means and standard deviations replaced by a mix with another view's of the batch, "
+                f"weight ~ Beta({self.mixstyle_alpha:g}, {self.mixstyle_alpha:g}) (Zhou et al., ICLR 2021); "
+                "not part of the exported graph"
             )
         if a.stain_camera_on():
             extra["stain_camera_augmentation"] = {

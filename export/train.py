@@ -147,10 +147,17 @@ def build_models(weights, recipe: Recipe):
     dropout = keras.layers.Dropout(recipe.dropout, name="dropout")
     dense = keras.layers.Dense(len(CLASSES), activation="softmax", name="classifier")
     cached = keras.Input(tuple(top_part.input.shape[1:]), name="cached_features")
+    # the head trains on the cache; MixStyle (training only) sits between the cache and the trained blocks, so the
+    # classifier below, which shares every trained layer, never holds it
+    styled = cached
+    if recipe.mixstyle > 0:
+        from export.mixstyle import MixStyle
+
+        styled = MixStyle(recipe.mixstyle, recipe.mixstyle_alpha, recipe.seed, name="mixstyle")(cached)
     return SimpleNamespace(
         bottom=bottom,
         probe_bn=backbone.get_layer("block_14_expand_BN"),
-        head=keras.Model(cached, dense(dropout(pool(top_part(cached, training=False)))), name="head"),
+        head=keras.Model(cached, dense(dropout(pool(top_part(styled, training=False)))), name="head"),
         pooled=keras.Model(cached, pool(top_part(cached, training=False))),
         classifier=keras.Model(pixels, dense(dropout(pool(backbone(scaled, training=False)))), name="hematovision"),
     )

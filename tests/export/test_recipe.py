@@ -150,3 +150,18 @@ def test_a_cell_crop_recipe_needs_a_size_and_a_known_crop_mode():
         replace(Recipe.load(RECIPE_FILE), crop="cell")
     with pytest.raises(ValueError, match="unknown crop"):
         replace(Recipe.load(RECIPE_FILE), crop="nucleus", crop_um=20.0)
+
+
+def test_the_mixstyle_candidates_are_the_balanced_recipe_with_mixstyle_on():
+    balanced = Recipe.load(RECIPES / "2.0.0-candidate-160-balanced.json")
+    for name, seed in (("2.0.0-candidate-160-mixstyle", 20261126), ("2.0.0-candidate-160-mixstyle-s7", 7)):
+        candidate = Recipe.load(RECIPES / f"{name}.json")
+        assert candidate.version == name and candidate.seed == seed
+        changed = {line.split(":")[0] for line in candidate.differences(balanced)}
+        assert changed <= {"version", "seed", "mixstyle", "mixstyle_alpha"} and candidate.mixstyle == 0.5
+        assert "Beta(0.1, 0.1)" in candidate.card_training(5)["mixstyle"]
+    assert Recipe.load(RECIPE_1_2_0).mixstyle == 0.0 and "mixstyle" not in Recipe.load(RECIPE_1_2_0).card_training(4)
+    with pytest.raises(ValueError, match="mixstyle"):
+        replace(balanced, mixstyle=1.5)
+    with pytest.raises(ValueError, match="mixstyle"):
+        replace(balanced, mixstyle=0.5, mixstyle_alpha=0.0)
