@@ -31,6 +31,7 @@ SMOKE_BATCH_SIZE = 16
 
 CROP_MODES = ("frame", "cell")
 NORMALISATIONS = ("none", "background")  # = hematovision.logic.cell_crop.NORMALISATIONS (tests/export/test_recipe.py)
+TEST_TIMES = ("none", "mirror")  # = hematovision.logic.inference.TEST_TIMES (tests/export/test_recipe.py)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class Recipe:
     # channel means and spreads are re-mixed with another view's, weight ~ Beta(alpha, alpha); 0 = off
     mixstyle: float = 0.0
     mixstyle_alpha: float = 0.1
+    # how the served model is run (the card's input.test_time, logic/inference.Model): "none", one pass; "mirror", the
+    # outputs averaged over the input and its left-right mirror (training is unchanged)
+    test_time: str = "none"
 
     def __post_init__(self):
         if self.selection not in SELECTION_RULES:
@@ -101,6 +105,8 @@ class Recipe:
             raise ValueError(f"unknown normalise {self.normalise!r}; known: {', '.join(NORMALISATIONS)}")
         if self.normalise != "none" and self.crop != "cell":
             raise ValueError("normalise applies to cell crops (crop 'cell'); a frame model has none")
+        if self.test_time not in TEST_TIMES:
+            raise ValueError(f"unknown test_time {self.test_time!r}; known: {', '.join(TEST_TIMES)}")
         if not 0.0 <= self.mixstyle <= 1.0 or not self.mixstyle_alpha > 0:
             raise ValueError("mixstyle is a probability in [0, 1] and mixstyle_alpha > 0")
 
