@@ -38,9 +38,11 @@ LIMITATIONS = [
 
 def crop_fields(recipe: Recipe) -> tuple[dict, dict | None]:
     """The card's crop contract read by the serving code (logic/inference.Model): the input fields "crop",
-    "crop_um" and "normalise" (absent = "none"), and the "localiser" section ({"version"}) of a crop == "cell"
-    model; a frame model (1.2.0) gets none, since an absent crop means the frame."""
+    "crop_um", "normalise" and "test_time" (absent = "none"), and the "localiser" section ({"version"}) of a
+    crop == "cell" model; a frame model (1.2.0) gets none, since an absent crop means the frame."""
     normalise = {} if recipe.normalise == "none" else {"normalise": recipe.normalise}
+    if recipe.test_time != "none":
+        normalise["test_time"] = recipe.test_time
     if recipe.crop != "cell":
         return normalise, None
     return {"crop": "cell", "crop_um": float(recipe.crop_um), **normalise}, {"version": LOCALISER_VERSION}
@@ -63,8 +65,17 @@ def preprocessing_text(recipe: Recipe) -> str:
 
     size = recipe.input_size
     decode = "decode (Pillow) -> apply EXIF orientation -> RGB (alpha composited on white) -> "
+    mirror = (
+        " -> the model's outputs averaged over the input and its left-right mirror (hematovision.logic.inference)"
+        if recipe.test_time == "mirror"
+        else ""
+    )
     if recipe.crop != "cell":
-        return decode + f"resize to {size}x{size}, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)"
+        return (
+            decode
+            + f"resize to {size}x{size}, bilinear, aspect ratio not kept (hematovision.logic.preprocessing)"
+            + mirror
+        )
     return (
         decode + "locate the white cells (hematovision.logic.localiser) -> a square of "
         f"{recipe.crop_um:g} um centred on the best-scoring cell's box, measured with the red cells as the ruler "
@@ -78,6 +89,7 @@ def preprocessing_text(recipe: Recipe) -> str:
             if recipe.normalise == "background"
             else ""
         )
+        + mirror
     )
 
 

@@ -133,12 +133,16 @@ def onnx_outputs(model, arrays: np.ndarray) -> dict[str, np.ndarray]:
     return {"probabilities": np.concatenate(probabilities), "ood_similarity": np.concatenate(similarity)}
 
 
-def keras_outputs(keras_model, arrays: np.ndarray) -> dict[str, np.ndarray]:
+def keras_outputs(keras_model, arrays: np.ndarray, test_time: str = "none") -> dict[str, np.ndarray]:
+    """The Keras model's outputs, run as the served ONNX model is (test_time "mirror": the mean over each input and
+    its left-right mirror), so that parity compares like with like."""
     result = {"probabilities": [], "ood_similarity": []}
     for start in range(0, len(arrays), BATCH):
-        out = keras_model.predict_on_batch(arrays[start : start + BATCH])
-        result["probabilities"].append(np.asarray(out["probabilities"]))
-        result["ood_similarity"].append(np.asarray(out["ood_similarity"]))
+        chunk = arrays[start : start + BATCH]
+        views = [chunk, chunk[:, :, ::-1]] if test_time == "mirror" else [chunk]
+        outs = [keras_model.predict_on_batch(np.ascontiguousarray(view)) for view in views]
+        for key in result:
+            result[key].append(np.mean([np.asarray(out[key]) for out in outs], axis=0))
     return {k: np.concatenate(v) for k, v in result.items()}
 
 
@@ -264,7 +268,7 @@ def evaluate(work: Path, out: Path, data_root: Path, weights, docs: Path | None 
     keras_model = build_export_model(work)
     parity = {"tolerance": PARITY_TOLERANCE, "sets": {}}
     for name, a in arrays.items():
-        k = keras_outputs(keras_model, a)
+        k = keras_outputs(keras_model, a, recipe.test_time)
         parity["sets"][name] = {
             "n": int(len(a)),
             "max_abs_probability_diff": float(np.max(np.abs(k["probabilities"] - onnx_raw[name]["probabilities"]))),

@@ -24,6 +24,9 @@ OUTPUT_OOD = "ood_similarity"
 # Written into the Lambda package's model directory by the build (functions/classifier/verify_model.py), which
 # checked the file's sha256 against the card: {"sha256", "bytes", "crc32"}.
 BUILD_CHECK_FILE = "build_check.json"
+# How a model is run (card["input"]["test_time"]; absent = "none"): "none", one pass; "mirror", the outputs averaged
+# over each input and its left-right mirror (a second pass per input: twice the inference time).
+TEST_TIMES = ("none", "mirror")
 
 
 class ModelLoadError(RuntimeError):
@@ -135,6 +138,7 @@ class Model:
         self.version: str = str(self.card.get("version", "0.0.0"))
         self.crop, self.crop_um = self._crop()  # before the session: a card that cannot be served fails fast
         self.normalise = self._normalise()
+        self.test_time = self._test_time()
         expected = self.card.get("sha256")
         started = time.perf_counter()
         if verify_sha256 and expected:
@@ -211,6 +215,16 @@ class Model:
             )
         return normalisation
 
+    def _test_time(self) -> str:
+        """How the model is run (card["input"]["test_time"]): "none" (the default) or "mirror". An unknown one is
+        refused: the card's thresholds were calibrated on outputs made that way."""
+        test_time = (self.card.get("input") or {}).get("test_time", "none")
+        if test_time not in TEST_TIMES:
+            raise ModelLoadError(
+                f"The model card's input test_time {test_time!r} is not one of {', '.join(TEST_TIMES)}."
+            )
+        return test_time
+
     def _thresholds(self) -> Thresholds:
         uncertainty = self.card.get("uncertainty") or {}
         confidence = uncertainty.get("confidence_threshold", uncertainty.get("threshold", 0.0))
@@ -225,7 +239,8 @@ class Model:
         return {"name": self.name, "version": self.version}
 
     def predict(self, batch: np.ndarray, with_cam: bool = False) -> Outputs:
-        """batch: uint8 [N, input_size, input_size, 3] RGB."""
+        """batch: uint8 [N, input_size, input_size, 3] RGB. With test_time "mirror", the probabilities and the OOD
+        score are the means over each input and its left-right mirror (one run of 2N); the CAM is the input's own."""
         batch = np.ascontiguousarray(batch, dtype=np.uint8)
         size = self.input_size
         if batch.ndim != 4 or batch.shape[1:] != (size, size, 3):
@@ -235,11 +250,15 @@ class Model:
             names.append(OUTPUT_OOD)
         if with_cam and self.has_cam:
             names.append(OUTPUT_CAM)
+        n = len(batch)
+        if self.test_time == "mirror":
+            batch = np.concatenate([batch, batch[:, :, ::-1]])
         values = dict(zip(names, self.session.run(names, {INPUT_NAME: batch}), strict=True))
-        return Outputs(
-            probabilities=np.asarray(values[OUTPUT_PROBABILITIES], dtype=np.float32),
-            ood_similarity=None
-            if OUTPUT_OOD not in values
-            else np.asarray(values[OUTPUT_OOD], dtype=np.float32).reshape(-1),
-            cam=values.get(OUTPUT_CAM),
-        )
+        probabilities = np.asarray(values[OUTPUT_PROBABILITIES], dtype=np.float32)
+        similarity = None if OUTPUT_OOD not in values else np.asarray(values[OUTPUT_OOD], dtype=np.float32).reshape(-1)
+        cam = values.get(OUTPUT_CAM)
+        if self.test_time == "mirror":
+            probabilities = (probabilities[:n] + probabilities[n:]) / 2
+            similarity = None if similarity is None else (similarity[:n] + similarity[n:]) / 2
+            cam = None if cam is None else cam[:n]
+        return Outputs(probabilities=probabilities, ood_similarity=similarity, cam=cam)
