@@ -40,12 +40,10 @@ def crop_fields(recipe: Recipe) -> tuple[dict, dict | None]:
     """The card's crop contract read by the serving code (logic/inference.Model): the input fields "crop",
     "crop_um", "normalise" and "test_time" (absent = "none"), and the "localiser" section ({"version"}) of a
     crop == "cell" model; a frame model (1.2.0) gets none, since an absent crop means the frame."""
-    normalise = {} if recipe.normalise == "none" else {"normalise": recipe.normalise}
-    if recipe.test_time != "none":
-        normalise["test_time"] = recipe.test_time
+    options = {name: value for name in ("normalise", "test_time") if (value := getattr(recipe, name)) != "none"}
     if recipe.crop != "cell":
-        return normalise, None
-    return {"crop": "cell", "crop_um": float(recipe.crop_um), **normalise}, {"version": LOCALISER_VERSION}
+        return options, None
+    return {"crop": "cell", "crop_um": float(recipe.crop_um), **options}, {"version": LOCALISER_VERSION}
 
 
 def loading_card(recipe: Recipe) -> dict:

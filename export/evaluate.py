@@ -136,13 +136,16 @@ def onnx_outputs(model, arrays: np.ndarray) -> dict[str, np.ndarray]:
 def keras_outputs(keras_model, arrays: np.ndarray, test_time: str = "none") -> dict[str, np.ndarray]:
     """The Keras model's outputs, run as the served ONNX model is (test_time "mirror": the mean over each input and
     its left-right mirror), so that parity compares like with like."""
+    from hematovision.logic.inference import mean_of_mirrors, with_mirrors
+
+    mirror = test_time == "mirror"
     result = {"probabilities": [], "ood_similarity": []}
     for start in range(0, len(arrays), BATCH):
         chunk = arrays[start : start + BATCH]
-        views = [chunk, chunk[:, :, ::-1]] if test_time == "mirror" else [chunk]
-        outs = [keras_model.predict_on_batch(np.ascontiguousarray(view)) for view in views]
+        out = keras_model.predict_on_batch(with_mirrors(chunk) if mirror else chunk)
         for key in result:
-            result[key].append(np.mean([np.asarray(out[key]) for out in outs], axis=0))
+            values = np.asarray(out[key])
+            result[key].append(mean_of_mirrors(values) if mirror else values)
     return {k: np.concatenate(v) for k, v in result.items()}
 
 

@@ -29,6 +29,17 @@ BUILD_CHECK_FILE = "build_check.json"
 TEST_TIMES = ("none", "mirror")
 
 
+def with_mirrors(batch: np.ndarray) -> np.ndarray:
+    """test_time "mirror": the batch [N, H, W, C] followed by each image's left-right mirror ([2N, H, W, C])."""
+    return np.concatenate([batch, batch[:, :, ::-1]])
+
+
+def mean_of_mirrors(values: np.ndarray) -> np.ndarray:
+    """The outputs of a with_mirrors batch, each image's averaged with its mirror's ([2N, ...] -> [N, ...])."""
+    n = len(values) // 2
+    return (values[:n] + values[n:]) / 2
+
+
 class ModelLoadError(RuntimeError):
     """The model directory does not hold a usable model (raised at init, never per request)."""
 
@@ -252,13 +263,13 @@ class Model:
             names.append(OUTPUT_CAM)
         n = len(batch)
         if self.test_time == "mirror":
-            batch = np.concatenate([batch, batch[:, :, ::-1]])
+            batch = with_mirrors(batch)
         values = dict(zip(names, self.session.run(names, {INPUT_NAME: batch}), strict=True))
         probabilities = np.asarray(values[OUTPUT_PROBABILITIES], dtype=np.float32)
         similarity = None if OUTPUT_OOD not in values else np.asarray(values[OUTPUT_OOD], dtype=np.float32).reshape(-1)
         cam = values.get(OUTPUT_CAM)
         if self.test_time == "mirror":
-            probabilities = (probabilities[:n] + probabilities[n:]) / 2
-            similarity = None if similarity is None else (similarity[:n] + similarity[n:]) / 2
+            probabilities = mean_of_mirrors(probabilities)
+            similarity = None if similarity is None else mean_of_mirrors(similarity)
             cam = None if cam is None else cam[:n]
         return Outputs(probabilities=probabilities, ood_similarity=similarity, cam=cam)
