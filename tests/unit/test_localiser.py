@@ -187,3 +187,56 @@ def test_a_group_of_two_nucleus_clusters_is_cut_and_one_nucleus_is_not():
     one = np.hypot(xx - 20, yy - 20) <= 7
     one |= np.hypot(xx - 30, yy - 20) <= 5  # a lobe beside it: one cell
     assert _split_cut(label(one), one, np.ones(1, dtype=bool), d) is None
+
+
+def on_canvas(image: np.ndarray, k: float, fill=(190, 175, 160)) -> np.ndarray:
+    """The image shrunk by k onto a canvas of its own size and one colour, centred (the robustness table's x0.5)."""
+    h, w = image.shape[:2]
+    canvas = Image.new("RGB", (w, h), fill)
+    small = Image.fromarray(image).resize((round(w * k), round(h * k)), Image.Resampling.BILINEAR)
+    canvas.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
+    return np.asarray(canvas)
+
+
+@pytest.mark.parametrize("k", [0.75, 0.5])
+@pytest.mark.parametrize("fill", [(190, 175, 160), BACKGROUND, (150, 120, 130)])
+@pytest.mark.parametrize("as_pil", [False, True])
+def test_a_photo_shrunk_onto_a_plain_canvas_keeps_its_cell_and_its_scale(k, fill, as_pil):
+    """The canvas is not part of the field: its colour (darker than the plasma, like red cells, or the plasma's own)
+    must not become red cells, background or field, so the scale follows the photo and the cell is still found, in
+    the canvas' pixels."""
+    photo = field(rbc=40, wbc=((320, 240),))
+    alone = locate(photo)
+    padded = on_canvas(photo, k, fill)
+    padded = locate(Image.fromarray(padded) if as_pil else padded)
+    assert (padded.width, padded.height) == (640, 480)
+    assert padded.ruler == "red_cells"
+    assert padded.px_per_um == pytest.approx(alone.px_per_um * k, rel=0.15)
+    assert centres_inside(padded, [(320, 240)]) == [True]
+    assert len(padded.boxes) == 1
+
+
+def test_a_dark_corner_of_a_padded_photo_is_vignette_not_stain():
+    """A rotated photo's black corners touch the canvas, not the image's border: they are still vignette (black
+    pixels read as stain would set the red cells' level and lose every cell)."""
+    photo = Image.fromarray(field(rbc=40, wbc=((320, 240),))).rotate(8, fillcolor=(0, 0, 0))
+    photo = np.asarray(photo)
+    padded = locate(on_canvas(photo, 0.5))
+    assert padded.ruler == "red_cells"
+    assert padded.px_per_um == pytest.approx(locate(photo).px_per_um * 0.5, rel=0.15)
+    assert centres_inside(padded, [(320, 240)]) == [True]
+
+
+def test_a_noisy_field_or_a_flat_synthetic_one_is_not_a_photo_on_a_canvas():
+    """A canvas is one exact colour around the photo's box. A camera's noise never gives a large region of equal
+    pixels, and a synthetic field's flat plasma runs between its cells: neither is cropped."""
+    from hematovision.logic.localiser import _background, _photo_on_canvas
+
+    rng = np.random.default_rng(3)
+    noisy = np.clip(field().astype(np.int16) + rng.integers(-2, 3, (480, 640, 3)), 0, 255).astype(np.uint8)
+    flat = field()
+    for image in (noisy, flat):
+        assert _photo_on_canvas(image, _background(image)) is None
+    padded = on_canvas(noisy, 0.5)
+    box, colours = _photo_on_canvas(padded, _background(padded))
+    assert box == (160, 120, 480, 360) and len(colours) == 1  # the photo's box, rim excluded; one canvas colour
