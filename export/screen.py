@@ -40,6 +40,9 @@ MODEL_REASONS = ("low_confidence", "out_of_distribution")  # the card's own rule
 CELL_COUNT_REASONS = ("multiple_cells", "no_cell")  # the localiser's advice about the photo, reported apart
 TIMING_RUNS = 50
 TIMING_WARMUP = 5
+# --perturbed: the validation images under every perturbation of the robustness table (export/perturb.py): dbn-select
+# whole, bccd val and pbc val by the calibration's fixed subsamples (export/robustness.CALIBRATION_PER_CLASS).
+PERTURBED_PER_CLASS = {"bccd_val": 15, "pbc_val": 15, "dbn_select": None}
 
 
 def validation_figures(run: Path) -> dict:
@@ -198,6 +201,7 @@ def screen_run(
     per_class: int | None = None,
     timing_runs: int = TIMING_RUNS,
     per_set_val: bool = False,
+    perturbed: bool = False,
 ):
     """One candidate's screening figures (validation only); per_class: the first n images of each class of every set
     scored (tests); per_set_val: also bccd val and pbc val apart, through the serving classify (the run's report
@@ -243,9 +247,29 @@ def screen_run(
         "dbn_select": figures,
         "session_run_ms": timing,
         "screened_out": screened_out(validation, figures),
+        "perturbed_validation": perturbed_figures(classifier, Path(data_root), per_class) if perturbed else None,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return result
+
+
+def perturbed_figures(classifier, data_root: Path, per_class: int | None = None) -> dict:
+    """Accuracy (the top class, no threshold) of each validation set of PERTURBED_PER_CLASS under each perturbation
+    of the robustness table, through the serving decode (export.robustness.perturbed_raw), and the mean over the
+    perturbations, per set and over the sets. per_class: that many images per class of every set (tests)."""
+    from export.data import all_splits, dbn_named, fixed_subsample
+    from export.perturb import PERTURBATIONS
+    from export.robustness import perturbed_raw
+
+    named = {**all_splits(Path(data_root)), **dbn_named(Path(data_root))}
+    by_set = {}
+    for name, taken in PERTURBED_PER_CLASS.items():
+        samples = fixed_subsample(named[name], taken if per_class is None else per_class)
+        assert all(s.split != "report" for s in samples), "the screen never scores dbn-report"
+        raws = perturbed_raw(classifier, samples, list(PERTURBATIONS))
+        accuracy = {p: float(np.mean(raw.probabilities.argmax(axis=1) == raw.labels)) for p, raw in raws.items()}
+        by_set[name] = {"n": len(samples), "accuracy": accuracy, "mean": float(np.mean(list(accuracy.values())))}
+    return {"by_set": by_set, "mean": float(np.mean([figures["mean"] for figures in by_set.values()]))}
 
 
 def originals_right(validation: dict) -> int | None:
@@ -343,12 +367,43 @@ def table(results: list[dict]) -> str:
         ),
         ("screened out", lambda r: "; ".join(r["screened_out"]) or "no"),
     ]
+    if any(r.get("perturbed_validation") for r in results):
+        rows += perturbed_rows()
     lines = [
         "| figure | " + " | ".join(Path(r["run"]).name for r in results) + " |",
         "|---|" + "---|" * len(results),
     ]
     lines += [f"| {label} | " + " | ".join(cell(r) for r in results) + " |" for label, cell in rows[1:]]
     return "\n".join(lines)
+
+
+def perturbed_rows() -> list[tuple]:
+    """The --perturbed rows of the table: the mean accuracy over the perturbations, over the sets and per set, then
+    each perturbation's accuracy per set (bccd val / pbc val / dbn-select)."""
+    from export.perturb import PERTURBATIONS
+
+    def cell(r, value):
+        figures = r.get("perturbed_validation")
+        return "-" if not figures else value(figures)
+
+    names = list(PERTURBATIONS)
+    sets = list(PERTURBED_PER_CLASS)
+    return [
+        ("perturbed val: mean accuracy", lambda r: cell(r, lambda f: f"{f['mean']:.3f}")),
+        (
+            "  per set: " + " / ".join(sets),
+            lambda r: cell(r, lambda f: " / ".join(f"{f['by_set'][name]['mean']:.3f}" for name in sets)),
+        ),
+        *[
+            (
+                f"  {name}",
+                lambda r, name=name: cell(
+                    r, lambda f: " / ".join(f"{f['by_set'][s]['accuracy'][name]:.2f}" for s in sets)
+                ),
+            )
+            for name in names
+        ],
+    ]
 
 
 def size_choice(results: list[dict]) -> str | None:
@@ -387,12 +442,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also score bccd val and pbc val apart, which the screen-out rule needs (a few minutes more)",
     )
+    parser.add_argument(
+        "--perturbed",
+        action="store_true",
+        help="also the validation images under every perturbation of the robustness table (a few minutes more)",
+    )
     args = parser.parse_args(argv)
     results = []
     for run in args.runs:
         if not (run / RUN_MODEL / "hematovision.onnx").is_file():
             raise SystemExit(f"{run} is not converted: {run / RUN_MODEL / 'hematovision.onnx'} is missing")
-        result = screen_run(run, args.data, args.per_class, args.timing_runs, args.per_set_val)
+        result = screen_run(run, args.data, args.per_class, args.timing_runs, args.per_set_val, args.perturbed)
         (run / SCREEN_FILE).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {run / SCREEN_FILE}", flush=True)
         results.append(result)

@@ -165,3 +165,39 @@ def test_a_candidate_is_screened_out_below_any_floor(originals_right, pbc, dbn, 
 def test_without_the_sets_scored_apart_the_screen_says_it_cannot_judge_them():
     reasons = screened_out({"val_macro_f1": 0.99}, {"accuracy": 0.99})
     assert reasons == ["bccd val originals and pbc val not scored (run with --per-set-val)"]
+
+
+def test_perturbed_validation_scores_every_perturbation_of_validation_sets_only(fake_run, tmp_path, capsys):
+    """--perturbed: each validation set under each perturbation of the robustness table, through the serving
+    decode; never a test image (the test sets of the tree are files that cannot be decoded)."""
+    from export.perturb import PERTURBATIONS
+    from export.screen import PERTURBED_PER_CLASS
+
+    data = tmp_path / "shared"
+    groups = read_groups()
+    for label, name in enumerate(CLASSES):
+        for i in range(1, 9):  # dbn: select decodable, report not
+            file_name = f"{label}{i:02d}.jpg"
+            folder = data / "dbn" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            select = dbn_split_of(file_name) == "select"
+            (folder / file_name).write_bytes(fakes.synthetic_cell(seed=label * 10 + i) if select else b"report")
+    # bccd TRAIN: one image of two groups per class (val takes some groups); TEST and pbc: not images
+    for label, name in enumerate(CLASSES):
+        train = data / "bccd" / "TRAIN" / name
+        train.mkdir(parents=True)
+        for file_name in [f for f, g in groups.items() if f.startswith(f"TRAIN/{name}/")][:40]:
+            (train / file_name.rsplit("/", 1)[1]).write_bytes(fakes.synthetic_cell(seed=label))
+        for test in ("TEST", "TEST_SIMPLE"):
+            (data / "bccd" / test / name).mkdir(parents=True)
+            (data / "bccd" / test / name / "x.jpeg").write_bytes(b"test: never read")
+        (data / "pbc" / name).mkdir(parents=True)
+        for i in range(12):
+            (data / "pbc" / name / f"{i}.jpg").write_bytes(fakes.synthetic_cell(seed=100 + i))
+    assert main([str(fake_run), "--data", str(data), "--timing-runs", "3", "--per-class", "1", "--perturbed"]) == 0
+    figures = json.loads((fake_run / SCREEN_FILE).read_text())["perturbed_validation"]
+    assert set(figures["by_set"]) == set(PERTURBED_PER_CLASS)
+    for per_set in figures["by_set"].values():
+        assert set(per_set["accuracy"]) == set(PERTURBATIONS)
+        assert all(0.0 <= a <= 1.0 for a in per_set["accuracy"].values())
+    assert "| perturbed val: mean accuracy |" in capsys.readouterr().out
