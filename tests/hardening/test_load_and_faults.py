@@ -164,9 +164,9 @@ def busy(pid: int) -> float:
 @pytest.mark.slow
 def test_worker_killed_mid_request_is_replaced(tmp_path, fake_model_dir):
     big = io.BytesIO()
-    Image.new("RGB", (7000, 7000), (200, 120, 160)).save(
+    Image.new("RGB", (4800, 4000), (200, 120, 160)).save(
         big, format="PNG", compress_level=1
-    )  # 49 MP: decodes for a while
+    )  # 19 MP: decodes for a while
     big = big.getvalue()
     server = start_server(tmp_path, fake_model_dir, workers=1)
     try:
@@ -174,8 +174,9 @@ def test_worker_killed_mid_request_is_replaced(tmp_path, fake_model_dir):
         before = busy(victim)
         answer: dict = {}
 
-        # five 49 MP images in one batch: about 3 s of decoding, so the kill lands mid-request
-        batch = json.dumps({"images": [base64.b64encode(big).decode()] * 5}).encode()
+        # four 19 MP images in one batch, all within the request's decode budget (limits.MAX_REQUEST_DECODE_BYTES;
+        # larger ones are refused before decoding): about 0.7 s of CPU, so a kill after 0.25 s lands mid-request
+        batch = json.dumps({"images": [base64.b64encode(big).decode()] * 4}).encode()
 
         def slow_request():
             answer["reply"] = server.request(
@@ -185,9 +186,9 @@ def test_worker_killed_mid_request_is_replaced(tmp_path, fake_model_dir):
         thread = threading.Thread(target=slow_request)
         thread.start()
         deadline = time.time() + 20
-        while busy(victim) - before < 0.5 and time.time() < deadline:  # the worker is decoding the images
-            time.sleep(0.02)
-        assert busy(victim) - before >= 0.5, "the worker never got busy with the request"
+        while busy(victim) - before < 0.25 and time.time() < deadline:  # the worker is decoding the images
+            time.sleep(0.01)
+        assert busy(victim) - before >= 0.25, "the worker never got busy with the request"
         os.kill(victim, signal.SIGKILL)
         thread.join(60)
         status, headers, body = answer["reply"]
