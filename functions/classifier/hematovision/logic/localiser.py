@@ -677,24 +677,49 @@ FEATURES = (
 PASSES = ((0.3, 1.4, 1.8, 0.35, 0), (-0.3, 1.8, 2.4, 0.35, 1), (0.3, 1.6, 2.2, 0.15, 2))
 
 
+def _canvas_rows(strip: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Per row of an RGB strip: True where every pixel is one of the canvas' colours."""
+    return np.isin(_packed(strip), colours).all(axis=1)
+
+
 def _photo_alone(source, photo, colours: np.ndarray, factor_x: float, factor_y: float, result: Localisation):
     """_features_and_boxes of the photo inside a canvas, located as if it came uncropped: `photo` is its box in the
     working copy; at full resolution, the box (grown by a working pixel) loses its edge rows and columns of the canvas'
-    colours. Boxes in the source's pixels, its size kept."""
+    colours, looked for only in strips along its sides (a 12 MP photo is not read whole). Boxes in the source's
+    pixels, its size kept."""
     left, top = max(0, math.floor((photo[0] - 1) / factor_x)), max(0, math.floor((photo[1] - 1) / factor_y))
     right = min(result.width, math.ceil((photo[2] + 1) / factor_x))
     bottom = min(result.height, math.ceil((photo[3] + 1) / factor_y))
     if isinstance(source, Image.Image):
-        region = _as_rgb(np.asarray(source.crop((left, top, right, bottom)).convert("RGB")))
+        source = source if source.mode == "RGB" else source.convert("RGB")
+
+        def pixels(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+            return np.asarray(source.crop((x0, y0, x1, y1)))
     else:
-        region = _as_rgb(np.asarray(source)[top:bottom, left:right])
-    photo_pixels = ~np.isin(_packed(region), colours)
-    rows, cols = np.nonzero(photo_pixels.any(axis=1))[0], np.nonzero(photo_pixels.any(axis=0))[0]
-    if rows.size == 0:
+        array = np.asarray(source)
+
+        def pixels(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+            return _as_rgb(array[y0:y1, x0:x1])
+
+    # the photo's true edge lies within two working pixels of the grown box's
+    margin_x, margin_y = math.ceil(2 / factor_x) + 1, math.ceil(2 / factor_y) + 1
+    width, height = right - left, bottom - top
+    if width <= 2 * margin_x or height <= 2 * margin_y:
         return (result, np.zeros((0, 4)), np.zeros((0, len(FEATURES))), 0.0)
-    region = region[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    left, top = left + int(cols[0]), top + int(rows[0])
-    alone, boxes, features, cell_level = _features_and_boxes(region, find_canvas=False)
+    top_rows = _canvas_rows(pixels(left, top, right, top + margin_y), colours)
+    bottom_rows = _canvas_rows(pixels(left, bottom - margin_y, right, bottom), colours)
+    left_cols = _canvas_rows(pixels(left, top, left + margin_x, bottom).transpose(1, 0, 2), colours)
+    right_cols = _canvas_rows(pixels(right - margin_x, top, right, bottom).transpose(1, 0, 2), colours)
+    # the canvas' rows at each side: those before its first photo row (all of the strip if it holds none)
+    cut_top = int(np.argmin(top_rows)) if not top_rows.all() else margin_y
+    cut_bottom = int(np.argmin(bottom_rows[::-1])) if not bottom_rows.all() else margin_y
+    cut_left = int(np.argmin(left_cols)) if not left_cols.all() else margin_x
+    cut_right = int(np.argmin(right_cols[::-1])) if not right_cols.all() else margin_x
+    left, top, right, bottom = left + cut_left, top + cut_top, right - cut_right, bottom - cut_bottom
+    inside = (
+        source.crop((left, top, right, bottom)) if isinstance(source, Image.Image) else array[top:bottom, left:right]
+    )
+    alone, boxes, features, cell_level = _features_and_boxes(inside, find_canvas=False)
     result.px_per_um, result.ruler = alone.px_per_um, alone.ruler  # a crop keeps the pixels' size
     return result, boxes + np.array([left, top, left, top], dtype=boxes.dtype), features, cell_level
 
