@@ -14,7 +14,7 @@ python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions
 - Matching: a predicted and a true box match one to one when each box's centre lies inside the other; among the valid
   pairs, greedily by centre distance (closest first).
 - Robustness versions of each report field: rescaled (x0.4 and x2, boxes scaled), yellow and blue casts, a black
-  eyepiece circle, rotated 90 degrees, Gaussian blur (radius 1.5).
+  eyepiece circle, rotated 90 degrees, Gaussian blur (radius 1.5), saturation x0.5 (as the robustness table's).
 - --causes: why each missed true box was missed (miss_causes); --rev: the localiser as it was at a git revision
   (bench.locate_equality.load_reference), to compare before and after a change on the same fields.
 """
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from export.data import DATA_ROOT, pbc_splits
 
@@ -46,6 +46,7 @@ SCALE_TOLERANCE = 0.15
 YELLOW_CAST = (1.05, 1.0, 0.72)
 BLUE_CAST = (0.8, 0.92, 1.08)
 BLUR_RADIUS = 1.5
+SATURATION_FACTOR = 0.5
 
 
 @dataclass
@@ -233,6 +234,11 @@ def blur(image: Image.Image, wbc: np.ndarray) -> tuple[Image.Image, np.ndarray]:
     return image.filter(ImageFilter.GaussianBlur(BLUR_RADIUS)), wbc
 
 
+def desaturate(image: Image.Image, wbc: np.ndarray) -> tuple[Image.Image, np.ndarray]:
+    """Saturation x SATURATION_FACTOR (Pillow's ImageEnhance.Color, as export/perturb.py's saturation row)."""
+    return ImageEnhance.Color(image).enhance(SATURATION_FACTOR), wbc
+
+
 VERSIONS: dict[str, Callable[[Image.Image, np.ndarray], tuple[Image.Image, np.ndarray]]] = {
     "scale_x0.4": lambda im, b: rescale(im, b, 0.4),
     "scale_x2": lambda im, b: rescale(im, b, 2.0),
@@ -241,6 +247,7 @@ VERSIONS: dict[str, Callable[[Image.Image, np.ndarray], tuple[Image.Image, np.nd
     "vignette": vignette,
     "rotate90": rotate90,
     "blur": blur,
+    "saturation_x0.5": desaturate,
 }
 
 
