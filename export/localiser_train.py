@@ -1,6 +1,6 @@
 """Fit the localiser's candidate scorer on the TUNE split of the whole-field photos (never on report).
 
-python -m export.localiser_train [--folds 5] [--versions blur,scale_x0.4,...]
+python -m export.localiser_train [--folds 5] [--versions blur,scale_x0.4,...] [--check-version saturation_x0.5]
 
 The stain-based candidate generator (hematovision.logic.localiser._features_and_boxes) proposes nucleus candidates
 with a FEATURES row each; a candidate is positive when it matches a true WBC box one to one (export.fields.match).
@@ -132,6 +132,80 @@ def cross_validated(c: Candidates, folds: int, l2: float = L2, seed: int = 0) ->
     return p
 
 
+def _offset(c: Candidates, offset: int) -> Candidates:
+    """The same candidates with their field indices shifted (to pool two collections)."""
+    return Candidates(
+        c.group + offset,
+        c.set,
+        c.boxes,
+        c.features,
+        c.positive,
+        {g + offset: v for g, v in c.truths.items()},
+        {g + offset: v for g, v in c.truth_boxes.items()},
+    )
+
+
+def _pooled(a: Candidates, b: Candidates) -> Candidates:
+    return Candidates(
+        np.r_[a.group, b.group],
+        np.r_[a.set, b.set],
+        np.r_[a.boxes, b.boxes],
+        np.r_[a.features, b.features],
+        np.r_[a.positive, b.positive],
+        {**a.truths, **b.truths},
+        {**a.truth_boxes, **b.truth_boxes},
+    )
+
+
+def _mean_f1(figs: dict[str, tuple[float, float]]) -> float:
+    return float(np.mean([2 * r * p / max(r + p, 1e-9) for r, p in figs.values()]))
+
+
+def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int = 0) -> None:
+    """Does adding a robustness version of the tune fields to the scorer's training help on that version without
+    costing the fields as they are? Out-of-fold figures (folds by field: a field and its version share a fold) on
+    the plain and the versioned tune fields apart, for the committed scorer (in-sample), a refit on the plain fields
+    and a refit on both; each refit's threshold is the one best on the plain fields (mean F1 over the sets)."""
+    n = len(tune)
+    plain = collect(tune)
+    versioned = _offset(collect(tune, (version,)), n)
+    fold_of_field = np.random.default_rng(seed).integers(0, folds, n)
+
+    def out_of_fold(train: Candidates) -> list[np.ndarray]:
+        scores = []
+        for part in (plain, versioned):
+            p = np.zeros(len(part.group))
+            for k in range(folds):
+                fitted = fit(
+                    train.features[fold_of_field[train.group % n] != k],
+                    train.positive[fold_of_field[train.group % n] != k],
+                    l2,
+                )
+                held = fold_of_field[part.group % n] == k
+                p[held] = predict(fitted, part.features[held])
+            scores.append(p)
+        return scores
+
+    def line(name: str, p_plain: np.ndarray, p_versioned: np.ndarray, threshold: float) -> str:
+        a, b = (
+            figures(plain, select(plain, p_plain, threshold)),
+            figures(versioned, select(versioned, p_versioned, threshold)),
+        )
+        return (
+            f"{name} @ {threshold:.3f}: plain "
+            + "  ".join(f"{s} {a[s][0]:.3f}/{a[s][1]:.3f}" for s in SETS)
+            + f" | {version} "
+            + "  ".join(f"{s} {b[s][0]:.3f}/{b[s][1]:.3f}" for s in SETS)
+            + f" | mean F1 {_mean_f1(a):.3f} / {_mean_f1(b):.3f}"
+        )
+
+    print(line("committed scorer (in-sample)", L.score(plain.features), L.score(versioned.features), L.SCORE_MIN))
+    for name, train in (("refit on plain", plain), (f"refit on plain + {version}", _pooled(plain, versioned))):
+        p_plain, p_versioned = out_of_fold(train)
+        best = max(np.arange(0.05, 0.96, 0.025), key=lambda t: _mean_f1(figures(plain, select(plain, p_plain, t))))
+        print(line(name + " (out of fold)", p_plain, p_versioned, float(best)), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.localiser_train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
@@ -139,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--l2", type=float, default=L2)
     parser.add_argument("--passes", default="", help="chroma,low,high;...: the generator's threshold sets")
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a generator constant of localiser.py")
+    parser.add_argument(
+        "--check-version",
+        default="",
+        help="a VERSIONS name: out-of-fold figures with and without it in training, on plain and versioned tune fields",
+    )
     args = parser.parse_args(argv)
     if args.passes:
         L.PASSES = tuple((*(float(v) for v in item.split(",")), i) for i, item in enumerate(args.passes.split(";")))
@@ -148,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     fields = load_fields()
     check_split(fields)
     tune = [f for f in fields if f.split == "tune"]
+    if args.check_version:
+        check_version(tune, args.check_version, args.folds, args.l2)
+        return 0
     versions = [None] + [v for v in args.versions.split(",") if v]
     c = collect(tune, versions)
     print(f"{len(c.group)} candidates from {len(c.truths)} fields, {int(c.positive.sum())} positive")
