@@ -157,8 +157,9 @@ def _pooled(a: Candidates, b: Candidates) -> Candidates:
     )
 
 
-def _mean_f1(figs: dict[str, tuple[float, float]]) -> float:
-    return float(np.mean([2 * r * p / max(r + p, 1e-9) for r, p in figs.values()]))
+def _mean_f1(figs: dict[str, tuple[float, float]], sets) -> float:
+    """The mean F1 over `sets` (those holding true boxes)."""
+    return float(np.mean([2 * r * p / max(r + p, 1e-9) for name, (r, p) in figs.items() if name in sets]))
 
 
 def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int = 0) -> None:
@@ -170,6 +171,7 @@ def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int 
     plain = collect(tune)
     versioned = _offset(collect(tune, (version,)), n)
     fold_of_field = np.random.default_rng(seed).integers(0, folds, n)
+    sets = {name for name, _ in plain.truths.values()}
 
     def out_of_fold(train: Candidates) -> list[np.ndarray]:
         scores = []
@@ -193,16 +195,18 @@ def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int 
         )
         return (
             f"{name} @ {threshold:.3f}: plain "
-            + "  ".join(f"{s} {a[s][0]:.3f}/{a[s][1]:.3f}" for s in SETS)
+            + "  ".join(f"{s} {a[s][0]:.3f}/{a[s][1]:.3f}" for s in SETS if s in sets)
             + f" | {version} "
-            + "  ".join(f"{s} {b[s][0]:.3f}/{b[s][1]:.3f}" for s in SETS)
-            + f" | mean F1 {_mean_f1(a):.3f} / {_mean_f1(b):.3f}"
+            + "  ".join(f"{s} {b[s][0]:.3f}/{b[s][1]:.3f}" for s in SETS if s in sets)
+            + f" | mean F1 {_mean_f1(a, sets):.3f} / {_mean_f1(b, sets):.3f}"
         )
 
     print(line("committed scorer (in-sample)", L.score(plain.features), L.score(versioned.features), L.SCORE_MIN))
     for name, train in (("refit on plain", plain), (f"refit on plain + {version}", _pooled(plain, versioned))):
         p_plain, p_versioned = out_of_fold(train)
-        best = max(np.arange(0.05, 0.96, 0.025), key=lambda t: _mean_f1(figures(plain, select(plain, p_plain, t))))
+        best = max(
+            np.arange(0.05, 0.96, 0.025), key=lambda t: _mean_f1(figures(plain, select(plain, p_plain, t)), sets)
+        )
         print(line(name + " (out of fold)", p_plain, p_versioned, float(best)), flush=True)
 
 
