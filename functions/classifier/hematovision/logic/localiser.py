@@ -158,6 +158,12 @@ class Runs:
     def area(self) -> np.ndarray:
         return np.bincount(self.component, weights=self.end - self.start, minlength=self.count)
 
+    def touching_border(self) -> np.ndarray:
+        """Per component: True where it reaches the mask's edge."""
+        box = self.bbox()
+        h, w = self.shape
+        return (box[:, 0] == 0) | (box[:, 1] == 0) | (box[:, 2] == w) | (box[:, 3] == h)
+
     def bbox(self) -> np.ndarray:
         """[count, 4] xmin, ymin, xmax, ymax (exclusive) per component (computed once; read-only)."""
         if self._box is not None:
@@ -362,6 +368,11 @@ def _packed(rgb: np.ndarray) -> np.ndarray:
     return (rgb[:, :, 0].astype(np.int32) << 16) | (rgb[:, :, 1].astype(np.int32) << 8) | rgb[:, :, 2]
 
 
+def _brightest_channel(packed: np.ndarray) -> np.ndarray:
+    """The largest channel of each _packed colour."""
+    return np.maximum(np.maximum(packed >> 16, (packed >> 8) & 255), packed & 255)
+
+
 def _photo_on_canvas(rgb: np.ndarray, bg: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """The box (left, top, right, bottom) of a photo pasted onto a plain canvas (a photo shrunk onto its own canvas,
     an app's letterbox) and the canvas' colours (packed), or None. The canvas: regions touching the border whose every
@@ -372,7 +383,7 @@ def _photo_on_canvas(rgb: np.ndarray, bg: np.ndarray) -> tuple[tuple[int, int, i
     h, w = rgb.shape[:2]
     edge = _packed(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])[None])[0]
     dark = DARK_FRACTION * float(bg.max())
-    light = edge[np.maximum(np.maximum(edge >> 16, (edge >> 8) & 255), edge & 255) >= dark]
+    light = edge[_brightest_channel(edge) >= dark]
     if light.size == 0 or np.unique(light, return_counts=True)[1].max() < PADDING_AREA * len(edge):
         return None  # no light colour holds a share of the border: the common case, at the cost of one sort
     colour = _packed(rgb)
@@ -383,13 +394,11 @@ def _photo_on_canvas(rgb: np.ndarray, bg: np.ndarray) -> tuple[tuple[int, int, i
             if dy != 1 or dx != 1:
                 flat &= around[dy : dy + h, dx : dx + w] == colour
     runs = label(flat)
-    box = runs.bbox()
-    touches = (box[:, 0] == 0) | (box[:, 1] == 0) | (box[:, 2] == w) | (box[:, 3] == h)
+    touches = runs.touching_border()
     first_run = np.zeros(runs.count, dtype=np.int64)
     first_run[runs.component[::-1]] = np.arange(len(runs.component))[::-1]
     colours = colour[runs.row[first_run], runs.start[first_run]]
-    brightest = np.maximum(np.maximum(colours >> 16, (colours >> 8) & 255), colours & 255)
-    keep = touches & (runs.area() > PADDING_AREA * h * w) & (brightest >= dark)
+    keep = touches & (runs.area() > PADDING_AREA * h * w) & (_brightest_channel(colours) >= dark)
     if not keep.any():
         return None
     canvas = _dilate(runs.mask(keep), 1) & np.isin(colour, colours[keep])
@@ -412,9 +421,8 @@ def _vignette(rgb: np.ndarray, bg: np.ndarray) -> np.ndarray:
     if not dark.any():
         return dark
     runs = label(dark)
-    box = runs.bbox()
     h, w = dark.shape
-    touches = (box[:, 0] == 0) | (box[:, 1] == 0) | (box[:, 2] == w) | (box[:, 3] == h)
+    touches = runs.touching_border()
     keep = touches & (runs.area() > 0.005 * h * w)
     if not keep.any():
         return np.zeros_like(dark)
@@ -588,14 +596,12 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
     the median cell piece are pallor and get filled. The distance transform's local maxima sit at cell centres; the
     median of the maxima above 40% of the largest, times SCALE_CALIBRATION, is the diameter (tune split).
     """
-    h, w = od_g.shape
     cells = valid & (od_g > 0.5 * level)
     if cells.sum() < 16:
         return None
     coverage = float(cells.sum()) / max(float(valid.sum()), 1.0)
     back = label(~cells)
-    box = back.bbox()
-    touches = (box[:, 0] == 0) | (box[:, 1] == 0) | (box[:, 2] == w) | (box[:, 3] == h)
+    touches = back.touching_border()
     pieces = label(cells).area()
     # the pieces' areas are whole pixel counts: their median as integers is the same float64 (the mean of the middle
     # two in float64), without np.median's NaN check on floats (which imports numpy.ma on a cold start's first call)
@@ -677,6 +683,11 @@ FEATURES = (
 PASSES = ((0.3, 1.4, 1.8, 0.35, 0), (-0.3, 1.8, 2.4, 0.35, 1), (0.3, 1.6, 2.2, 0.15, 2))
 
 
+def _no_candidates(result: Localisation, cell_level: float = 0.0):
+    """_features_and_boxes' answer with no candidate: the result as it stands, no box, no FEATURES row."""
+    return result, np.zeros((0, 4)), np.zeros((0, len(FEATURES))), cell_level
+
+
 def _canvas_rows(strip: np.ndarray, colours: np.ndarray) -> np.ndarray:
     """Per row of an RGB strip: True where every pixel is one of the canvas' colours."""
     return np.isin(_packed(strip), colours).all(axis=1)
@@ -693,19 +704,22 @@ def _photo_alone(source, photo, colours: np.ndarray, factor_x: float, factor_y: 
     if isinstance(source, Image.Image):
         source = source if source.mode == "RGB" else source.convert("RGB")
 
-        def pixels(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-            return np.asarray(source.crop((x0, y0, x1, y1)))
+        def region(x0: int, y0: int, x1: int, y1: int):
+            return source.crop((x0, y0, x1, y1))
     else:
         array = np.asarray(source)
 
-        def pixels(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-            return _as_rgb(array[y0:y1, x0:x1])
+        def region(x0: int, y0: int, x1: int, y1: int):
+            return array[y0:y1, x0:x1]
+
+    def pixels(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        return _as_rgb(region(x0, y0, x1, y1))
 
     # the photo's true edge lies within two working pixels of the grown box's
     margin_x, margin_y = math.ceil(2 / factor_x) + 1, math.ceil(2 / factor_y) + 1
     width, height = right - left, bottom - top
     if width <= 2 * margin_x or height <= 2 * margin_y:
-        return (result, np.zeros((0, 4)), np.zeros((0, len(FEATURES))), 0.0)
+        return _no_candidates(result)
     top_rows = _canvas_rows(pixels(left, top, right, top + margin_y), colours)
     bottom_rows = _canvas_rows(pixels(left, bottom - margin_y, right, bottom), colours)
     left_cols = _canvas_rows(pixels(left, top, left + margin_x, bottom).transpose(1, 0, 2), colours)
@@ -716,10 +730,7 @@ def _photo_alone(source, photo, colours: np.ndarray, factor_x: float, factor_y: 
     cut_left = int(np.argmin(left_cols)) if not left_cols.all() else margin_x
     cut_right = int(np.argmin(right_cols[::-1])) if not right_cols.all() else margin_x
     left, top, right, bottom = left + cut_left, top + cut_top, right - cut_right, bottom - cut_bottom
-    inside = (
-        source.crop((left, top, right, bottom)) if isinstance(source, Image.Image) else array[top:bottom, left:right]
-    )
-    alone, boxes, features, cell_level = _features_and_boxes(inside, find_canvas=False)
+    alone, boxes, features, cell_level = _features_and_boxes(region(left, top, right, bottom), find_canvas=False)
     result.px_per_um, result.ruler = alone.px_per_um, alone.ruler  # a crop keeps the pixels' size
     return result, boxes + np.array([left, top, left, top], dtype=boxes.dtype), features, cell_level
 
@@ -727,7 +738,6 @@ def _photo_alone(source, photo, colours: np.ndarray, factor_x: float, factor_y: 
 def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, np.ndarray, np.ndarray, float]:
     """The scale, and every nucleus candidate's box (original pixels) and FEATURES row (the candidate generator).
     A photo pasted on a plain canvas is located alone (_photo_on_canvas, _photo_alone)."""
-    none = np.zeros((0, 4)), np.zeros((0, len(FEATURES)))
     source = image
     original_size = None
     if isinstance(image, Image.Image):
@@ -743,7 +753,7 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
         width, height = original_size
     result = Localisation(width=width, height=height)
     if min(height, width) < MIN_SIDE or min(shape) < MIN_SIDE:
-        return (result, *none, 0.0)
+        return _no_candidates(result)
     long_side = max(width, height)
     factor = min(1.0, WORK_LONG_SIDE / long_side)
     work, work_image = _work_copy(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
@@ -757,7 +767,7 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
     vignette = _vignette(work, bg)
     valid = ~vignette
     if valid.sum() < 0.05 * valid.size:
-        return (result, *none, 0.0)
+        return _no_candidates(result)
     scale_factor = min(1.0, SCALE_LONG_SIDE / max(work.shape[:2]))
     # the green density of the working copy itself: only for the scale, when the copy is not reduced for it
     od_g = _green_density(work, bg) if scale_factor >= 1.0 else None
@@ -806,7 +816,7 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
     ]
     found = [f for f in found if f is not None]
     if not found:
-        return (result, *none, cell_level)
+        return _no_candidates(result, cell_level)
     cx, cy, half_w, half_h, to_x, to_y, features = (np.concatenate(parts) for parts in zip(*found, strict=True))
     features[:, FEATURES.index("rel_dark")] = features[:, FEATURES.index("dark")] / features[:, 1].max()
     features[:, FEATURES.index("count")] = math.log1p(len(cx))
