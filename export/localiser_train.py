@@ -174,18 +174,14 @@ def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int 
     sets = {name for name, _ in plain.truths.values()}
 
     def out_of_fold(train: Candidates) -> list[np.ndarray]:
-        scores = []
-        for part in (plain, versioned):
-            p = np.zeros(len(part.group))
-            for k in range(folds):
-                fitted = fit(
-                    train.features[fold_of_field[train.group % n] != k],
-                    train.positive[fold_of_field[train.group % n] != k],
-                    l2,
-                )
+        """Each part's scores from the scorer fitted on the other folds (one fit per fold serves both parts)."""
+        scores = [np.zeros(len(part.group)) for part in (plain, versioned)]
+        train_fold = fold_of_field[train.group % n]
+        for k in range(folds):
+            fitted = fit(train.features[train_fold != k], train.positive[train_fold != k], l2)
+            for part, p in zip((plain, versioned), scores, strict=True):
                 held = fold_of_field[part.group % n] == k
                 p[held] = predict(fitted, part.features[held])
-            scores.append(p)
         return scores
 
     def line(name: str, p_plain: np.ndarray, p_versioned: np.ndarray, threshold: float) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from export.data import CLASSES, DATA_ROOT, Sample, dbn_splits
 from export.recipe import RUN_RECIPE_NAME, Recipe
+from export.robustness import CALIBRATION_PER_CLASS
 
 RUN_MODEL = "model"  # export/promote.RUN_MODEL (not imported: promote is the writer of shipped files)
 SCREEN_FILE = "screen.json"
@@ -41,8 +42,8 @@ CELL_COUNT_REASONS = ("multiple_cells", "no_cell")  # the localiser's advice abo
 TIMING_RUNS = 50
 TIMING_WARMUP = 5
 # --perturbed: the validation images under every perturbation of the robustness table (export/perturb.py): dbn-select
-# whole, bccd val and pbc val by the calibration's fixed subsamples (export/robustness.CALIBRATION_PER_CLASS).
-PERTURBED_PER_CLASS = {"bccd_val": 15, "pbc_val": 15, "dbn_select": None}
+# whole, bccd val and pbc val by the calibration's fixed subsamples.
+PERTURBED_PER_CLASS = {**CALIBRATION_PER_CLASS, "dbn_select": None}
 
 
 def validation_figures(run: Path) -> dict:
