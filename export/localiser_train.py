@@ -4,10 +4,12 @@ python -m export.localiser_train [--folds 5] [--versions blur,scale_x0.4,...] [-
 
 The stain-based candidate generator (hematovision.logic.localiser._features_and_boxes) proposes nucleus candidates
 with a FEATURES row each; a candidate is positive when it matches a true WBC box one to one (export.fields.match).
-A logistic regression (L2, Newton's method, numpy) on the standardised features scores them. Its threshold is
-chosen by cross-validation over the tune fields (grouped by field): the one maximising the mean over the three sets
-of the F1 score (recall and precision). The script prints the constants to paste into localiser.py (MODEL_*, SCORE_MIN).
-The robustness versions of the tune fields (export.fields.VERSIONS) may join the training data.
+A logistic regression (L2, Newton's method, numpy) on the standardised features scores them. It is fitted on the
+tune fields as they are and in each robustness version (export.fields.VERSIONS; all of them by default), so the
+scorer learns what a blur, a colour cast or a washed-out photo does to a nucleus. Its threshold is chosen by
+cross-validation, in folds by field (a field and its versions share a fold): the one maximising, on the plain fields,
+the mean over the three sets of the F1 score (recall and precision). The script prints the out-of-fold figures of
+every version at that threshold, and the constants to paste into localiser.py (MODEL_*, SCORE_MIN).
 """
 
 from __future__ import annotations
@@ -120,18 +122,6 @@ def figures(c: Candidates, keep: np.ndarray) -> dict[str, tuple[float, float]]:
     return out
 
 
-def cross_validated(c: Candidates, folds: int, l2: float = L2, seed: int = 0) -> np.ndarray:
-    groups = np.unique(c.group)
-    rng = np.random.default_rng(seed)
-    fold_of = dict(zip(groups, rng.integers(0, folds, len(groups)), strict=True))
-    fold = np.array([fold_of[g] for g in c.group])
-    p = np.zeros(len(c.group))
-    for k in range(folds):
-        train = fold != k
-        p[~train] = predict(fit(c.features[train], c.positive[train], l2), c.features[~train])
-    return p
-
-
 def _offset(c: Candidates, offset: int) -> Candidates:
     """The same candidates with their field indices shifted (to pool two collections)."""
     return Candidates(
@@ -145,15 +135,15 @@ def _offset(c: Candidates, offset: int) -> Candidates:
     )
 
 
-def _pooled(a: Candidates, b: Candidates) -> Candidates:
+def _pooled(parts: list[Candidates]) -> Candidates:
     return Candidates(
-        np.r_[a.group, b.group],
-        np.r_[a.set, b.set],
-        np.r_[a.boxes, b.boxes],
-        np.r_[a.features, b.features],
-        np.r_[a.positive, b.positive],
-        {**a.truths, **b.truths},
-        {**a.truth_boxes, **b.truth_boxes},
+        np.concatenate([c.group for c in parts]),
+        np.concatenate([c.set for c in parts]),
+        np.concatenate([c.boxes for c in parts]),
+        np.concatenate([c.features for c in parts]),
+        np.concatenate([c.positive for c in parts]),
+        {k: v for c in parts for k, v in c.truths.items()},
+        {k: v for c in parts for k, v in c.truth_boxes.items()},
     )
 
 
@@ -162,54 +152,71 @@ def _mean_f1(figs: dict[str, tuple[float, float]], sets) -> float:
     return float(np.mean([2 * r * p / max(r + p, 1e-9) for name, (r, p) in figs.items() if name in sets]))
 
 
+def collect_versions(tune, versions) -> dict[str | None, Candidates]:
+    """The candidates of the tune fields as they are (key None) and in each version; field i of every part has
+    group i (mod len(tune)), so a field and its versions share a cross-validation fold."""
+    n = len(tune)
+    parts = {None: collect(tune)}
+    for i, version in enumerate(versions, start=1):
+        parts[version] = _offset(collect(tune, (version,)), i * n)
+    return parts
+
+
+def out_of_fold(parts: dict, train: list, n: int, folds: int, l2: float = L2, seed: int = 0) -> dict:
+    """Each part's scores from the scorer fitted, on the `train` parts, over the other folds (folds by field)."""
+    fold_of_field = np.random.default_rng(seed).integers(0, folds, n)
+    pool = _pooled([parts[v] for v in train])
+    train_fold = fold_of_field[pool.group % n]
+    scores = {v: np.zeros(len(c.group)) for v, c in parts.items()}
+    for k in range(folds):
+        fitted = fit(pool.features[train_fold != k], pool.positive[train_fold != k], l2)
+        for v, c in parts.items():
+            held = fold_of_field[c.group % n] == k
+            scores[v][held] = predict(fitted, c.features[held])
+    return scores
+
+
+def best_threshold(plain: Candidates, p: np.ndarray) -> tuple[float, float]:
+    """The threshold with the best mean F1 over the sets on the plain fields: (threshold, mean F1)."""
+    sets = {name for name, _ in plain.truths.values()}
+    thresholds = np.arange(0.05, 0.96, 0.025)
+    f1 = [_mean_f1(figures(plain, select(plain, p, t)), sets) for t in thresholds]
+    i = int(np.argmax(f1))
+    return float(thresholds[i]), f1[i]
+
+
+def _line(name: str, parts: dict, scores: dict, threshold: float) -> str:
+    sets = [s for s in SETS if s in {name for name, _ in parts[None].truths.values()}]
+    out = []
+    for version, c in parts.items():
+        figs = figures(c, select(c, scores[version], threshold))
+        out.append(
+            f"{version or 'plain'} "
+            + "  ".join(f"{s} {figs[s][0]:.3f}/{figs[s][1]:.3f}" for s in sets)
+            + f" F1 {_mean_f1(figs, set(sets)):.3f}"
+        )
+    return f"{name} @ {threshold:.3f}: " + " | ".join(out)
+
+
 def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int = 0) -> None:
     """Does adding a robustness version of the tune fields to the scorer's training help on that version without
     costing the fields as they are? Out-of-fold figures (folds by field: a field and its version share a fold) on
     the plain and the versioned tune fields apart, for the committed scorer (in-sample), a refit on the plain fields
     and a refit on both; each refit's threshold is the one best on the plain fields (mean F1 over the sets)."""
-    n = len(tune)
-    plain = collect(tune)
-    versioned = _offset(collect(tune, (version,)), n)
-    fold_of_field = np.random.default_rng(seed).integers(0, folds, n)
-    sets = {name for name, _ in plain.truths.values()}
-
-    def out_of_fold(train: Candidates) -> list[np.ndarray]:
-        """Each part's scores from the scorer fitted on the other folds (one fit per fold serves both parts)."""
-        scores = [np.zeros(len(part.group)) for part in (plain, versioned)]
-        train_fold = fold_of_field[train.group % n]
-        for k in range(folds):
-            fitted = fit(train.features[train_fold != k], train.positive[train_fold != k], l2)
-            for part, p in zip((plain, versioned), scores, strict=True):
-                held = fold_of_field[part.group % n] == k
-                p[held] = predict(fitted, part.features[held])
-        return scores
-
-    def line(name: str, p_plain: np.ndarray, p_versioned: np.ndarray, threshold: float) -> str:
-        a, b = (
-            figures(plain, select(plain, p_plain, threshold)),
-            figures(versioned, select(versioned, p_versioned, threshold)),
-        )
-        return (
-            f"{name} @ {threshold:.3f}: plain "
-            + "  ".join(f"{s} {a[s][0]:.3f}/{a[s][1]:.3f}" for s in SETS if s in sets)
-            + f" | {version} "
-            + "  ".join(f"{s} {b[s][0]:.3f}/{b[s][1]:.3f}" for s in SETS if s in sets)
-            + f" | mean F1 {_mean_f1(a, sets):.3f} / {_mean_f1(b, sets):.3f}"
-        )
-
-    print(line("committed scorer (in-sample)", L.score(plain.features), L.score(versioned.features), L.SCORE_MIN))
-    for name, train in (("refit on plain", plain), (f"refit on plain + {version}", _pooled(plain, versioned))):
-        p_plain, p_versioned = out_of_fold(train)
-        best = max(
-            np.arange(0.05, 0.96, 0.025), key=lambda t: _mean_f1(figures(plain, select(plain, p_plain, t)), sets)
-        )
-        print(line(name + " (out of fold)", p_plain, p_versioned, float(best)), flush=True)
+    parts = collect_versions(tune, [version])
+    committed = {v: L.score(c.features) for v, c in parts.items()}
+    print(_line("committed scorer (in-sample)", parts, committed, L.SCORE_MIN))
+    for name, train in (("refit on plain", [None]), (f"refit on plain + {version}", [None, version])):
+        scores = out_of_fold(parts, train, len(tune), folds, l2, seed)
+        print(_line(name + " (out of fold)", parts, scores, best_threshold(parts[None], scores[None])[0]), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.localiser_train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--versions", default="", help="comma-separated export.fields.VERSIONS to add to training")
+    parser.add_argument(
+        "--versions", default=",".join(VERSIONS), help="comma-separated export.fields.VERSIONS trained on ('' for none)"
+    )
     parser.add_argument("--l2", type=float, default=L2)
     parser.add_argument("--passes", default="", help="chroma,low,high;...: the generator's threshold sets")
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a generator constant of localiser.py")
@@ -230,21 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_version:
         check_version(tune, args.check_version, args.folds, args.l2)
         return 0
-    versions = [None] + [v for v in args.versions.split(",") if v]
-    c = collect(tune, versions)
-    print(f"{len(c.group)} candidates from {len(c.truths)} fields, {int(c.positive.sum())} positive")
+    versions = [v for v in args.versions.split(",") if v]
+    parts = collect_versions(tune, versions)
+    c = _pooled(list(parts.values()))
+    print(
+        f"{len(c.group)} candidates from {len(c.truths)} fields (plain + {len(versions)} versions), "
+        f"{int(c.positive.sum())} positive"
+    )
     for name in SETS:
-        every = figures(c, c.set == name)[name][0]
-        print(f"  generator recall {name}: {every:.3f}")
-    p = cross_validated(c, args.folds, args.l2)
-    best = None
-    for threshold in np.arange(0.05, 0.96, 0.025):
-        figs = figures(c, select(c, p, threshold))
-        worst = float(np.mean([2 * r * pr / max(r + pr, 1e-9) for r, pr in figs.values()]))
-        line = "  ".join(f"{n} {r:.3f}/{pr:.3f}" for n, (r, pr) in figs.items())
-        print(f"  cv threshold {threshold:.3f}: {line}  mean F1 {worst:.3f}")
-        if best is None or worst > best[0]:
-            best = (worst, threshold)
+        print(f"  generator recall {name} (plain): {figures(parts[None], parts[None].set == name)[name][0]:.3f}")
+    scores = out_of_fold(parts, list(parts), len(tune), args.folds, args.l2)
+    threshold, f1 = best_threshold(parts[None], scores[None])
+    print(_line("out of fold", parts, scores, threshold).replace(" | ", "\n  "))
     model = fit(c.features, c.positive, args.l2)
     mean, scale, w, b = model
     np.set_printoptions(precision=5, suppress=True, linewidth=200)
@@ -252,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     def arr(v):
         return "np.array([" + ", ".join(f"{x:.5g}" for x in v) + "])"
 
-    print(f"SCORE_MIN = {best[1]:.3f}  # cv mean F1 {best[0]:.3f}")
+    print(f"SCORE_MIN = {threshold:.3f}  # out-of-fold mean F1 on the plain tune fields {f1:.3f}")
     print(f"MODEL_MEAN = {arr(mean)}")
     print(f"MODEL_SCALE = {arr(scale)}")
     print(f"MODEL_WEIGHTS = {arr(w)}")

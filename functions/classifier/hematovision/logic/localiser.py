@@ -18,8 +18,9 @@
    cell. The red cells' level comes from the 75th percentile of the field, so a white cell filling the frame does
    not become the reference. Inside an eyepiece's circle, a scale larger than the eyepiece allows (EYEPIECE_RBC:
    touching red cells) adds a second candidate pass at that bound when the field's texture agrees (EYEPIECE_DOG).
-5. Scoring: each candidate gets FEATURES (size, darkness, hue, shape, its ring, the vignette nearby, ...) and a
-   logistic-regression score (MODEL_*, fitted on the tune split's candidates by export/localiser_train.py). Candidates
+5. Scoring: each candidate gets FEATURES (size, darkness, hue, shape, its ring, the vignette nearby, its colour
+   relative to the field's other candidates, ...) and a logistic-regression score (MODEL_*, fitted by
+   export/localiser_train.py on the tune split's candidates, as they are and in every robustness version). Candidates
    scoring >= SCORE_MIN are kept, best first, unless their centre lies in a box already kept (lobes, other passes).
 6. Each white cell's box is centred on its nucleus, at least BOX_RBC red-cell diameters wide, in original pixels.
 """
@@ -37,7 +38,7 @@ from PIL import Image, ImageFilter
 # and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
 # classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
 # keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
-LOCALISER_VERSION = "1"
+LOCALISER_VERSION = "2"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
@@ -77,46 +78,94 @@ EYEPIECE_FIT = 0.02
 EYEPIECE_RBC = 0.07
 EYEPIECE_DOG = 0.6
 DOG_SPREAD = 1.25  # the difference of Gaussians: sigma / DOG_SPREAD minus sigma x DOG_SPREAD
-SCORE_MIN = 0.525  # a candidate is a white cell when its score reaches this (tune split)
+SCORE_MIN = 0.700  # a candidate is a white cell when its score reaches this (tune split)
 # the candidate scorer (export/localiser_train.py fits it on the tune split's candidates; it prints these)
 EXPAND_CLIP = 4.0
 MODEL_MEAN = np.array(
-    [-0.063751, 3.234, 0.70975, 1.0186, 0.15092, 0.47134, 0.35938, 0.83502, 0.7893, 0.87426, 0.017745, 1.8567, 0.9577]
+    [
+        -0.1412,
+        3.2042,
+        0.71002,
+        0.9496,
+        0.18006,
+        0.48031,
+        0.3555,
+        0.84248,
+        1.0212,
+        0.86822,
+        0.024375,
+        2.0223,
+        0.96212,
+        0.72132,
+        0.73267,
+        -0.019269,
+        0.013723,
+        0.0085085,
+    ]
 )
 MODEL_SCALE = np.array(
-    [0.83818, 1.1906, 0.25774, 0.66069, 0.14107, 0.1877, 0.14648, 0.16203, 0.3583, 0.17722, 0.075915, 0.52976, 0.82304]
+    [
+        0.8212,
+        1.1642,
+        0.25391,
+        0.6194,
+        0.16545,
+        0.18958,
+        0.1423,
+        0.15682,
+        1.6099,
+        0.17528,
+        0.083291,
+        0.64304,
+        0.81687,
+        3.5073,
+        0.30212,
+        0.35662,
+        0.10627,
+        0.10084,
+    ]
 )
 MODEL_WEIGHTS = np.array(
     [
-        0.93033,
-        0.95416,
-        0.15542,
-        -1.2402,
-        -1.7098,
-        -0.33075,
-        0.63831,
-        1.0821,
-        0.52218,
-        0.92737,
-        -1.5861,
-        -0.6954,
-        -0.27266,
-        -0.2161,
-        0.70525,
-        0.0066185,
-        -0.14406,
-        -0.84875,
-        0.53663,
-        -0.28454,
-        0.21453,
-        0.16909,
-        -0.2672,
-        -0.01931,
-        0.062037,
-        0.018133,
+        0.41354,
+        2.497,
+        -0.24753,
+        -3.6259,
+        -2.6564,
+        1.7922,
+        0.66974,
+        1.075,
+        1.8701,
+        0.78085,
+        -1.44,
+        -0.82484,
+        -0.45046,
+        7.3818,
+        0.23293,
+        -0.22832,
+        -1.3097,
+        -0.015178,
+        -0.022128,
+        0.19196,
+        -0.1253,
+        0.22508,
+        0.032262,
+        0.165,
+        -0.084095,
+        0.10563,
+        -0.28849,
+        -0.1621,
+        0.022008,
+        0.1042,
+        -0.034978,
+        2.0393,
+        0.2716,
+        -0.1028,
+        0.097498,
+        -0.24908,
     ]
 )
-MODEL_BIAS = 2.3294
+MODEL_BIAS = 1.9904
 
 
 @dataclass
@@ -678,7 +727,21 @@ FEATURES = (
     "vignette",  # share of the surrounding box that is vignette
     "count",  # log(1 + candidates in the field)
     "pass",  # which threshold set of PASSES found it
+    # field-relative colour (version 2): a desaturated or paler photo moves every candidate's colour alike
+    "rel_chroma",  # chroma / the field's largest candidate chroma
+    "rel_blue",  # blue_share / the field's largest candidate blue_share
+    "chroma_vs_median",  # chroma - the field's median candidate chroma
+    "blue_vs_median",  # blue_share - the field's median candidate blue_share
+    "red_vs_median",  # red_share - the field's median candidate red_share
 )
+FIELD_RELATIVE = {  # (feature, of feature, largest or median of the field's candidates)
+    "rel_dark": ("dark", "ratio_to_largest"),
+    "rel_chroma": ("chroma", "ratio_to_largest"),
+    "rel_blue": ("blue_share", "ratio_to_largest"),
+    "chroma_vs_median": ("chroma", "minus_median"),
+    "blue_vs_median": ("blue_share", "minus_median"),
+    "red_vs_median": ("red_share", "minus_median"),
+}
 # the candidate generator's threshold sets: (chroma, low, high) as in NUCLEUS_*, the lobe gap (LOBE_GAP), the set's id
 PASSES = ((0.3, 1.4, 1.8, 0.35, 0), (-0.3, 1.8, 2.4, 0.35, 1), (0.3, 1.6, 2.2, 0.15, 2))
 
@@ -818,7 +881,7 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
     if not found:
         return _no_candidates(result, cell_level)
     cx, cy, half_w, half_h, to_x, to_y, features = (np.concatenate(parts) for parts in zip(*found, strict=True))
-    features[:, FEATURES.index("rel_dark")] = features[:, FEATURES.index("dark")] / features[:, 1].max()
+    _field_relative(features)
     features[:, FEATURES.index("count")] = math.log1p(len(cx))
     boxes = np.stack(
         [
@@ -830,6 +893,16 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
         axis=1,
     )
     return result, boxes, features, cell_level
+
+
+def _field_relative(features: np.ndarray) -> None:
+    """Set the FIELD_RELATIVE columns of one field's candidates (every candidate of every pass and diameter)."""
+    for name, (of, how) in FIELD_RELATIVE.items():
+        values = features[:, FEATURES.index(of)]
+        if how == "ratio_to_largest":
+            features[:, FEATURES.index(name)] = values / max(float(values.max()), 1e-3)
+        else:
+            features[:, FEATURES.index(name)] = values - _median_of_floats(values)
 
 
 def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, factor_x, factor_y):
@@ -937,10 +1010,11 @@ def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap
             a / (bw * bh),
             np.minimum(bw, bh) / np.maximum(bw, bh),
             ring,
-            dark / dark.max(),
+            np.zeros(len(idx)),  # rel_dark, set by the caller (FIELD_RELATIVE)
             vig,
             np.zeros(len(idx)),  # count, set by the caller
             np.full(len(idx), float(pass_id)),
+            *np.zeros((len(FEATURES) - 1 - FEATURES.index("pass"), len(idx))),  # field-relative colours: the caller's
         ],
         axis=1,
     )
