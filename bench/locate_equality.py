@@ -3,11 +3,12 @@
     python -m bench.locate_equality [--reference REV] [--cache FILE] [--quick] [--classifier-sets]
     python -m bench.locate_equality --timing [--repeats N]
 
-logic/localiser.py may only get faster: model 2.0 trains on crops computed by LOCALISER_VERSION "1" (the reference,
-BASELINE by default, loaded from git). For each input below, both localisers run on the same pixels and their
-answers must be identical: boxes (ints), scores and px_per_um (bit-identical floats), ruler, width, height, and the
-candidate generator's intermediate output (_features_and_boxes: every box and FEATURES row bit-identical, the
-cell level), so an equal answer is not an accident of the score threshold. The inputs (../shared/data, sampled by
+logic/localiser.py may only get faster: model 2.0 trains on crops computed by the current LOCALISER_VERSION (the
+reference, BASELINE by default, loaded from git: the revision that set that version's answers). For each input below,
+both localisers run on the same pixels and their answers must be identical: boxes (ints), scores and px_per_um
+(bit-identical floats), ruler, width, height, and the candidate generator's intermediate output (_features_and_boxes:
+every box and FEATURES row bit-identical, the cell level), so an equal answer is not an accident of the score
+threshold. The inputs (../shared/data, sampled by
 sha256, so the sample is fixed):
 - 320 bccd images (TRAIN, TEST and TEST_SIMPLE mixed), 200 pbc, all 361 dbn, all fields (bccd, txl, phone);
 - robustness versions (export.fields.VERSIONS) of 30 fields, and 12 MP (4000x3000) enlargements of 3 fields;
@@ -49,8 +50,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 LOCALISER = "functions/classifier/hematovision/logic/localiser.py"
-# the localiser model 2.0's crops were computed with (LOCALISER_VERSION "1", before the speed-only changes)
-BASELINE = "f4840c11aac0593ea63f6115502cf76787c848d4"
+# the revision whose answers define LOCALISER_VERSION "2" (version 1: f4840c11aac0593ea63f6115502cf76787c848d4)
+BASELINE = "c845f356672501d1c50e1a8c2c21c67d797430df"
 TWELVE_MP = (4000, 3000)
 
 

@@ -1,4 +1,4 @@
-"""The localiser's answers must not move: model 2.0 is trained on crops of LOCALISER_VERSION "1" (issue #19).
+"""The localiser's answers must not move: model 2.0 is trained on crops of the current LOCALISER_VERSION (issue #19).
 
 Speed changes to logic/localiser.py have to keep every answer. This test replays a small fixed sample (a few images of
 each dataset, robustness versions, a 12 MP photo as the classify path decodes it, events/*.jpg, corner cases; see

@@ -1,8 +1,8 @@
 """The localiser's fast helpers give exactly what the slower code they replaced gave (issue #19, speed only).
 
-Model 2.0 is trained on LOCALISER_VERSION "1" crops, so a speed change may not move a single answer. Each helper is
-checked here against the straightforward version on random inputs (shapes down to 1 pixel, sparse to full masks);
-tests/integration/test_localiser_reference.py and `python -m bench.locate_equality` check whole answers.
+Model 2.0 is trained on the crops of the current LOCALISER_VERSION, so a speed change may not move a single answer.
+Each helper is checked here against the straightforward version on random inputs (shapes down to 1 pixel, sparse to
+full masks); tests/integration/test_localiser_reference.py and `python -m bench.locate_equality` check whole answers.
 """
 
 import numpy as np
