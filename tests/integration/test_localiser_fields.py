@@ -51,9 +51,9 @@ def test_report_split_floors(report_fields, name):
         assert row["scale_within"] >= scale, (name, row)
 
 
-# robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4 0.968 / 0.977,
-# txl x0.4 0.940 / 0.964, bccd vignette 0.949 / 0.926 (a synthetic circle around a 100x field), bccd saturation x0.5
-# 0.950 / 0.967 and txl 0.901 / 0.958 (version 1: recall 0.743 and 0.230); the rest: see python -m export.fields
+# robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4 0.968 /
+# 0.977, txl x0.4 0.940 / 0.964, bccd vignette 0.949 / 0.926 (a synthetic circle around a 100x field), bccd saturation
+# x0.5 0.950 / 0.967 and txl 0.901 / 0.958 (version 1: recall 0.743 and 0.230); the rest: see python -m export.fields
 VERSION_FLOORS = {  # (set, version): (recall, precision)
     ("bccd", "scale_x0.4"): (0.96, 0.965),
     ("txl", "scale_x0.4"): (0.93, 0.955),
