@@ -164,6 +164,40 @@ def test_the_scorer_constants_fit_the_features():
     assert 0.0 <= float(localiser.score(localiser.MODEL_MEAN[None])[0]) <= 1.0
 
 
+def test_the_field_relative_colours_ignore_a_global_desaturation():
+    from hematovision.logic.localiser import FEATURES, FIELD_RELATIVE, _field_relative
+
+    rng = np.random.default_rng(0)
+    features = rng.uniform(0.2, 2.0, size=(7, len(FEATURES)))
+    _field_relative(features)
+    column = {name: features[:, FEATURES.index(name)] for name in FEATURES}
+    assert column["rel_chroma"] == pytest.approx(column["chroma"] / column["chroma"].max())
+    assert column["rel_dark"] == pytest.approx(column["dark"] / column["dark"].max())
+    assert column["blue_vs_median"] == pytest.approx(column["blue_share"] - np.median(column["blue_share"]))
+    # a washed-out photo scales every candidate's chroma alike: the ratios stay, the absolute chroma halves
+    paler = features.copy()
+    paler[:, FEATURES.index("chroma")] *= 0.5
+    _field_relative(paler)
+    assert paler[:, FEATURES.index("rel_chroma")] == pytest.approx(column["rel_chroma"])
+    # every relative column is derived from a column of the candidate's own
+    assert all(of in FEATURES and name in FEATURES for name, (of, _) in FIELD_RELATIVE.items())
+    # a field of grey candidates (no chroma at all) divides by a floor, not by zero
+    grey = np.zeros((3, len(FEATURES)))
+    _field_relative(grey)
+    assert np.isfinite(grey).all()
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.35])
+def test_a_washed_out_field_keeps_its_cells(factor):
+    from PIL import ImageEnhance
+
+    rgb = field(wbc=((160, 140), (470, 330)))
+    pale = np.asarray(ImageEnhance.Color(Image.fromarray(rgb)).enhance(factor))
+    result = locate(pale)
+    assert len(result.boxes) == 2
+    assert centres_inside(result, [(160, 140), (470, 330)]) == [True, True]
+
+
 def test_two_touching_cells_are_two_boxes():
     result = locate(field(wbc=((290, 240), (354, 240))))  # 1.6 red cells apart
     assert len(result.boxes) == 2
