@@ -5,7 +5,9 @@
 For a fixed sample of each set (bccd train, bccd val, pbc train+val, dbn-select): the fraction of images where the
 localiser finds exactly one white cell, none or several; the ruler of the first cell's crop; the localiser's
 px_per_um (deciles); the first box's longer side in micrometres (red-cell ruler only: what crop_um must cover); and
-how often the crop leaves the image (padded). Prints a markdown table and writes a contact sheet of the crops, one
+how often the crop leaves the image (padded); and how often the first cell's centre lies outside the central half and
+third of the image, which the robustness table's x2 and x3 enlargements keep (export/perturb.py: there the cell is cut
+out of the photo, whatever the model). Prints a markdown table and writes a contact sheet of the crops, one
 row block per set, to check that a cell has the same size in every lab. No TensorFlow: runs in either venv.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from export.data import CLASSES, DATA_ROOT, Sample, all_splits, dbn_splits
+from export.perturb import enlarged_window
 from hematovision.logic.cell_crop import model_input
 from hematovision.logic.localiser import locate
 from hematovision.logic.preprocessing import decode_image
@@ -27,6 +30,7 @@ from hematovision.logic.preprocessing import decode_image
 SHEET_PER_SET = 24  # 6 of each class
 MONOCYTE = CLASSES.index("MONOCYTE")
 SHEET_COLUMNS = 12
+ENLARGEMENTS = (2.0, 3.0)  # the robustness table's enlargements whose central window may cut the cell out
 
 
 def sample_sets(data_root: Path, per_set: int, seed: int = 0) -> dict[str, list[Sample]]:
@@ -58,8 +62,13 @@ def measure(samples: list[Sample], crop_um: float, size: int) -> dict:
             half = crop_um * found.px_per_um / 2 if chosen.ruler == "red_cells" else side * 0.8
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             row["padded"] = cx - half < 0 or cy - half < 0 or cx + half > image.width or cy + half > image.height
+            row["cut_out"] = [not _inside(cx, cy, enlarged_window(image.width, image.height, k)) for k in ENLARGEMENTS]
         rows.append(row)
     return {"rows": rows, "samples": samples}
+
+
+def _inside(x: float, y: float, window: tuple[float, float, float, float]) -> bool:
+    return window[0] <= x <= window[2] and window[1] <= y <= window[3]
 
 
 def summary(name: str, result: dict) -> str:
@@ -78,16 +87,18 @@ def summary(name: str, result: dict) -> str:
     mono_um = [r.get("box_um") for r, s in zip(rows, result["samples"], strict=True) if s.label == MONOCYTE]
     mono_um = [v for v in mono_um if v is not None]
     mono = "/".join(f"{v:.1f}" for v in np.percentile(mono_um, [50, 90])) + f" (n={len(mono_um)})" if mono_um else "-"
+    cut = np.array([r["cut_out"] for r in rows if "cut_out" in r]).reshape(-1, len(ENLARGEMENTS))
+    cut_out = " / ".join(f"{v:.2f}" for v in cut.mean(axis=0)) if len(cut) else "-"
     return (
         f"| {name} | {n} | {one:.2f} | {none:.2f} | {several:.2f} | {red:.2f} | {crop_box:.2f} | {deciles} | "
-        f"{box} | {mono} | {np.mean(padded) if padded else 0:.2f} |"
+        f"{box} | {mono} | {np.mean(padded) if padded else 0:.2f} | {cut_out} |"
     )
 
 
 HEADER = (
     "| set | n | one cell | none | several | red-cell ruler | crops by box | px/um p10/p50/p90 | "
-    "box um p50/p90/p99 | monocyte box um p50/p90 | crop padded |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|"
+    "box um p50/p90/p99 | monocyte box um p50/p90 | crop padded | cell cut out by x2 / x3 |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 

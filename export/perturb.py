@@ -40,9 +40,14 @@ def scale(image: np.ndarray, k: float) -> np.ndarray:
         canvas = Image.new("RGB", (width, height), border_colour(image))
         canvas.paste(_image(image).resize((new_w, new_h), RESAMPLE), ((width - new_w) // 2, (height - new_h) // 2))
         return np.asarray(canvas)
+    return np.asarray(_image(image).resize((width, height), RESAMPLE, box=enlarged_window(width, height, k)))
+
+
+def enlarged_window(width: int, height: int, k: float) -> tuple[float, float, float, float]:
+    """The central 1/k of a width x height image (x0, y0, x1, y1) that scale(image, k > 1) enlarges."""
     crop_w, crop_h = width / k, height / k
     x0, y0 = (width - crop_w) / 2, (height - crop_h) / 2
-    return np.asarray(_image(image).resize((width, height), RESAMPLE, box=(x0, y0, x0 + crop_w, y0 + crop_h)))
+    return x0, y0, x0 + crop_w, y0 + crop_h
 
 
 def gains(image: np.ndarray, rgb: tuple[float, float, float]) -> np.ndarray:

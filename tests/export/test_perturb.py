@@ -10,6 +10,7 @@ from export.perturb import (
     YELLOW_GAINS,
     blur,
     brightness,
+    enlarged_window,
     gains,
     hue,
     jpeg,
@@ -54,6 +55,16 @@ def test_scale_changes_the_cell_area_by_k_squared(k):
     assert cell_area(out) / cell_area(image) == pytest.approx(k * k, rel=0.08)
     if k < 1:  # the corners are the median border colour
         assert tuple(out[0, 0]) == BACKGROUND and tuple(out[-1, -1]) == BACKGROUND
+
+
+def test_an_enlargement_keeps_the_central_window_and_cuts_an_off_centre_cell_out():
+    assert enlarged_window(320, 240, 2.0) == (80.0, 60.0, 240.0, 180.0)
+    assert enlarged_window(300, 300, 3.0) == (100.0, 100.0, 200.0, 200.0)
+    off_centre = np.empty((240, 320, 3), np.uint8)
+    off_centre[...] = BACKGROUND
+    y, x = np.mgrid[:240, :320]
+    off_centre[(x - 50) ** 2 + (y - 50) ** 2 < 30**2] = CELL  # inside the image, outside its central half
+    assert cell_area(off_centre) > 0 and cell_area(scale(off_centre, 2.0)) == 0
 
 
 def test_gains_on_a_flat_colour():
