@@ -82,12 +82,11 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
+ENLARGEMENTS = {"scale_x1.5": 1.5, "scale_x2": 2.0, "scale_x3": 3.0}  # the rows that keep only the central 1/k
 PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "scale_x0.5": lambda image: scale(image, 0.5),
     "scale_x0.75": lambda image: scale(image, 0.75),
-    "scale_x1.5": lambda image: scale(image, 1.5),
-    "scale_x2": lambda image: scale(image, 2.0),
-    "scale_x3": lambda image: scale(image, 3.0),
+    **{name: lambda image, k=k: scale(image, k) for name, k in ENLARGEMENTS.items()},
     "stain_yellow": lambda image: gains(image, YELLOW_GAINS),
     "stain_blue": lambda image: gains(image, BLUE_GAINS),
     "hue_+15": lambda image: hue(image, 15.0),

@@ -254,10 +254,35 @@ def screen_run(
     return result
 
 
+def cell_in_frame(samples: list[Sample]) -> dict[str, np.ndarray]:
+    """Per enlargement row (export.perturb.ENLARGEMENTS): whether each sample's white cell (the centre of the
+    localiser's first box on the original; False with no box) stays inside the central 1/k that the row keeps."""
+    from export.perturb import ENLARGEMENTS, enlarged_window
+    from hematovision.logic.localiser import locate
+    from hematovision.logic.preprocessing import decode_image
+
+    centres = []
+    for sample in samples:
+        found = locate(decode_image(sample.path.read_bytes()))
+        box = found.boxes[0] if found.boxes else None
+        centres.append((found.width, found.height, box))
+    inside = {}
+    for name, k in ENLARGEMENTS.items():
+        flags = []
+        for width, height, box in centres:
+            x0, y0, x1, y1 = enlarged_window(width, height, k)
+            cx, cy = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2) if box else (-1.0, -1.0)
+            flags.append(x0 <= cx <= x1 and y0 <= cy <= y1)
+        inside[name] = np.array(flags, dtype=bool)
+    return inside
+
+
 def perturbed_figures(classifier, data_root: Path, per_class: int | None = None) -> dict:
     """Accuracy (the top class, no threshold) of each validation set of PERTURBED_PER_CLASS under each perturbation
     of the robustness table, through the serving decode (export.robustness.perturbed_raw), and the mean over the
-    perturbations, per set and over the sets. per_class: that many images per class of every set (tests)."""
+    perturbations, per set and over the sets. For the enlargements, which keep the central 1/k of the photo, also the
+    share of images whose white cell stays in that window and the accuracy on those (cell_in_frame): elsewhere the
+    cell is cut out of the photo. per_class: that many images per class of every set (tests)."""
     from export.data import all_splits, dbn_named, fixed_subsample
     from export.perturb import PERTURBATIONS
     from export.robustness import perturbed_raw
@@ -268,8 +293,21 @@ def perturbed_figures(classifier, data_root: Path, per_class: int | None = None)
         samples = fixed_subsample(named[name], taken if per_class is None else per_class)
         assert all(s.split != "report" for s in samples), "the screen never scores dbn-report"
         raws = perturbed_raw(classifier, samples, list(PERTURBATIONS))
-        accuracy = {p: float(np.mean(raw.probabilities.argmax(axis=1) == raw.labels)) for p, raw in raws.items()}
-        by_set[name] = {"n": len(samples), "accuracy": accuracy, "mean": float(np.mean(list(accuracy.values())))}
+        right = {p: raw.probabilities.argmax(axis=1) == raw.labels for p, raw in raws.items()}
+        accuracy = {p: float(np.mean(r)) for p, r in right.items()}
+        in_frame = {
+            p: {
+                "share": float(np.mean(inside)),
+                "accuracy": float(np.mean(right[p][inside])) if inside.any() else None,
+            }
+            for p, inside in cell_in_frame(samples).items()
+        }
+        by_set[name] = {
+            "n": len(samples),
+            "accuracy": accuracy,
+            "mean": float(np.mean(list(accuracy.values()))),
+            "cell_in_frame": in_frame,
+        }
     return {"by_set": by_set, "mean": float(np.mean([figures["mean"] for figures in by_set.values()]))}
 
 
@@ -380,8 +418,9 @@ def table(results: list[dict]) -> str:
 
 def perturbed_rows() -> list[tuple]:
     """The --perturbed rows of the table: the mean accuracy over the perturbations, over the sets and per set, then
-    each perturbation's accuracy per set (bccd val / pbc val / dbn-select)."""
-    from export.perturb import PERTURBATIONS
+    each perturbation's accuracy per set (bccd val / pbc val / dbn-select), then each enlargement's accuracy on the
+    images whose white cell stays in the kept window (and their share)."""
+    from export.perturb import ENLARGEMENTS, PERTURBATIONS
 
     def cell(r, value):
         figures = r.get("perturbed_validation")
@@ -389,6 +428,15 @@ def perturbed_rows() -> list[tuple]:
 
     names = list(PERTURBATIONS)
     sets = list(PERTURBED_PER_CLASS)
+
+    def in_frame(figures: dict, name: str) -> str:
+        parts = []
+        for s in sets:
+            kept = figures["by_set"][s].get("cell_in_frame", {}).get(name)
+            accuracy = "-" if kept is None or kept["accuracy"] is None else f"{kept['accuracy']:.2f}"
+            parts.append("-" if kept is None else f"{accuracy} ({kept['share']:.0%})")
+        return " / ".join(parts)
+
     return [
         ("perturbed val: mean accuracy", lambda r: cell(r, lambda f: f"{f['mean']:.3f}")),
         (
@@ -403,6 +451,10 @@ def perturbed_rows() -> list[tuple]:
                 ),
             )
             for name in names
+        ],
+        *[
+            (f"  {name}, cell in frame (share)", lambda r, name=name: cell(r, lambda f: in_frame(f, name)))
+            for name in ENLARGEMENTS
         ],
     ]
 

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 from export_helpers import ROOT
+from PIL import Image
 
 from export.data import CLASSES, Sample, dbn_split_of, read_groups
 from export.recipe import RUN_RECIPE_NAME, Recipe
@@ -170,7 +171,7 @@ def test_without_the_sets_scored_apart_the_screen_says_it_cannot_judge_them():
 def test_perturbed_validation_scores_every_perturbation_of_validation_sets_only(fake_run, tmp_path, capsys):
     """--perturbed: each validation set under each perturbation of the robustness table, through the serving
     decode; never a test image (the test sets of the tree are files that cannot be decoded)."""
-    from export.perturb import PERTURBATIONS
+    from export.perturb import ENLARGEMENTS, PERTURBATIONS
     from export.screen import PERTURBED_PER_CLASS
 
     data = tmp_path / "shared"
@@ -200,4 +201,23 @@ def test_perturbed_validation_scores_every_perturbation_of_validation_sets_only(
     for per_set in figures["by_set"].values():
         assert set(per_set["accuracy"]) == set(PERTURBATIONS)
         assert all(0.0 <= a <= 1.0 for a in per_set["accuracy"].values())
-    assert "| perturbed val: mean accuracy |" in capsys.readouterr().out
+        # the enlargements also say how many cells stay in the kept window, and the accuracy on those
+        assert set(per_set["cell_in_frame"]) == set(ENLARGEMENTS)
+        assert all(0.0 <= kept["share"] <= 1.0 for kept in per_set["cell_in_frame"].values())
+    out = capsys.readouterr().out
+    assert "| perturbed val: mean accuracy |" in out
+    assert "|   scale_x3, cell in frame (share) |" in out
+
+
+def test_a_cell_off_the_centre_is_out_of_the_enlargements_window(tmp_path):
+    """cell_in_frame: the localiser's cell on the original, inside or outside the central 1/k each enlargement keeps."""
+    from export.perturb import ENLARGEMENTS
+    from export.screen import cell_in_frame
+    from tests.unit.test_localiser import field  # a synthetic smear with a white cell where asked
+
+    centred, corner = tmp_path / "centred.png", tmp_path / "corner.png"
+    Image.fromarray(field(wbc=((320, 240),))).save(centred)
+    Image.fromarray(field(wbc=((90, 80),))).save(corner)
+    inside = cell_in_frame([Sample(centred, 0, "bccd", "val"), Sample(corner, 0, "bccd", "val")])
+    assert set(inside) == set(ENLARGEMENTS)
+    assert all(list(flags) == [True, False] for flags in inside.values())
