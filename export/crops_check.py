@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from export.data import CLASSES, DATA_ROOT, Sample, all_splits, dbn_splits
-from export.perturb import enlarged_window
+from export.perturb import ENLARGEMENTS, stays_in_frame
 from hematovision.logic.cell_crop import model_input
 from hematovision.logic.localiser import locate
 from hematovision.logic.preprocessing import decode_image
@@ -30,7 +30,7 @@ from hematovision.logic.preprocessing import decode_image
 SHEET_PER_SET = 24  # 6 of each class
 MONOCYTE = CLASSES.index("MONOCYTE")
 SHEET_COLUMNS = 12
-ENLARGEMENTS = (2.0, 3.0)  # the robustness table's enlargements whose central window may cut the cell out
+CUT_OUT_ROWS = ("scale_x2", "scale_x3")  # the robustness table's enlargements whose central window may cut the cell out
 
 
 def sample_sets(data_root: Path, per_set: int, seed: int = 0) -> dict[str, list[Sample]]:
@@ -62,13 +62,12 @@ def measure(samples: list[Sample], crop_um: float, size: int) -> dict:
             half = crop_um * found.px_per_um / 2 if chosen.ruler == "red_cells" else side * 0.8
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             row["padded"] = cx - half < 0 or cy - half < 0 or cx + half > image.width or cy + half > image.height
-            row["cut_out"] = [not _inside(cx, cy, enlarged_window(image.width, image.height, k)) for k in ENLARGEMENTS]
+            row["cut_out"] = [
+                not stays_in_frame(image.width, image.height, found.boxes[0], ENLARGEMENTS[name])
+                for name in CUT_OUT_ROWS
+            ]
         rows.append(row)
     return {"rows": rows, "samples": samples}
-
-
-def _inside(x: float, y: float, window: tuple[float, float, float, float]) -> bool:
-    return window[0] <= x <= window[2] and window[1] <= y <= window[3]
 
 
 def summary(name: str, result: dict) -> str:
@@ -87,7 +86,7 @@ def summary(name: str, result: dict) -> str:
     mono_um = [r.get("box_um") for r, s in zip(rows, result["samples"], strict=True) if s.label == MONOCYTE]
     mono_um = [v for v in mono_um if v is not None]
     mono = "/".join(f"{v:.1f}" for v in np.percentile(mono_um, [50, 90])) + f" (n={len(mono_um)})" if mono_um else "-"
-    cut = np.array([r["cut_out"] for r in rows if "cut_out" in r]).reshape(-1, len(ENLARGEMENTS))
+    cut = np.array([r["cut_out"] for r in rows if "cut_out" in r]).reshape(-1, len(CUT_OUT_ROWS))
     cut_out = " / ".join(f"{v:.2f}" for v in cut.mean(axis=0)) if len(cut) else "-"
     return (
         f"| {name} | {n} | {one:.2f} | {none:.2f} | {several:.2f} | {red:.2f} | {crop_box:.2f} | {deciles} | "

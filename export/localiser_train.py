@@ -38,24 +38,22 @@ class Candidates:
     truth_boxes: dict  # field index -> true WBC boxes
 
 
-def collect(fields, versions=(None,), root=DATA_ROOT) -> Candidates:
+def collect(fields, version: str | None = None, root=DATA_ROOT, first_group: int = 0) -> Candidates:
+    """Every candidate of the fields (in a robustness version of export.fields.VERSIONS, or as they are); field i is
+    group first_group + i."""
     groups, sets, boxes, features, positive, truths, truth_boxes = [], [], [], [], [], {}, {}
-    g = 0
-    for f in fields:
+    for g, f in enumerate(fields, start=first_group):
         with Image.open(f.path(root)) as opened:
-            base = opened.convert("RGB")
-        for version in versions:
-            image, truth = (base, f.wbc) if version is None else VERSIONS[version](base, f.wbc)
-            _, b, x, _ = L._features_and_boxes(np.asarray(image))
-            label = np.array([bool(match(box[None], truth)) for box in b], dtype=bool)
-            groups.append(np.full(len(b), g))
-            sets.append(np.full(len(b), f.set))
-            boxes.append(b)
-            features.append(x)
-            positive.append(label)
-            truths[g] = (f.set, len(truth))
-            truth_boxes[g] = truth
-            g += 1
+            image = opened.convert("RGB")
+        image, truth = (image, f.wbc) if version is None else VERSIONS[version](image, f.wbc)
+        _, b, x, _ = L._features_and_boxes(np.asarray(image))
+        groups.append(np.full(len(b), g))
+        sets.append(np.full(len(b), f.set))
+        boxes.append(b)
+        features.append(x)
+        positive.append(np.array([bool(match(box[None], truth)) for box in b], dtype=bool))
+        truths[g] = (f.set, len(truth))
+        truth_boxes[g] = truth
     return Candidates(
         np.concatenate(groups),
         np.concatenate(sets),
@@ -122,19 +120,6 @@ def figures(c: Candidates, keep: np.ndarray) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _offset(c: Candidates, offset: int) -> Candidates:
-    """The same candidates with their field indices shifted (to pool two collections)."""
-    return Candidates(
-        c.group + offset,
-        c.set,
-        c.boxes,
-        c.features,
-        c.positive,
-        {g + offset: v for g, v in c.truths.items()},
-        {g + offset: v for g, v in c.truth_boxes.items()},
-    )
-
-
 def _pooled(parts: list[Candidates]) -> Candidates:
     return Candidates(
         np.concatenate([c.group for c in parts]),
@@ -158,7 +143,7 @@ def collect_versions(tune, versions) -> dict[str | None, Candidates]:
     n = len(tune)
     parts = {None: collect(tune)}
     for i, version in enumerate(versions, start=1):
-        parts[version] = _offset(collect(tune, (version,)), i * n)
+        parts[version] = collect(tune, version, first_group=i * n)
     return parts
 
 

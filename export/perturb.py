@@ -50,6 +50,16 @@ def enlarged_window(width: int, height: int, k: float) -> tuple[float, float, fl
     return x0, y0, x0 + crop_w, y0 + crop_h
 
 
+def stays_in_frame(width: int, height: int, box, k: float) -> bool:
+    """Whether a box's centre lies in the window scale(image, k > 1) keeps (False with no box): elsewhere the
+    enlargement cuts the box's cell out of the photo."""
+    if box is None:
+        return False
+    x0, y0, x1, y1 = enlarged_window(width, height, k)
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return x0 <= cx <= x1 and y0 <= cy <= y1
+
+
 def gains(image: np.ndarray, rgb: tuple[float, float, float]) -> np.ndarray:
     """Per-channel gains (a white-balance or stain cast), rounded and clipped to uint8."""
     out = image.astype(np.float32) * np.asarray(rgb, np.float32)

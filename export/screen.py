@@ -257,24 +257,15 @@ def screen_run(
 def cell_in_frame(samples: list[Sample]) -> dict[str, np.ndarray]:
     """Per enlargement row (export.perturb.ENLARGEMENTS): whether each sample's white cell (the centre of the
     localiser's first box on the original; False with no box) stays inside the central 1/k that the row keeps."""
-    from export.perturb import ENLARGEMENTS, enlarged_window
+    from export.perturb import ENLARGEMENTS, stays_in_frame
     from hematovision.logic.localiser import locate
     from hematovision.logic.preprocessing import decode_image
 
-    centres = []
-    for sample in samples:
-        found = locate(decode_image(sample.path.read_bytes()))
-        box = found.boxes[0] if found.boxes else None
-        centres.append((found.width, found.height, box))
-    inside = {}
-    for name, k in ENLARGEMENTS.items():
-        flags = []
-        for width, height, box in centres:
-            x0, y0, x1, y1 = enlarged_window(width, height, k)
-            cx, cy = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2) if box else (-1.0, -1.0)
-            flags.append(x0 <= cx <= x1 and y0 <= cy <= y1)
-        inside[name] = np.array(flags, dtype=bool)
-    return inside
+    found = [locate(decode_image(sample.path.read_bytes())) for sample in samples]
+    return {
+        name: np.array([stays_in_frame(f.width, f.height, f.boxes[0] if f.boxes else None, k) for f in found], bool)
+        for name, k in ENLARGEMENTS.items()
+    }
 
 
 def perturbed_figures(classifier, data_root: Path, per_class: int | None = None) -> dict:

@@ -734,7 +734,7 @@ FEATURES = (
     "blue_vs_median",  # blue_share - the field's median candidate blue_share
     "red_vs_median",  # red_share - the field's median candidate red_share
 )
-FIELD_RELATIVE = {  # (feature, of feature, largest or median of the field's candidates)
+FIELD_RELATIVE = {  # feature: (the feature it is made of, over the largest or minus the median of the field's)
     "rel_dark": ("dark", "ratio_to_largest"),
     "rel_chroma": ("chroma", "ratio_to_largest"),
     "rel_blue": ("blue_share", "ratio_to_largest"),
