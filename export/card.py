@@ -506,13 +506,17 @@ def plot_training_curve(card: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=80)
-    history = card["training"]["history"]
+    # the epochs' entries; a soup's or a step average's entry has no epoch of its own and no training loss
+    history = [h for h in card["training"]["history"] if isinstance(h["epoch"], int)]
     epochs = [h["epoch"] for h in history]
     left.plot(epochs, [h["loss"] for h in history], marker="o", label="train (label-smoothed)")
     left.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
     right.plot(epochs, [h["accuracy"] for h in history], marker="o", label="train accuracy")
     right.plot(epochs, [h["val_accuracy"] for h in history], marker="o", label="val accuracy")
     right.plot(epochs, [h["val_macro_f1"] for h in history], marker="o", label="val macro-F1")
+    for entry in card["training"]["history"]:
+        if entry["epoch"] == "average":
+            right.axhline(entry["val_macro_f1"], linestyle="--", color="grey", label="val macro-F1, step average")
     left.set_xlabel("epoch")
     left.set_title("cross-entropy")
     left.legend()

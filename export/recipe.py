@@ -22,6 +22,8 @@ RUN_RECIPE_NAME = "recipe.json"  # the recipe a run used, in its folder
 # The selection rules a recipe may name, and how the card states them.
 SELECTION_RULES = {
     "best_val_macro_f1": "epoch with the best macro-F1 on the validation split (bccd_val + pbc_val)",
+    "step_average": "no epoch chosen: the mean of the trained weights after every training step from the start of "
+    "epoch {average_from_epoch} to the end (dense weight averaging, SWAD: Cha et al., NeurIPS 2021)",
 }
 
 # The smoke run is the recipe on a few dozen images; only its size shrinks.
@@ -93,6 +95,8 @@ class Recipe:
     # how the served model is run (the card's input.test_time, logic/inference.Model): "none", one pass; "mirror", the
     # outputs averaged over the input and its left-right mirror (training is unchanged)
     test_time: str = "none"
+    # selection "step_average": the weights averaged over every step from the start of this epoch (1-based) to the end
+    average_from_epoch: int = 2
 
     def __post_init__(self):
         if self.selection not in SELECTION_RULES:
@@ -107,6 +111,8 @@ class Recipe:
             raise ValueError("normalise applies to cell crops (crop 'cell'); a frame model has none")
         if self.test_time not in TEST_TIMES:
             raise ValueError(f"unknown test_time {self.test_time!r}; known: {', '.join(TEST_TIMES)}")
+        if self.selection == "step_average" and not 1 <= self.average_from_epoch <= self.epochs:
+            raise ValueError(f"average_from_epoch must be within 1..{self.epochs} (the recipe's epochs)")
         if not 0.0 <= self.mixstyle <= 1.0 or not self.mixstyle_alpha > 0:
             raise ValueError("mixstyle is a probability in [0, 1] and mixstyle_alpha > 0")
 
@@ -138,7 +144,7 @@ class Recipe:
             if getattr(self, field.name) != getattr(other, field.name)
         ]
 
-    def card_training(self, selected_epoch: int) -> dict:
+    def card_training(self, selected_epoch: int | str) -> dict:
         """The recipe part of the model card's "training" section, in words."""
         a = self.augmentation
         warmup = "half-epoch" if self.warmup_epochs == 0.5 else f"{self.warmup_epochs:g}-epoch"
@@ -153,7 +159,7 @@ class Recipe:
             "batch_size": self.batch_size,
             "epochs": self.epochs,
             "selected_epoch": selected_epoch,
-            "selection_rule": SELECTION_RULES[self.selection],
+            "selection_rule": SELECTION_RULES[self.selection].format(average_from_epoch=self.average_from_epoch),
             "augmentation": "per training view: one of 8 flips/quarter-turns + brightness/contrast/saturation/"
             "stain-tint jitter; pbc views are zoomed out to bccd-like cell size and position with probability "
             f"{a.pbc_zoom_out_probability}",

@@ -210,9 +210,31 @@ def compile_head(head, recipe: Recipe, steps_per_epoch: int) -> None:
     )
 
 
+class StepAverage:
+    """The running mean of a model's trainable weights over the training steps it is given (selection
+    "step_average"); the frozen weights never change, so they need no average."""
+
+    def __init__(self, model):
+        self.model, self.steps, self.sums = model, 0, None
+
+    def add(self) -> None:
+        values = [variable.numpy().astype(np.float64) for variable in self.model.trainable_weights]
+        if self.sums is None:
+            self.sums = values
+        else:
+            for total, value in zip(self.sums, values, strict=True):
+                total += value
+        self.steps += 1
+
+    def apply(self) -> None:
+        for variable, total in zip(self.model.trainable_weights, self.sums, strict=True):
+            variable.assign((total / self.steps).astype(variable.dtype))
+
+
 def fit(head, recipe: Recipe, cache: SimpleNamespace, started: float, verbose: int) -> tuple[list[dict], list]:
     """Train the head on the cached features for recipe.epochs epochs, with class-balanced sample weights.
-    Returns each epoch's history entry (training and validation figures) and weights."""
+    Returns each epoch's history entry (training and validation figures) and weights; with selection "step_average",
+    a last entry (epoch "average") and weights for the mean of the weights over the steps it covers."""
     import keras
 
     counts = np.bincount(cache.y_train, minlength=len(CLASSES)).astype(np.float64)
@@ -221,8 +243,16 @@ def fit(head, recipe: Recipe, cache: SimpleNamespace, started: float, verbose: i
     compile_head(head, recipe, steps_per_epoch)
     history: list[dict] = []
     epoch_weights: list = []
+    average = StepAverage(head) if recipe.selection == "step_average" else None
 
     class RecordEachEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            if average is not None and self.epoch >= recipe.average_from_epoch:
+                average.add()
+
         def on_epoch_end(self, epoch, logs=None):
             entry = {
                 "epoch": epoch + 1,
@@ -247,13 +277,21 @@ def fit(head, recipe: Recipe, cache: SimpleNamespace, started: float, verbose: i
         verbose=verbose,
         callbacks=[RecordEachEpoch()],
     )
+    if average is not None:
+        average.apply()
+        entry = {"epoch": "average", "steps": average.steps, **validate(head, cache.x_val, cache.y_val)}
+        history.append(entry)
+        epoch_weights.append(head.get_weights())
+        log(f"mean of the weights over {average.steps} steps: val_macro_f1={entry['val_macro_f1']:.4f}")
     return history, epoch_weights
 
 
-def select_epoch(recipe: Recipe, history: list[dict]) -> int:
-    """The recipe's selection rule: the epoch with the best validation macro-F1 (ties: the earlier)."""
+def select_epoch(recipe: Recipe, history: list[dict]) -> int | str:
+    """The recipe's selection rule: the epoch with the best validation macro-F1 (ties: the earlier), or "average"."""
     if recipe.selection == "best_val_macro_f1":
         return max(history, key=lambda entry: entry["val_macro_f1"])["epoch"]
+    if recipe.selection == "step_average":
+        return "average"
     raise ValueError(f"no implementation of selection rule {recipe.selection!r}")
 
 
@@ -301,7 +339,8 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path, weights, smoke: bool =
         raise RuntimeError(f"BatchNorm moving statistics changed during training (max drift {bn_drift})")
 
     selected = select_epoch(recipe, history)
-    models.head.set_weights(epoch_weights[selected - 1])
+    (index,) = [i for i, entry in enumerate(history) if entry["epoch"] == selected]
+    models.head.set_weights(epoch_weights[index])
     log("computing class centroids of the pooled features (for the out-of-distribution score)")
     pooled = models.pooled.predict(cache.x_train.astype(np.float32), batch_size=256, verbose=0)
 
