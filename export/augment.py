@@ -87,8 +87,11 @@ def hue_rotate(image: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def stain_camera(image: np.ndarray, rng: np.random.Generator, augmentation: Augmentation) -> np.ndarray:
-    """Stain and camera shifts, in order HED jitter, colour cast, hue, desaturation, blur, JPEG; an augmentation
-    whose strength is 0 is skipped and draws no random number."""
+    """Stain and camera shifts, in order HED jitter, colour cast, hue, desaturation, blur, JPEG, greyscale; an
+    augmentation whose strength is 0 is skipped and draws no random number.
+
+    A grey view keeps the nucleus' shape and the granules' texture and drops their colour: a stain that turns a
+    neutrophil's granules orange cannot make it an eosinophil there, so the model has to learn those cues too."""
     a = augmentation
     if a.hed_jitter:
         image = hed_jitter(image, rng, a.hed_jitter)
@@ -108,6 +111,8 @@ def stain_camera(image: np.ndarray, rng: np.random.Generator, augmentation: Augm
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="JPEG", quality=int(rng.integers(a.jpeg_quality, 96)))
         image = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    if a.greyscale and rng.random() < a.greyscale:
+        image = np.asarray(Image.fromarray(image).convert("L").convert("RGB"))
     return image
 
 

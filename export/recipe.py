@@ -56,10 +56,19 @@ class Augmentation:
     desaturation: float = 0.0  # saturation x (1 - U(0, d))
     blur_radius: float = 0.0  # Gaussian blur of radius U(0, r) px, on half of the views
     jpeg_quality: int = 0  # JPEG re-encoding at quality U(q, 95), on half of the views; 0: off
+    greyscale: float = 0.0  # this share of the views turned grey (ITU-R 601 luma in each channel), last
 
     def stain_camera_on(self) -> bool:
         return any(
-            (self.hed_jitter, self.colour_cast, self.hue_shift, self.desaturation, self.blur_radius, self.jpeg_quality)
+            (
+                self.hed_jitter,
+                self.colour_cast,
+                self.hue_shift,
+                self.desaturation,
+                self.blur_radius,
+                self.jpeg_quality,
+                self.greyscale,
+            )
         )
 
 

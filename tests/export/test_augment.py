@@ -69,7 +69,15 @@ def test_the_1_2_0_recipe_draws_its_models_views():
     assert digest.hexdigest() == RECIPE_1_2_0_VIEWS
 
 
-MODEL_2_FIELDS = ("hed_jitter", "colour_cast", "hue_shift", "desaturation", "blur_radius", "jpeg_quality")
+MODEL_2_FIELDS = (
+    "hed_jitter",
+    "colour_cast",
+    "hue_shift",
+    "desaturation",
+    "blur_radius",
+    "jpeg_quality",
+    "greyscale",
+)
 
 
 def test_the_model_2_augmentations_are_off_in_the_1_2_0_recipe():
@@ -99,6 +107,19 @@ def test_blur_and_jpeg_act_on_about_half_of_the_views():
         not np.array_equal(stain_camera(image, np.random.default_rng(seed), augmentation), image) for seed in range(40)
     ]
     assert 0.5 < np.mean(changed) < 0.95  # each on half of the views: ~3/4 get at least one
+
+
+def test_greyscale_turns_about_its_share_of_the_views_grey():
+    image = slide()
+    augmentation = replace(AUGMENTATION, greyscale=0.3)
+    views = [stain_camera(image, np.random.default_rng(seed), augmentation) for seed in range(200)]
+    grey = [bool((view == view[:, :, :1]).all()) for view in views]
+    assert 0.2 < np.mean(grey) < 0.4
+    # a grey view is the luma of the colour view: the cell stays darker than the background
+    view = views[grey.index(True)]
+    dark = image.sum(axis=2) < 450
+    assert view[dark, 0].mean() < view[~dark, 0].mean() - 50
+    assert all(np.array_equal(v, image) for v, g in zip(views, grey, strict=True) if not g)
 
 
 def test_hed_jitter_at_zero_draw_is_the_identity_up_to_rounding():
