@@ -1,6 +1,7 @@
 """Fit the localiser's candidate scorer on the TUNE split of the whole-field photos (never on report).
 
 python -m export.localiser_train [--folds 5] [--versions blur,scale_x0.4,...] [--check-version saturation_x0.5]
+python -m export.localiser_train --fit-scale
 
 The stain-based candidate generator (hematovision.logic.localiser._features_and_boxes) proposes nucleus candidates
 with a FEATURES row each; a candidate is positive when it matches a true WBC box one to one (export.fields.match).
@@ -10,11 +11,15 @@ scorer learns what a blur, a colour cast or a washed-out photo does to a nucleus
 cross-validation, in folds by field (a field and its versions share a fold): the one maximising, on the plain fields,
 the mean over the three sets of the F1 score (recall and precision). The script prints the out-of-fold figures of
 every version at that threshold, and the constants to paste into localiser.py (MODEL_*, SCORE_MIN).
+
+--fit-scale fits the red-cell scale's SCALE_FIT instead (fit_scale), on the tune fields that have a scale truth.
+Fit it first: the scorer's features depend on the scale.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 
@@ -196,6 +201,43 @@ def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int 
         print(_line(name + " (out of fold)", parts, scores, best_threshold(parts[None], scores[None])[0]), flush=True)
 
 
+SCALE_SETS = ("bccd", "txl")  # the sets with red-cell boxes (the phone photos have none)
+
+
+def fit_scale(tune, root=DATA_ROOT) -> tuple[float, float]:
+    """SCALE_FIT by least squares: log(true px/um) = log(the peak statistic's px/um) + a + b x the red-cell cover, over
+    the tune fields of SCALE_SETS with a scale truth where the localiser used the red-cell ruler. The statistic's
+    px/um is the localiser's answer with the current SCALE_FIT divided out. Prints the fields within +-15% of the truth
+    (export.fields' figure, in sample) before and after, per set."""
+    from export.fields import SCALE_TOLERANCE
+
+    rows = []
+    for f in tune:
+        if f.set not in SCALE_SETS or f.px_per_um is None:
+            continue
+        with Image.open(f.path(root)) as opened:
+            found = L.locate(np.asarray(opened.convert("RGB")))
+        if found.ruler != "red_cells":
+            rows.append((f.set, f.px_per_um, None, None, found.px_per_um))
+            continue
+        cover = found.red_cell_cover
+        statistic = math.log(found.px_per_um) - (L.SCALE_FIT[0] + L.SCALE_FIT[1] * cover)
+        rows.append((f.set, f.px_per_um, statistic, cover, found.px_per_um))
+    used = [r for r in rows if r[2] is not None]
+    y = np.array([math.log(r[1]) - r[2] for r in used])
+    x = np.array([[1.0, r[3]] for r in used])
+    (a, b), *_ = np.linalg.lstsq(x, y, rcond=None)
+    for name in SCALE_SETS:
+        mine = [r for r in rows if r[0] == name]
+        before = np.mean([r[4] is not None and abs(r[4] / r[1] - 1) <= SCALE_TOLERANCE for r in mine])
+        after = np.mean(
+            [r[2] is not None and abs(math.exp(r[2] + a + b * r[3]) / r[1] - 1) <= SCALE_TOLERANCE for r in mine]
+        )
+        print(f"  {name}: {len(mine)} fields with a truth; within +-{SCALE_TOLERANCE:.0%}: {before:.3f} -> {after:.3f}")
+    print(f"SCALE_FIT = ({a:.4g}, {b:.4g})  # {len(used)} tune fields with the red-cell ruler")
+    return float(a), float(b)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.localiser_train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
@@ -210,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="a VERSIONS name: out-of-fold figures with and without it in training, on plain and versioned tune fields",
     )
+    parser.add_argument("--fit-scale", action="store_true", help="fit SCALE_FIT (the red-cell scale) and exit")
     args = parser.parse_args(argv)
     if args.passes:
         L.PASSES = tuple((*(float(v) for v in item.split(",")), i) for i, item in enumerate(args.passes.split(";")))
@@ -219,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     fields = load_fields()
     check_split(fields)
     tune = [f for f in fields if f.split == "tune"]
+    if args.fit_scale:
+        fit_scale(tune)
+        return 0
     if args.check_version:
         check_version(tune, args.check_version, args.folds, args.l2)
         return 0

@@ -1,5 +1,6 @@
 """export.localiser_train on the tune fields (../shared/data/fields): its figures of the committed scorer are
-export.fields' (the two code paths agree), and --check-version reports the plain and the versioned fields apart.
+export.fields' (the two code paths agree), --check-version reports the plain and the versioned fields apart, and
+--fit-scale gives the committed SCALE_FIT.
 Skipped without ../shared (a failure in CI, CI=true)."""
 
 from pathlib import Path
@@ -65,3 +66,16 @@ def test_training_with_versions_scores_every_version_out_of_fold(tune_bccd):
     assert (parts["blur"].group % len(fields) == parts["blur"].group - len(fields)).all()
     threshold, f1 = T.best_threshold(parts[None], scores[None])
     assert 0.05 <= threshold <= 0.95 and f1 > 0.8
+
+
+@pytest.mark.slow
+def test_the_committed_scale_fit_is_the_tune_fields_least_squares_fit(capsys):
+    require(SHARED_FIELDS.is_dir(), f"{SHARED_FIELDS} is missing: the scale's fit needs the shared fields")
+    from export import localiser_train as T
+    from export.fields import load_fields
+    from hematovision.logic import localiser as L
+
+    tune = [f for f in load_fields(SHARED_FIELDS.parent, T.SCALE_SETS) if f.split == "tune"]
+    a, b = T.fit_scale(tune, SHARED_FIELDS.parent)
+    assert (a, b) == pytest.approx(L.SCALE_FIT, abs=5e-4)
+    assert "within +-15%" in capsys.readouterr().out

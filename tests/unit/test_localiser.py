@@ -274,3 +274,17 @@ def test_a_noisy_field_or_a_flat_synthetic_one_is_not_a_photo_on_a_canvas():
     padded = on_canvas(noisy, 0.5)
     box, colours = _photo_on_canvas(padded, _background(padded))
     assert box == (160, 120, 480, 360) and len(colours) == 1  # the photo's box, rim excluded; one canvas colour
+
+
+@pytest.mark.parametrize("k", [1.5, 2.0, 3.0])
+def test_the_scale_follows_an_enlargement(k):
+    """The central 1/k of a field enlarged back to full size: k x the red-cell ruler. Enlarging cuts more red cells
+    at the image's edge; their distance-transform peaks measure the cut, not the cell, and are left out."""
+    image = field(rbc=32, wbc=((300, 240),), seed=3)
+    h, w = image.shape[:2]
+    cw, ch = round(w / k), round(h / k)
+    left, top = (w - cw) // 2, (h - ch) // 2
+    window = Image.fromarray(image[top : top + ch, left : left + cw]).resize((w, h), Image.Resampling.BICUBIC)
+    original, enlarged = locate(image), locate(np.asarray(window))
+    assert original.ruler == enlarged.ruler == "red_cells"
+    assert enlarged.px_per_um / original.px_per_um == pytest.approx(k, rel=0.15)

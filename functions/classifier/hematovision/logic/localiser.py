@@ -7,9 +7,9 @@
    letterbox: one exact colour around it) is located alone, cut from the canvas, as if it came uncropped. Every
    pixel becomes an optical density relative to the background, OD = log(background / pixel) per channel, which
    cancels colour casts and exposure (they are per-channel gains).
-3. The scale: the distance transform of the red-cell mask peaks at cell centres; the median peak, times
-   SCALE_CALIBRATION and over a bias that grows with the share of the field the red cells cover (SCALE_COVERAGE:
-   overlapping cells in dense fields), is the red-cell diameter, hence px per um (7.5 um across).
+3. The scale: the distance transform of the red-cell mask peaks at cell centres; the median peak (cells cut by the
+   image's edge left out), scaled by SCALE_FIT for a bias that grows with the share of the field the red cells cover
+   (overlapping cells in dense fields), is the red-cell diameter, hence px per um (7.5 um across).
 4. Candidates: the image is resampled so a red cell is about TARGET_RBC_PX across; for each threshold set of PASSES,
    nuclei are the pixels much darker than the red cells (green OD >= low x the red cells' level) and not reddish
    (red OD - blue OD >= chroma x the level; the second set admits magenta nuclei that are very dark), seeded by darker
@@ -38,7 +38,7 @@ from PIL import Image, ImageFilter
 # and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
 # classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
 # keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
-LOCALISER_VERSION = "2"
+LOCALISER_VERSION = "3"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
@@ -59,8 +59,9 @@ SPLIT_SHARE = 0.25  # ... each holding at least this share of the pixels
 BOX_RBC = 1.6  # the box is at least this many red-cell diameters wide (tune split: 1.6 beat 1.9)
 BOX_MARGIN = 0.25  # and the nucleus' box grown by this many red-cell diameters on each side
 DEFAULT_RBC_PX_FRACTION = 1 / 40  # with no usable red cells: a red cell is this fraction of the long side
-SCALE_CALIBRATION = 2.53  # red-cell diameter = this x the typical distance-transform peak (tune split) ...
-SCALE_COVERAGE = (-0.2556, 0.4457)  # ... / exp(a + b x the share of the field the red cells cover) (tune split)
+# red-cell diameter = the typical distance-transform peak x exp(a + b x the share of the field the red cells cover):
+# (a, b) fitted on the tune split by `python -m export.localiser_train --fit-scale`
+SCALE_FIT = (1.251, -0.6131)
 SCALE_LONG_SIDE = 256  # the distance transform's working size
 LEVEL_CUT = 0.3  # the nucleus thresholds' red-cell level: the mode of the green OD above this x its 75th percentile
 RING = 0.5  # the ring feature's margin around a nucleus, in red-cell diameters
@@ -176,6 +177,7 @@ class Localisation:
     scores: list[float] = field(default_factory=list)
     px_per_um: float | None = None
     ruler: str = "none"  # "red_cells": estimated from the red cells; "default": a guess from the image size
+    red_cell_cover: float | None = None  # with the red-cell ruler: the share of the field its cell mask covers
     width: int = 0
     height: int = 0
 
@@ -638,12 +640,15 @@ def _max3(plane: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | None:
-    """Red-cell diameter in pixels from the distance transform of the cell mask (central pallor filled).
+def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> tuple[float, float] | None:
+    """Red-cell diameter in pixels from the distance transform of the cell mask (central pallor filled), and the
+    share of the field the mask covers.
 
     The cell mask holds the pixels above half the red cells' green OD; enclosed background pieces smaller than half
-    the median cell piece are pallor and get filled. The distance transform's local maxima sit at cell centres; the
-    median of the maxima above 40% of the largest, times SCALE_CALIBRATION, is the diameter (tune split).
+    the median cell piece are pallor and get filled. The distance transform's local maxima sit at cell centres; a
+    maximum as deep as its distance to the image's edge belongs to a cell the edge cuts (its depth measures the cut,
+    not the cell) and is left out. The median of the others above 40% of the largest, scaled by SCALE_FIT (the peaks'
+    bias grows with the cover: overlapping cells), is the diameter.
     """
     cells = valid & (od_g > 0.5 * level)
     if cells.sum() < 16:
@@ -659,12 +664,15 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> float | 
     if holes.any():
         cells = cells | back.mask(holes)
     distance = _erosion_depth(cells)
-    peaks = (_max3(distance) == distance) & (distance >= 2)
-    values = distance[peaks].astype(np.int32)
+    ys, xs = np.nonzero((_max3(distance) == distance) & (distance >= 2))
+    h, w = distance.shape
+    to_edge = np.minimum(np.minimum(ys + 1, h - ys), np.minimum(xs + 1, w - xs))
+    values = distance[ys, xs].astype(np.int32)
+    values = values[values < to_edge]
     if values.size < 3:
         return None
-    bias = math.exp(SCALE_COVERAGE[0] + SCALE_COVERAGE[1] * coverage)  # the peaks' bias grows with the cell cover
-    return SCALE_CALIBRATION * float(np.median(values[values >= 0.4 * values.max()])) / bias
+    peak = float(np.median(values[values >= 0.4 * values.max()]))
+    return peak * math.exp(SCALE_FIT[0] + SCALE_FIT[1] * coverage), coverage
 
 
 def _eyepiece_diameter(valid: np.ndarray) -> float | None:
@@ -795,6 +803,7 @@ def _photo_alone(source, photo, colours: np.ndarray, factor_x: float, factor_y: 
     left, top, right, bottom = left + cut_left, top + cut_top, right - cut_right, bottom - cut_bottom
     alone, boxes, features, cell_level = _features_and_boxes(region(left, top, right, bottom), find_canvas=False)
     result.px_per_um, result.ruler = alone.px_per_um, alone.ruler  # a crop keeps the pixels' size
+    result.red_cell_cover = alone.red_cell_cover
     return result, boxes + np.array([left, top, left, top], dtype=boxes.dtype), features, cell_level
 
 
@@ -838,7 +847,7 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
     # held as the count of each level (np.bincount) and the levels are computed on the 256 values, not the pixels
     sample = np.bincount(work[::2, ::2, 1][valid[::2, ::2]], minlength=256)
     levels = DensityCounts.of(_od_table(bg, 1), sample)
-    cell_level = _cell_level(levels)  # the scale's (SCALE_CALIBRATION was fitted with it)
+    cell_level = _cell_level(levels)  # the scale's (SCALE_FIT was fitted with it)
     nucleus_level = _cell_level(levels, 75.0, LEVEL_CUT)
     whole = bool(valid.all())  # no vignette: every nearest-neighbour resize of the mask is all set
     valid_image = None if whole else Image.fromarray(valid.astype(np.uint8) * 255)
@@ -857,14 +866,14 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
         scale_factor = math.sqrt(size[0] / work.shape[1] * size[1] / work.shape[0])
     else:
         od_small, valid_scale = od_g, valid
-    diameter = _rbc_diameter(od_small, valid_scale, cell_level)
-    if diameter is not None:
-        diameter /= scale_factor
+    measured = _rbc_diameter(od_small, valid_scale, cell_level)
+    diameter = None if measured is None else measured[0] / scale_factor
     if diameter is None or not (3.0 <= diameter <= min(work.shape[:2]) / 2):
         diameter = max(work.shape[:2]) * DEFAULT_RBC_PX_FRACTION
         result.ruler = "default"
     else:
         result.ruler = "red_cells"
+        result.red_cell_cover = measured[1]
     result.px_per_um = diameter / factor / RBC_DIAMETER_UM
     diameters = [diameter]
     circle = None if whole else _eyepiece_diameter(valid)
