@@ -50,8 +50,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 LOCALISER = "functions/classifier/hematovision/logic/localiser.py"
-# the revision whose answers define LOCALISER_VERSION "2" (version 1: f4840c11aac0593ea63f6115502cf76787c848d4)
-BASELINE = "c845f356672501d1c50e1a8c2c21c67d797430df"
+# the revision whose answers define LOCALISER_VERSION "3" (version 2: c845f356672501d1c50e1a8c2c21c67d797430df,
+# version 1: f4840c11aac0593ea63f6115502cf76787c848d4)
+BASELINE = "c7ed8d1f66a04e286321d1a334e01c3ed808b69b"
 TWELVE_MP = (4000, 3000)
 
 
