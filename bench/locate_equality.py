@@ -23,6 +23,9 @@ cases and the classify-path decodes ("served") of the 12 MP enlargements, and le
 versions and the 12 MP arrays and PIL images. A change meant to move the localiser's answers on whole fields (not on
 the images model 2.0's crops come from) keeps LOCALISER_VERSION only when this finds 0 differences.
 
+--datasets instead checks every image of bccd, pbc and dbn (~17,400, all splits), decoded as training decodes it:
+how many of the crop models' training and validation images a new LOCALISER_VERSION moves (against --reference).
+
 --timing instead times both localisers side by side in one process, interleaved, warm (one call per image first):
 locate on 20 images of each size (bccd 320x240, pbc 360x363, dbn, fields/bccd 640x480; 12 MP enlargements of 5
 fields as an array, as a PIL image and as the cell-model classify path decodes them), wall and CPU ms per call,
@@ -119,6 +122,21 @@ def _vignetted_big(path: Path) -> Image.Image:
     from export.fields import vignette
 
     return vignette(_open(path).resize((2400, 1800), Image.Resampling.BICUBIC), np.zeros((0, 4)))[0]
+
+
+def _decoded(path: Path) -> Image.Image:
+    """The image as training and evaluation hand it to locate (export/train.py: decode_image of the file's bytes)."""
+    from hematovision.logic.preprocessing import decode_image
+
+    return decode_image(path.read_bytes())
+
+
+def dataset_inputs() -> Iterator[tuple[str, Callable[[], object], tuple[str, ...]]]:
+    """Every image of bccd, pbc and dbn (all splits), decoded as training decodes it: --datasets."""
+    for dataset in ("bccd", "pbc", "dbn"):
+        files = [p for p in (DATA / dataset).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        for path in sorted(files):
+            yield f"{dataset}/{path.relative_to(DATA / dataset)}", lambda p=path: _decoded(p), ("pil",)
 
 
 def inputs(
@@ -297,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the classifier's images (bccd, pbc, dbn, events, synthetic cases, classify-path decodes)",
     )
+    parser.add_argument(
+        "--datasets",
+        action="store_true",
+        help="instead: every image of bccd, pbc and dbn, as training decodes it",
+    )
     parser.add_argument("--timing", action="store_true", help="time both localisers per image size instead")
     parser.add_argument("--repeats", type=int, default=5, help="--timing: calls per image and localiser")
     args = parser.parse_args(argv)
@@ -316,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     new._split_cut = counting_split_cut
     reference = None
     cached: dict = {}
-    key = (args.reference, args.quick, args.classifier_sets)
+    key = (args.reference, args.quick, args.classifier_sets, args.datasets)
     if args.cache and args.cache.exists():
         with args.cache.open("rb") as f:
             stored = pickle.load(f)
@@ -328,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     checked = failed = boxes = 0
     rulers: dict[str, int] = {}
     started = time.perf_counter()
-    for name, load, forms in inputs(args.quick, classifier_sets=args.classifier_sets):
+    sample = dataset_inputs() if args.datasets else inputs(args.quick, classifier_sets=args.classifier_sets)
+    for name, load, forms in sample:
         value = load()
         for form in forms:
             image = as_form(value, form)

@@ -164,7 +164,7 @@ export interface components {
             request_id?: string | null;
             /**
              * Ruler
-             * @description What the scale comes from: red_cells (measured), default (a guess from the photo's size), none.
+             * @description What the scale comes from: red_cells (measured), default (no usable red cells: a guess from the largest nucleus or the photo's size), none.
              */
             ruler: string;
             timings: components["schemas"]["Timings"];

@@ -29,7 +29,8 @@ class AnalyzeResponse:
         disclaimer (str):
         height (int): Height of the decoded (upright) photo.
         model (ModelRef):
-        ruler (str): What the scale comes from: red_cells (measured), default (a guess from the photo's size), none.
+        ruler (str): What the scale comes from: red_cells (measured), default (no usable red cells: a guess from the
+            largest nucleus or the photo's size), none.
         timings (Timings):
         truncated (bool): True when more than 64 cells were found: `cells` is cut.
         uncertain_count (int): Cells found whose answer is uncertain.

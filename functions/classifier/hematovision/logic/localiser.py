@@ -9,7 +9,11 @@
    cancels colour casts and exposure (they are per-channel gains).
 3. The scale: the distance transform of the red-cell mask peaks at cell centres; the median peak (cells cut by the
    image's edge left out), scaled by SCALE_FIT for a bias that grows with the share of the field the red cells cover
-   (overlapping cells in dense fields), is the red-cell diameter, hence px per um (7.5 um across).
+   (overlapping cells in dense fields), is the red-cell diameter, hence px per um (7.5 um across). Where the red
+   cells give no ruler (ruler "default"), the diameter used to look for nuclei is guessed from the largest nucleus
+   (its area over NUCLEUS_RBC_AREA red cells') where that guess says the photo holds few red cells across
+   (NUCLEUS_GUESS_MIN: a high magnification, a tight crop), else DEFAULT_RBC_PX_FRACTION of the long side; the crop
+   is then sized by the cell's box (logic/cell_crop.py).
 4. Candidates: the image is resampled so a red cell is about TARGET_RBC_PX across; for each threshold set of PASSES,
    nuclei are the pixels much darker than the red cells (green OD >= low x the red cells' level) and not reddish
    (red OD - blue OD >= chroma x the level; the second set admits magenta nuclei that are very dark), seeded by darker
@@ -38,7 +42,7 @@ from PIL import Image, ImageFilter
 # and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
 # classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
 # keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
-LOCALISER_VERSION = "3"
+LOCALISER_VERSION = "4"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
@@ -59,6 +63,8 @@ SPLIT_SHARE = 0.25  # ... each holding at least this share of the pixels
 BOX_RBC = 1.6  # the box is at least this many red-cell diameters wide (tune split: 1.6 beat 1.9)
 BOX_MARGIN = 0.25  # and the nucleus' box grown by this many red-cell diameters on each side
 DEFAULT_RBC_PX_FRACTION = 1 / 40  # with no usable red cells: a red cell is this fraction of the long side
+NUCLEUS_RBC_AREA = 1.8  # ... or the largest nucleus' area / this (exp of the median log_area: 0.5-0.64) ...
+NUCLEUS_GUESS_MIN = 1 / 8  # ... where that makes a red cell this share of the long side or more (few cells in view)
 # red-cell diameter = the typical distance-transform peak x exp(a + b x the share of the field the red cells cover):
 # (a, b) fitted on the tune split by `python -m export.localiser_train --fit-scale`
 SCALE_FIT = (1.251, -0.6131)
@@ -176,7 +182,7 @@ class Localisation:
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     px_per_um: float | None = None
-    ruler: str = "none"  # "red_cells": estimated from the red cells; "default": a guess from the image size
+    ruler: str = "none"  # "red_cells": estimated from the red cells; "default": from the largest nucleus or the size
     red_cell_cover: float | None = None  # with the red-cell ruler: the share of the field its cell mask covers
     width: int = 0
     height: int = 0
@@ -675,6 +681,37 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> tuple[fl
     return peak * math.exp(SCALE_FIT[0] + SCALE_FIT[1] * coverage), coverage
 
 
+def _nucleus_diameter(work_image, valid_at, bg, nucleus_level: float, start: float) -> float | None:
+    """A red cell's diameter guessed from the largest white-cell nucleus (working-copy pixels), for photos whose red
+    cells give no ruler: too few whole ones in view (a tight crop, a high magnification). The nucleus mask is the
+    first pass's (PASSES[0]); its lobes are grouped at the guessed diameter, twice, starting from `start`. A nucleus
+    covers about NUCLEUS_RBC_AREA red cells' area (the median on bccd and pbc at their own red-cell ruler)."""
+    chroma_min, low_min, high_min, gap, _ = PASSES[0]
+    # at the nucleus scale of the guess (a red cell ~TARGET_RBC_PX across), as the candidates are looked for
+    zoom = min(1.0, TARGET_RBC_PX / start)
+    size = (max(8, round(work_image.width * zoom)), max(8, round(work_image.height * zoom)))
+    if zoom < 1.0 and size != work_image.size:
+        small = np.asarray(_resize(work_image, size))
+    else:
+        size, small = work_image.size, np.asarray(work_image)
+    valid = valid_at(size)
+    od = _optical_density(small, bg)
+    low = valid & (od[:, :, 0] - od[:, :, 2] >= chroma_min * nucleus_level) & (od[:, :, 1] >= low_min * nucleus_level)
+    high = low & (od[:, :, 1] >= high_min * nucleus_level)
+    if not high.any():
+        return None
+    scale = math.sqrt(size[0] / work_image.width * size[1] / work_image.height)
+    diameter = start * scale
+    for _ in range(2):
+        grouped = label(_dilate(low, max(1, round(gap * diameter / 2))))
+        area = grouped.sum_per_component(low)
+        seeded = grouped.sum_per_component(high) > 0
+        if not seeded.any():
+            return None
+        diameter = math.sqrt(float(area[seeded].max()) / (NUCLEUS_RBC_AREA * math.pi / 4))
+    return diameter / scale
+
+
 def _eyepiece_diameter(valid: np.ndarray) -> float | None:
     """The diameter of the eyepiece's circle when the vignette's inner edge is one, else None: an algebraic
     least-squares circle through the valid pixels next to the vignette, kept when it is centred in the image, at most
@@ -870,6 +907,9 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
     diameter = None if measured is None else measured[0] / scale_factor
     if diameter is None or not (3.0 <= diameter <= min(work.shape[:2]) / 2):
         diameter = max(work.shape[:2]) * DEFAULT_RBC_PX_FRACTION
+        from_nucleus = _nucleus_diameter(work_image, valid_at, bg, nucleus_level, diameter)
+        if from_nucleus is not None and from_nucleus >= NUCLEUS_GUESS_MIN * max(work.shape[:2]):
+            diameter = from_nucleus  # a high magnification: too few red cells in view to measure them
         result.ruler = "default"
     else:
         result.ruler = "red_cells"

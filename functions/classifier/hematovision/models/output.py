@@ -117,7 +117,8 @@ class AnalyzeResponse(BaseModel):
         default=None, description="Scale estimate: pixels per micrometre of the upright photo (red cells ~7.5 um)."
     )
     ruler: str = Field(
-        description="What the scale comes from: red_cells (measured), default (a guess from the photo's size), none."
+        description="What the scale comes from: red_cells (measured), default (no usable red cells: a guess from the "
+        "largest nucleus or the photo's size), none."
     )
     annotated: AnnotatedImage | None = Field(default=None, description="With annotate=true: the labelled photo.")
     model: ModelRef
