@@ -53,8 +53,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 LOCALISER = "functions/classifier/hematovision/logic/localiser.py"
-# the revision whose answers define LOCALISER_VERSION "3" (version 2: c845f356672501d1c50e1a8c2c21c67d797430df,
-# version 1: f4840c11aac0593ea63f6115502cf76787c848d4)
+# the revision whose answers define LOCALISER_VERSION "4" (version 3: c7ed8d1f66a04e286321d1a334e01c3ed808b69b,
+# version 2: c845f356672501d1c50e1a8c2c21c67d797430df, version 1: f4840c11aac0593ea63f6115502cf76787c848d4)
 BASELINE = "44e6a1da574a1a8b8c3f3e3d062363205120f8fb"
 TWELVE_MP = (4000, 3000)
 
@@ -124,6 +124,10 @@ def _vignetted_big(path: Path) -> Image.Image:
     return vignette(_open(path).resize((2400, 1800), Image.Resampling.BICUBIC), np.zeros((0, 4)))[0]
 
 
+def _dataset_files(dataset: str) -> list[Path]:
+    return [p for p in (DATA / dataset).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+
+
 def _decoded(path: Path) -> Image.Image:
     """The image as training and evaluation hand it to locate (export/train.py: decode_image of the file's bytes)."""
     from hematovision.logic.preprocessing import decode_image
@@ -134,8 +138,7 @@ def _decoded(path: Path) -> Image.Image:
 def dataset_inputs() -> Iterator[tuple[str, Callable[[], object], tuple[str, ...]]]:
     """Every image of bccd, pbc and dbn (all splits), decoded as training decodes it: --datasets."""
     for dataset in ("bccd", "pbc", "dbn"):
-        files = [p for p in (DATA / dataset).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-        for path in sorted(files):
+        for path in sorted(_dataset_files(dataset)):
             yield f"{dataset}/{path.relative_to(DATA / dataset)}", lambda p=path: _decoded(p), ("pil",)
 
 
@@ -161,8 +164,7 @@ def inputs(
     if not DATA.is_dir():
         return
     for dataset, count in (("bccd", 320), ("pbc", 200), ("dbn", 361)):
-        files = [p for p in (DATA / dataset).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-        for path in _by_sha(files)[: n(count)]:
+        for path in _by_sha(_dataset_files(dataset))[: n(count)]:
             yield f"{dataset}/{path.relative_to(DATA / dataset)}", lambda p=path: _open(p), both
     fields = {s: _by_sha(sorted((DATA / "fields" / s / "images").glob("*"))) for s in ("bccd", "txl", "phone")}
     if classifier_sets:

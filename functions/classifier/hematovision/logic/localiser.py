@@ -681,27 +681,19 @@ def _rbc_diameter(od_g: np.ndarray, valid: np.ndarray, level: float) -> tuple[fl
     return peak * math.exp(SCALE_FIT[0] + SCALE_FIT[1] * coverage), coverage
 
 
-def _nucleus_diameter(work_image, valid_at, bg, nucleus_level: float, start: float) -> float | None:
+def _nucleus_diameter(work: np.ndarray, valid: np.ndarray, bg, nucleus_level: float, start: float) -> float | None:
     """A red cell's diameter guessed from the largest white-cell nucleus (working-copy pixels), for photos whose red
     cells give no ruler: too few whole ones in view (a tight crop, a high magnification). The nucleus mask is the
-    first pass's (PASSES[0]); its lobes are grouped at the guessed diameter, twice, starting from `start`. A nucleus
-    covers about NUCLEUS_RBC_AREA red cells' area (the median on bccd and pbc at their own red-cell ruler)."""
+    first pass's (PASSES[0]) on the working copy itself (the default guess `start`, at most WORK_LONG_SIDE / 40, is
+    under TARGET_RBC_PX: the candidates' nucleus scale is the working copy too); its lobes are grouped at the guessed
+    diameter, twice, starting from `start`. A nucleus covers about NUCLEUS_RBC_AREA red cells' area (the median on
+    bccd and pbc at their own red-cell ruler)."""
     chroma_min, low_min, high_min, gap, _ = PASSES[0]
-    # at the nucleus scale of the guess (a red cell ~TARGET_RBC_PX across), as the candidates are looked for
-    zoom = min(1.0, TARGET_RBC_PX / start)
-    size = (max(8, round(work_image.width * zoom)), max(8, round(work_image.height * zoom)))
-    if zoom < 1.0 and size != work_image.size:
-        small = np.asarray(_resize(work_image, size))
-    else:
-        size, small = work_image.size, np.asarray(work_image)
-    valid = valid_at(size)
-    od = _optical_density(small, bg)
-    low = valid & (od[:, :, 0] - od[:, :, 2] >= chroma_min * nucleus_level) & (od[:, :, 1] >= low_min * nucleus_level)
-    high = low & (od[:, :, 1] >= high_min * nucleus_level)
+    od = _optical_density(work, bg)
+    low, high = _nucleus_masks(od, valid, nucleus_level, od[:, :, 0] - od[:, :, 2], chroma_min, low_min, high_min)
     if not high.any():
         return None
-    scale = math.sqrt(size[0] / work_image.width * size[1] / work_image.height)
-    diameter = start * scale
+    diameter = start
     for _ in range(2):
         grouped = label(_dilate(low, max(1, round(gap * diameter / 2))))
         area = grouped.sum_per_component(low)
@@ -709,7 +701,7 @@ def _nucleus_diameter(work_image, valid_at, bg, nucleus_level: float, start: flo
         if not seeded.any():
             return None
         diameter = math.sqrt(float(area[seeded].max()) / (NUCLEUS_RBC_AREA * math.pi / 4))
-    return diameter / scale
+    return diameter
 
 
 def _eyepiece_diameter(valid: np.ndarray) -> float | None:
@@ -907,7 +899,7 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
     diameter = None if measured is None else measured[0] / scale_factor
     if diameter is None or not (3.0 <= diameter <= min(work.shape[:2]) / 2):
         diameter = max(work.shape[:2]) * DEFAULT_RBC_PX_FRACTION
-        from_nucleus = _nucleus_diameter(work_image, valid_at, bg, nucleus_level, diameter)
+        from_nucleus = _nucleus_diameter(work, valid, bg, nucleus_level, diameter)
         if from_nucleus is not None and from_nucleus >= NUCLEUS_GUESS_MIN * max(work.shape[:2]):
             diameter = from_nucleus  # a high magnification: too few red cells in view to measure them
         result.ruler = "default"
@@ -985,12 +977,17 @@ def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, 
     return cx, cy, half_w, half_h, to_x, to_y, features
 
 
+def _nucleus_masks(od, valid, cell_level, chroma, chroma_min, low_min, high_min) -> tuple[np.ndarray, np.ndarray]:
+    """One threshold set's nucleus pixels (not reddish, darker than the red cells by low_min) and its seeds (darker
+    still, by high_min); `chroma` is red OD - blue OD."""
+    low = valid & (chroma >= chroma_min * cell_level) & (od[:, :, 1] >= low_min * cell_level)
+    return low, low & (od[:, :, 1] >= high_min * cell_level)
+
+
 def _nuclei(od, valid, cell_level, d, shared, chroma_min, low_min, high_min, gap, pass_id):
     """Nucleus candidates of one threshold set: centres, box sizes and FEATURES rows (None when there are none)."""
     od_r, od_g, od_b = od[:, :, 0], od[:, :, 1], od[:, :, 2]
-    chroma = shared["chroma"]
-    low = valid & (chroma >= chroma_min * cell_level) & (od_g >= low_min * cell_level)
-    high = low & (od_g >= high_min * cell_level)
+    low, high = _nucleus_masks(od, valid, cell_level, shared["chroma"], chroma_min, low_min, high_min)
     if not high.any():
         return None
     joined = _dilate(low, max(1, round(gap * d / 2))) if gap > 0 else low
