@@ -106,6 +106,10 @@ class Recipe:
     test_time: str = "none"
     # selection "step_average": the weights averaged over every step from the start of this epoch (1-based) to the end
     average_from_epoch: int = 2
+    # ensemble distillation (export/train.teacher_probabilities): the training targets are (1 - w) x the label + w x
+    # the mean probabilities of these runs' models (folders, relative to the repository) on each cached training view
+    teachers: tuple[str, ...] = ()
+    distill_weight: float = 0.0
 
     def __post_init__(self):
         if self.selection not in SELECTION_RULES:
@@ -124,13 +128,16 @@ class Recipe:
             raise ValueError(f"average_from_epoch must be within 1..{self.epochs} (the recipe's epochs)")
         if not 0.0 <= self.mixstyle <= 1.0 or not self.mixstyle_alpha > 0:
             raise ValueError("mixstyle is a probability in [0, 1] and mixstyle_alpha > 0")
+        if not 0.0 <= self.distill_weight <= 1.0 or bool(self.teachers) != (self.distill_weight > 0):
+            raise ValueError("distill_weight is in (0, 1] with teachers, 0 without")
 
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
         augmentation = {
             key: tuple(value) if isinstance(value, list) else value for key, value in data["augmentation"].items()
         }
-        return cls(**{**data, "augmentation": Augmentation(**augmentation)})
+        teachers = tuple(data.get("teachers", ()))
+        return cls(**{**data, "augmentation": Augmentation(**augmentation), "teachers": teachers})
 
     @classmethod
     def load(cls, path: Path) -> Recipe:
@@ -198,6 +205,12 @@ class Recipe:
                 "features' channel means and standard deviations replaced by a mix with another view's of the batch, "
                 f"weight ~ Beta({self.mixstyle_alpha:g}, {self.mixstyle_alpha:g}) (Zhou et al., ICLR 2021); "
                 "not part of the exported graph"
+            )
+        if self.teachers:
+            extra["distillation"] = (
+                f"targets: {1 - self.distill_weight:g} x the label + {self.distill_weight:g} x the mean probabilities "
+                f"of {len(self.teachers)} models of the same data and crops on each training view (ensemble "
+                f"distillation, Hinton et al. 2015): {', '.join(Path(t).name for t in self.teachers)}"
             )
         if a.stain_camera_on():
             extra["stain_camera_augmentation"] = {

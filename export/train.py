@@ -7,7 +7,8 @@ slowest to train), so this is ~4x cheaper than end-to-end fine-tuning, yet the m
 granules and nucleus shape are adapted, not only the top blocks. BatchNorm stays frozen (folded weights: see
 shared/weights/README.md) and is checked to be unchanged after training.
 
-The pipeline, top to bottom: training_data -> training_views -> cache_features -> fit -> select_epoch -> save.
+The pipeline, top to bottom: training_data -> training_views -> cache_features -> [teacher_probabilities] -> fit ->
+select_epoch -> save.
 Every hyperparameter comes from the recipe (export/recipe.py).
 """
 
@@ -20,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,12 +30,14 @@ import numpy as np
 from export.augment import random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import build_backbone, freeze_batchnorm
-from export.recipe import RUN_RECIPE_NAME, Recipe
+from export.recipe import REPO, RUN_RECIPE_NAME, Recipe
 from hematovision.logic.cell_crop import normalise
 
 FEATURE_BATCH = 64  # images per forward pass of the frozen bottom while caching
 SMOKE_TRAIN_PER_CLASS = 6  # the smoke run's training images per class and dataset
 SMOKE_VAL_PER_CLASS = 3  # and its validation (and evaluation) images
+# the recipe fields that decide what the cached features are: a teacher must share them with its student
+CACHE_FIELDS = ("input_size", "frozen_blocks", "crop", "crop_um", "normalise")
 
 
 def log(message: str) -> None:
@@ -178,6 +181,51 @@ def cache_features(bottom, items: Sequence, load: Callable[..., np.ndarray], wha
     return np.concatenate(outputs)
 
 
+def teacher_run(folder: str) -> Path:
+    path = Path(folder)
+    return path if path.is_absolute() else REPO / path
+
+
+def teacher_probabilities(recipe: Recipe, x_train: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """The mean of the teachers' probabilities on the cached training views, and what each teacher was.
+
+    Every teacher shares the student's frozen bottom (CACHE_FIELDS, the same ImageNet weights), so its trained half
+    reads the student's cache directly: its classifier is rebuilt by build_models and given the saved weights."""
+    import keras
+
+    from hematovision.logic.inference import sha256_file
+
+    outputs, described = [], []
+    for folder in recipe.teachers:
+        run = teacher_run(folder)
+        teacher = Recipe.load(run / RUN_RECIPE_NAME)
+        differing = [name for name in CACHE_FIELDS if getattr(teacher, name) != getattr(recipe, name)]
+        if differing:
+            raise ValueError(f"teacher {folder} does not share the student's cached features: {', '.join(differing)}")
+        models = build_models(None, replace(teacher, mixstyle=0.0))
+        models.classifier.set_weights(keras.models.load_model(run / "classifier.keras", compile=False).get_weights())
+        probabilities = np.concatenate(
+            [
+                models.head.predict_on_batch(x_train[i : i + FEATURE_BATCH].astype(np.float32))
+                for i in range(0, len(x_train), FEATURE_BATCH)
+            ]
+        )
+        outputs.append(probabilities)
+        described.append(
+            {"run": folder, "recipe": teacher.version, "classifier_sha256": sha256_file(run / "classifier.keras")}
+        )
+        log(f"  teacher {folder}: probabilities of {len(probabilities)} training views")
+    return np.mean(outputs, axis=0).astype(np.float32), described
+
+
+def training_targets(recipe: Recipe, labels: np.ndarray, teacher: np.ndarray | None) -> np.ndarray:
+    """One-hot labels, or (1 - distill_weight) x them + distill_weight x the teachers' mean probabilities."""
+    one_hot = np.eye(len(CLASSES), dtype=np.float32)[labels]
+    if teacher is None:
+        return one_hot
+    return ((1.0 - recipe.distill_weight) * one_hot + recipe.distill_weight * teacher).astype(np.float32)
+
+
 def validate(head, x_val: np.ndarray, y_val: np.ndarray) -> dict:
     """Validation accuracy, macro-F1 (the card's and the CLI's implementation) and cross-entropy of the head."""
     from hematovision.logic.metrics import compute_metrics
@@ -269,7 +317,7 @@ def fit(head, recipe: Recipe, cache: SimpleNamespace, started: float, verbose: i
     log(f"fine-tuning {len(head.trainable_weights)} weight tensors, {recipe.epochs} epochs of {steps_per_epoch} steps")
     head.fit(
         cache.x_train.astype(np.float32),
-        keras.utils.to_categorical(cache.y_train, len(CLASSES)),
+        training_targets(recipe, cache.y_train, cache.teacher),
         sample_weight=class_weights[cache.y_train].astype(np.float32),
         epochs=recipe.epochs,
         batch_size=recipe.batch_size,
@@ -329,8 +377,15 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path, weights, smoke: bool =
         y_train=np.array([sample.label for sample, _ in views]),
         x_val=x_val.astype(np.float32),
         y_val=np.array([sample.label for sample in data.val]),
+        teacher=None,
     )
     cache_seconds = time.time() - cache_started
+    teachers = []
+    if recipe.teachers:
+        log(f"the teachers' probabilities on the training views ({len(recipe.teachers)} runs)")
+        cache.teacher, teachers = teacher_probabilities(recipe, cache.x_train)
+        agreement = float(np.mean(cache.teacher.argmax(axis=1) == cache.y_train))
+        log(f"  the teachers' mean agrees with the label on {agreement:.4f} of the training views")
 
     bn_before = np.array(models.probe_bn.moving_mean)
     history, epoch_weights = fit(models.head, recipe, cache, started, verbose=0 if smoke else 2)
@@ -350,6 +405,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path, weights, smoke: bool =
         "val_counts": class_counts(data.val),
         "history": history,
         "batchnorm_check": {"layer": models.probe_bn.name, "max_moving_mean_drift": bn_drift},
+        **({"teachers": teachers, "teachers_agree_with_label": agreement} if teachers else {}),
         "seconds": {"feature_cache": round(cache_seconds, 1), "total": round(time.time() - started, 1)},
         "smoke": smoke,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},

@@ -173,3 +173,22 @@ def test_a_step_average_recipe_starts_within_its_epochs():
     assert "from the start of epoch 2 to the end" in averaged.card_training("average")["selection_rule"]
     with pytest.raises(ValueError, match="average_from_epoch"):
         replace(averaged, average_from_epoch=mirror.epochs + 1)
+
+
+def test_the_distilled_candidates_are_the_mirror_recipe_taught_by_its_three_seeds():
+    mirror = Recipe.load(RECIPES / "2.0.0-candidate-160-balanced-mirror-s19.json")
+    for seed in (37, 41):
+        candidate = Recipe.load(RECIPES / f"2.0.0-candidate-160-distilled-s{seed}.json")
+        assert candidate.version == f"2.0.0-candidate-160-distilled-s{seed}" and candidate.seed == seed
+        changed = {line.split(":")[0] for line in candidate.differences(mirror)}
+        assert changed == {"version", "seed", "teachers", "distill_weight"}
+        assert candidate.teachers == tuple(f"build/runs/v4-mirror-s{s}" for s in (19, 17, 31))
+        assert (
+            "0.2 x the label + 0.8 x the mean probabilities of 3 models" in candidate.card_training(3)["distillation"]
+        )
+        assert Recipe.from_dict(candidate.to_dict()) == candidate  # the teachers survive the run folder's JSON
+    assert "distillation" not in mirror.card_training(3)
+    with pytest.raises(ValueError, match="distill_weight"):
+        replace(mirror, distill_weight=0.5)
+    with pytest.raises(ValueError, match="distill_weight"):
+        replace(mirror, teachers=("build/runs/x",))
