@@ -125,3 +125,29 @@ def random_view(
         image = zoom_out(image, rng, augmentation)
     view = colour_jitter(dihedral(image, int(rng.integers(8))), rng, augmentation)
     return stain_camera(view, rng, augmentation) if augmentation.stain_camera_on() else view
+
+
+def edge_cut(image: np.ndarray, box, side: float, rng: np.random.Generator, side_probability: float):
+    """The photo cut short near a cell: each side, with probability side_probability, moved in to a uniform point
+    between the cell's box and the edge of the square crop of `side` pixels centred on the box (where the photo
+    already ends inside the crop, between the box and that end). Returns the cut photo and the box in its pixels.
+
+    A cell near the edge of a photo (an enlarged one, a small one) gets a crop padded with the border colour; the
+    training crops of pbc, centred in large photos, rarely are."""
+    height, width = image.shape[:2]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    x0, y0, x1, y1 = 0, 0, width, height
+
+    def between(a: float, b: float) -> float:
+        return float(rng.uniform(min(a, b), max(a, b)))
+
+    if rng.random() < side_probability:
+        x0 = int(between(max(0.0, cx - side / 2), max(0.0, box[0])))
+    if rng.random() < side_probability:
+        y0 = int(between(max(0.0, cy - side / 2), max(0.0, box[1])))
+    if rng.random() < side_probability:
+        x1 = int(np.ceil(between(min(box[2], width), min(cx + side / 2, width))))
+    if rng.random() < side_probability:
+        y1 = int(np.ceil(between(min(box[3], height), min(cy + side / 2, height))))
+    cut = image[y0:y1, x0:x1]
+    return cut, (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)

@@ -33,6 +33,7 @@ SMOKE_BATCH_SIZE = 16
 
 CROP_MODES = ("frame", "cell")
 NORMALISATIONS = ("none", "background")  # = hematovision.logic.cell_crop.NORMALISATIONS (tests/export/test_recipe.py)
+EDGE_CUT_SIDE = 0.5  # Augmentation.edge_cut: the chance that each side of a cut view's photo is moved in
 TEST_TIMES = ("none", "mirror")  # = hematovision.logic.inference.TEST_TIMES (tests/export/test_recipe.py)
 
 
@@ -57,6 +58,9 @@ class Augmentation:
     blur_radius: float = 0.0  # Gaussian blur of radius U(0, r) px, on half of the views
     jpeg_quality: int = 0  # JPEG re-encoding at quality U(q, 95), on half of the views; 0: off
     greyscale: float = 0.0  # this share of the views turned grey (ITU-R 601 luma in each channel), last
+    # crop == "cell": this share of the views come from the photo cut short near the cell (export/augment.edge_cut),
+    # so that the crop is padded where the photo ends, as a cell near the edge of an enlarged or small photo is
+    edge_cut: float = 0.0
 
     def stain_camera_on(self) -> bool:
         return any(
@@ -128,6 +132,8 @@ class Recipe:
             raise ValueError(f"average_from_epoch must be within 1..{self.epochs} (the recipe's epochs)")
         if not 0.0 <= self.mixstyle <= 1.0 or not self.mixstyle_alpha > 0:
             raise ValueError("mixstyle is a probability in [0, 1] and mixstyle_alpha > 0")
+        if not 0.0 <= self.augmentation.edge_cut <= 1.0 or (self.augmentation.edge_cut and self.crop != "cell"):
+            raise ValueError("edge_cut is a share of the views in [0, 1], for cell crops (crop 'cell') only")
         if not 0.0 <= self.distill_weight <= 1.0 or bool(self.teachers) != (self.distill_weight > 0):
             raise ValueError("distill_weight is in (0, 1] with teachers, 0 without")
 
@@ -211,6 +217,12 @@ class Recipe:
                 f"targets: {1 - self.distill_weight:g} x the label + {self.distill_weight:g} x the mean probabilities "
                 f"of {len(self.teachers)} models of the same data and crops on each training view (ensemble "
                 f"distillation, Hinton et al. 2015): {', '.join(Path(t).name for t in self.teachers)}"
+            )
+        if a.edge_cut:
+            extra["edge_cut"] = (
+                f"{a.edge_cut:g} of the training views are cropped from the photo cut short near the cell: each side "
+                f"with probability {EDGE_CUT_SIDE:g} moved in to a uniform point between the cell's box and the crop's "
+                "edge, the rest of the crop padded with the border colour as serving pads it"
             )
         if a.stain_camera_on():
             extra["stain_camera_augmentation"] = {

@@ -26,11 +26,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from PIL import Image
 
-from export.augment import random_view
+from export.augment import edge_cut, random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import build_backbone, freeze_batchnorm
-from export.recipe import REPO, RUN_RECIPE_NAME, Recipe
+from export.recipe import EDGE_CUT_SIDE, REPO, RUN_RECIPE_NAME, Recipe
 from hematovision.logic.cell_crop import normalise
 
 FEATURE_BATCH = 64  # images per forward pass of the frozen bottom while caching
@@ -67,14 +68,23 @@ def localise(path: Path):
     return locate(decode_image(Path(path).read_bytes()))
 
 
-def cell_input(sample: Sample, recipe: Recipe, scale: float = 1.0):
+def cell_input(sample: Sample, recipe: Recipe, scale: float = 1.0, rng: np.random.Generator | None = None):
     """crop == "cell": the model input of a file through logic/cell_crop.model_input (its best cell's crop of
-    recipe.crop_um, or the whole frame where no cell is found), the ModelInput with its crop and ruler."""
-    from hematovision.logic.cell_crop import model_input
+    recipe.crop_um, or the whole frame where no cell is found), the ModelInput with its crop and ruler. With `rng`
+    (a training view) and the recipe's edge_cut, the photo may first be cut short near the cell (augment.edge_cut)."""
+    from hematovision.logic.cell_crop import crop_side, model_input
     from hematovision.logic.preprocessing import decode_image
 
     image = decode_image(sample.path.read_bytes())
-    return model_input(image, localise(sample.path), recipe.crop_um, recipe.input_size, scale)
+    localisation = localise(sample.path)
+    share = recipe.augmentation.edge_cut
+    if rng is not None and share and localisation.boxes and rng.random() < share:
+        box = localisation.boxes[0]
+        side, _ = crop_side(box, localisation.px_per_um, localisation.ruler, recipe.crop_um)
+        pixels, box = edge_cut(np.asarray(image), box, side * scale, rng, EDGE_CUT_SIDE)
+        image = Image.fromarray(np.ascontiguousarray(pixels))
+        localisation = replace(localisation, boxes=[box], scores=localisation.scores[:1])
+    return model_input(image, localisation, recipe.crop_um, recipe.input_size, scale)
 
 
 def model_input_of(sample: Sample, recipe: Recipe) -> np.ndarray:
@@ -92,7 +102,7 @@ def training_view(sample: Sample, view_seed: int, recipe: Recipe) -> np.ndarray:
     if recipe.crop == "cell":
         jitter = augmentation.crop_scale_jitter
         scale = float(np.exp(rng.uniform(-jitter, jitter))) if jitter else 1.0
-        view = random_view(cell_input(sample, recipe, scale).pixels, rng, augmentation, 0.0)
+        view = random_view(cell_input(sample, recipe, scale, rng).pixels, rng, augmentation, 0.0)
         return normalise(view, recipe.normalise)  # last, as serving does: the augmented cast is divided out
     zoom_out_probability = augmentation.pbc_zoom_out_probability if sample.dataset == "pbc" else 0.0
     image = load_image(sample, recipe.input_size)

@@ -143,3 +143,28 @@ def test_a_view_with_stain_augmentation_starts_as_the_1_2_0_view():
     again = np.random.default_rng(4)
     assert np.array_equal(plain, random_view(image, again, AUGMENTATION, 0.5))
     assert np.array_equal(stained, stain_camera(plain, again, augmentation))
+
+
+def test_edge_cut_moves_the_photo_edges_in_between_the_cell_and_the_crop_edge():
+    from export.augment import edge_cut
+
+    image = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    box, side = (150, 100, 210, 170), 120.0  # the crop spans x 120-240, y 75-195
+    unchanged, same_box = edge_cut(image, box, side, np.random.default_rng(1), 0.0)
+    assert unchanged.shape == image.shape and same_box == box
+    moved_sides = 0
+    for seed in range(50):
+        cut, moved = edge_cut(image, box, side, np.random.default_rng(seed), 0.5)
+        height, width = cut.shape[:2]
+        assert moved[0] >= 0 and moved[1] >= 0 and moved[2] <= width and moved[3] <= height  # the cell stays whole
+        assert moved[2] - moved[0] == 60 and moved[3] - moved[1] == 70
+        x0, y0 = box[0] - moved[0], box[1] - moved[1]
+        assert np.array_equal(cut, image[y0 : y0 + height, x0 : x0 + width])  # a window of the photo, not resampled
+        assert x0 in range(0, 1) or 120 <= x0 <= 150
+        assert y0 in range(0, 1) or 75 <= y0 <= 100
+        assert x0 + width == 400 or 210 <= x0 + width <= 240
+        assert y0 + height == 300 or 170 <= y0 + height <= 195
+        moved_sides += (x0 > 0) + (y0 > 0) + (x0 + width < 400) + (y0 + height < 300)
+    assert 70 <= moved_sides <= 130  # about half of the 200 sides
+    every = edge_cut(image, box, side, np.random.default_rng(3), 1.0)[0]
+    assert every.shape[0] <= 195 - 75 and every.shape[1] <= 240 - 120

@@ -43,3 +43,26 @@ def test_frame_recipe_inputs_are_the_serving_preprocessing():
     recipe = Recipe.load(RECIPE_FILE.parent / "recipes" / "1.2.0.json")
     sample = samples()[0]
     assert np.array_equal(model_input_of(sample, recipe), preprocess_file(sample.path, 224))
+
+
+def test_an_edge_cut_view_is_padded_where_the_cut_photo_ends():
+    from dataclasses import replace
+
+    from export.train import cell_input
+
+    recipe = Recipe.load(CANDIDATE)
+    cut = replace(recipe, augmentation=replace(recipe.augmentation, edge_cut=1.0))
+    for sample in samples():
+        plain = cell_input(sample, recipe, 1.0, np.random.default_rng(5))
+        views = [cell_input(sample, cut, 1.0, np.random.default_rng(seed)).pixels for seed in range(6)]
+        assert np.array_equal(plain.pixels, cell_input(sample, recipe).pixels)  # edge_cut 0 draws nothing
+        assert any(not np.array_equal(view, plain.pixels) for view in views)
+        # a cut side leaves flat border colour along the crop's edge
+        flat = [
+            np.ptp(v[:, :3].reshape(-1, 3), axis=0).max() == 0
+            or np.ptp(v[:3].reshape(-1, 3), axis=0).max() == 0
+            or np.ptp(v[:, -3:].reshape(-1, 3), axis=0).max() == 0
+            or np.ptp(v[-3:].reshape(-1, 3), axis=0).max() == 0
+            for v in views
+        ]
+        assert any(flat)

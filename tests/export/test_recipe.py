@@ -192,3 +192,17 @@ def test_the_distilled_candidates_are_the_mirror_recipe_taught_by_its_three_seed
         replace(mirror, distill_weight=0.5)
     with pytest.raises(ValueError, match="distill_weight"):
         replace(mirror, teachers=("build/runs/x",))
+
+
+def test_the_edge_cut_candidates_are_the_mirror_recipe_with_half_the_views_cut():
+    mirror = Recipe.load(RECIPES / "2.0.0-candidate-160-balanced-mirror-s19.json")
+    for seed in (43, 47):
+        candidate = Recipe.load(RECIPES / f"2.0.0-candidate-160-edgecut-s{seed}.json")
+        assert candidate.version == f"2.0.0-candidate-160-edgecut-s{seed}" and candidate.seed == seed
+        changed = {line.split(":")[0] for line in candidate.differences(mirror)}
+        assert changed == {"version", "seed", "augmentation"}
+        assert replace(candidate.augmentation, edge_cut=0.0) == mirror.augmentation
+        assert "0.5 of the training views" in candidate.card_training(3)["edge_cut"]
+    assert mirror.augmentation.edge_cut == 0.0 and "edge_cut" not in mirror.card_training(3)
+    with pytest.raises(ValueError, match="edge_cut"):
+        replace(Recipe.load(RECIPE_1_2_0), augmentation=replace(mirror.augmentation, edge_cut=0.5))
