@@ -5,7 +5,9 @@ pbc's cells sit in the middle of 363 px photos whose red cells are ~80 px across
 size (export.perturb.scale) leaves a few red cells, all cut by the edge. On 20 pbc val images (5 a class, the fixed
 subsample), the first box of the enlarged photo must hold the original's first box's centre (carried through the
 enlargement) and be at least half as large as that box enlarged (or half the photo, where the enlarged box leaves it):
-the cell, not a fragment of its nucleus. Version 3 kept 11 / 8 / 4 of 20 at x1.5 / x2 / x3; version 4 19 / 17 / 10.
+the cell, not a fragment of its nucleus. Version 3 kept 11 / 8 / 4 of 20 at x1.5 / x2 / x3; version 4 19 / 17 / 10,
+and 19 / 18 / 20 with the one-cell fallback (a photo with no nucleus candidate that is one white cell: at x3 the cell
+fills most of pbc's photos).
 Skipped without ../shared (a failure in CI, CI=true).
 """
 
@@ -18,7 +20,7 @@ from tests.ci import require
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-FLOORS = {1.5: 18, 2.0: 16, 3.0: 9}  # of 20 (measured 19, 17, 10)
+FLOORS = {1.5: 18, 2.0: 17, 3.0: 19}  # of 20 (measured 19, 18, 20)
 
 
 @pytest.fixture(scope="module")

@@ -288,3 +288,36 @@ def test_the_scale_follows_an_enlargement(k):
     original, enlarged = locate(image), locate(np.asarray(window))
     assert original.ruler == enlarged.ruler == "red_cells"
     assert enlarged.px_per_um / original.px_per_um == pytest.approx(k, rel=0.15)
+
+
+def one_cell_photo(size=(360, 360), nucleus=NUCLEUS, red_cells=False):
+    """A white cell filling the photo (a high magnification): its pale cytoplasm, a large dark nucleus off-centre;
+    or, with red_cells, a few large red cells and no white cell (an enlarged field whose cell was cut out)."""
+    w, h = size
+    image = Image.new("RGB", size, BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    if red_cells:
+        for cx, cy in ((80, 90), (250, 110), (150, 260), (320, 300)):
+            draw.ellipse([cx - 75, cy - 75, cx + 75, cy + 75], fill=RBC)
+        return np.asarray(image)
+    draw.ellipse([10, 20, w - 10, h - 5], fill=CYTOPLASM)
+    draw.ellipse([70, 60, w - 60, h - 80], fill=nucleus)
+    return np.asarray(image)
+
+
+def test_a_photo_that_is_one_white_cell_gets_one_box_around_its_nucleus():
+    """With no red cell around it, no pixel is much darker than the level the nucleus thresholds start from; the
+    photo is then one cell (ONE_CELL_*): one box holding the nucleus, the scale a guess from it (ruler "default")."""
+    for image in (one_cell_photo(), np.asarray(Image.fromarray(one_cell_photo()).resize((1200, 1200)))):
+        result = locate(image)
+        assert len(result.boxes) == len(result.scores) == 1
+        scale = image.shape[0] / 360
+        x0, y0, x1, y1 = result.boxes[0]
+        assert x0 <= 70 * scale and y0 <= 60 * scale and x1 >= 300 * scale and y1 >= 280 * scale
+        assert result.ruler == "default" and result.red_cell_cover is None
+        assert locate(Image.fromarray(image)).boxes == result.boxes
+
+
+def test_large_red_cells_or_a_pale_blob_are_not_one_white_cell():
+    assert locate(one_cell_photo(red_cells=True)).boxes == []
+    assert locate(one_cell_photo(nucleus=(200, 170, 215))).boxes == []  # not dark enough for a nucleus

@@ -27,6 +27,8 @@
    export/localiser_train.py on the tune split's candidates, as they are and in every robustness version). Candidates
    scoring >= SCORE_MIN are kept, best first, unless their centre lies in a box already kept (lobes, other passes).
 6. Each white cell's box is centred on its nucleus, at least BOX_RBC red-cell diameters wide, in original pixels.
+7. A photo with no candidate at all may be one white cell filling the frame (_one_cell, ONE_CELL_AREA): then one
+   box around its nucleus, and the scale guessed from the nucleus (ruler "default").
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ BOX_MARGIN = 0.25  # and the nucleus' box grown by this many red-cell diameters 
 DEFAULT_RBC_PX_FRACTION = 1 / 40  # with no usable red cells: a red cell is this fraction of the long side
 NUCLEUS_RBC_AREA = 1.8  # ... or the largest nucleus' area / this (exp of the median log_area: 0.5-0.64) ...
 NUCLEUS_GUESS_MIN = 1 / 8  # ... where that makes a red cell this share of the long side or more (few cells in view)
+# A photo with no nucleus candidate may be one white cell filling the frame (a high magnification, a tight crop): the
+# red-cell level is then the cell's own, and no pixel is that much darker. It is one cell when the largest region of
+# dark (green OD >= ONE_CELL_PIXEL_OD), not reddish (red OD > blue OD) pixels covers ONE_CELL_AREA of the photo or
+# more and its mean green OD is ONE_CELL_OD or more: a nucleus (pbc val enlarged x3: 1.7-2.0), not red cells
+# (dbn-select and bccd val enlarged x2 / x3 with the white cell cut out of the photo: 0.2-0.75; 10th-90th
+# percentiles).
+ONE_CELL_AREA = 0.08
+ONE_CELL_PIXEL_OD = 0.8
+ONE_CELL_OD = 1.2
+# its box: the nucleus' box grown by this x its longer side on each side (inside the photo), so that the box-ruled
+# crop (logic/cell_crop.BOX_CROP) holds the cell at about half its side, as the red-cell ruler's crops do
+ONE_CELL_MARGIN = 0.3
 # red-cell diameter = the typical distance-transform peak x exp(a + b x the share of the field the red cells cover):
 # (a, b) fitted on the tune split by `python -m export.localiser_train --fit-scale`
 SCALE_FIT = (1.251, -0.6131)
@@ -1183,9 +1197,56 @@ def score(features: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z @ MODEL_WEIGHTS + MODEL_BIAS, -30, 30)))
 
 
+def _one_cell(image, result: Localisation) -> bool:
+    """Where no nucleus candidate was found: if the photo is one white cell (see ONE_CELL_AREA), its box goes into
+    result (score SCORE_MIN, the bar it is kept at) and the scale becomes the largest-nucleus guess (ruler
+    "default"). True when it was."""
+    rgb = image if isinstance(image, Image.Image) else _as_rgb(image)
+    if isinstance(rgb, Image.Image):
+        rgb = _draft(rgb)[0].convert("RGB")
+    width, height = result.width, result.height
+    if min(width, height) < MIN_SIDE:
+        return False
+    factor = min(1.0, WORK_LONG_SIDE / max(width, height))
+    work, _ = _work_copy(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
+    factor_x, factor_y = work.shape[1] / width, work.shape[0] / height
+    bg = _background(work)
+    valid = ~_vignette(work, bg)
+    if valid.sum() < 0.05 * valid.size:
+        return False
+    od = _optical_density(work, bg)
+    green = od[:, :, 1]
+    dark = valid & (green >= ONE_CELL_PIXEL_OD) & (od[:, :, 0] > od[:, :, 2])
+    runs = label(dark)
+    if not runs.count:
+        return False
+    areas = runs.area()
+    k = int(np.argmax(areas))
+    if areas[k] < ONE_CELL_AREA * valid.sum() or green[runs.mask(np.arange(runs.count) == k)].mean() < ONE_CELL_OD:
+        return False
+    x0, y0, x1, y1 = (float(v) for v in runs.bbox()[k])
+    grow = ONE_CELL_MARGIN * max(x1 - x0, y1 - y0)
+    result.boxes.append(
+        (
+            max(0, math.floor((x0 - grow) / factor_x)),
+            max(0, math.floor((y0 - grow) / factor_y)),
+            min(width, math.ceil((x1 + grow) / factor_x)),
+            min(height, math.ceil((y1 + grow) / factor_y)),
+        )
+    )
+    result.scores.append(SCORE_MIN)
+    diameter = math.sqrt(float(areas[k]) / (NUCLEUS_RBC_AREA * math.pi / 4))
+    result.px_per_um = diameter / math.sqrt(factor_x * factor_y) / RBC_DIAMETER_UM
+    result.ruler, result.red_cell_cover = "default", None
+    return True
+
+
 def locate(image) -> Localisation:
     """White-cell boxes and the scale of a whole-field photo (uint8 HxWx3 RGB array, or a PIL image)."""
     result, boxes, features, _ = _features_and_boxes(image)
+    if not len(features):
+        _one_cell(image, result)
+        return result
     p = score(features)
     for i in np.argsort(-p, kind="stable"):
         if p[i] < SCORE_MIN:
