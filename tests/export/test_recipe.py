@@ -175,12 +175,21 @@ def test_a_step_average_recipe_starts_within_its_epochs():
         replace(averaged, average_from_epoch=mirror.epochs + 1)
 
 
+MIRROR = RECIPES / "2.0.0-candidate-160-balanced-mirror-s19.json"
+
+
+def mirror_variant(name: str, seed: int) -> tuple[Recipe, set[str]]:
+    """The candidate recipe `name`-s`seed` (named and seeded as its file says) and the fields where it differs from
+    the mirror recipe."""
+    candidate = Recipe.load(RECIPES / f"{name}-s{seed}.json")
+    assert candidate.version == f"{name}-s{seed}" and candidate.seed == seed
+    return candidate, {line.split(":")[0] for line in candidate.differences(Recipe.load(MIRROR))}
+
+
 def test_the_distilled_candidates_are_the_mirror_recipe_taught_by_its_three_seeds():
-    mirror = Recipe.load(RECIPES / "2.0.0-candidate-160-balanced-mirror-s19.json")
+    mirror = Recipe.load(MIRROR)
     for seed in (37, 41):
-        candidate = Recipe.load(RECIPES / f"2.0.0-candidate-160-distilled-s{seed}.json")
-        assert candidate.version == f"2.0.0-candidate-160-distilled-s{seed}" and candidate.seed == seed
-        changed = {line.split(":")[0] for line in candidate.differences(mirror)}
+        candidate, changed = mirror_variant("2.0.0-candidate-160-distilled", seed)
         assert changed == {"version", "seed", "teachers", "distill_weight"}
         assert candidate.teachers == tuple(f"build/runs/v4-mirror-s{s}" for s in (19, 17, 31))
         assert (
@@ -195,11 +204,9 @@ def test_the_distilled_candidates_are_the_mirror_recipe_taught_by_its_three_seed
 
 
 def test_the_edge_cut_candidates_are_the_mirror_recipe_with_half_the_views_cut():
-    mirror = Recipe.load(RECIPES / "2.0.0-candidate-160-balanced-mirror-s19.json")
+    mirror = Recipe.load(MIRROR)
     for seed in (43, 47):
-        candidate = Recipe.load(RECIPES / f"2.0.0-candidate-160-edgecut-s{seed}.json")
-        assert candidate.version == f"2.0.0-candidate-160-edgecut-s{seed}" and candidate.seed == seed
-        changed = {line.split(":")[0] for line in candidate.differences(mirror)}
+        candidate, changed = mirror_variant("2.0.0-candidate-160-edgecut", seed)
         assert changed == {"version", "seed", "augmentation"}
         assert replace(candidate.augmentation, edge_cut=0.0) == mirror.augmentation
         assert "0.5 of the training views" in candidate.card_training(3)["edge_cut"]
