@@ -850,10 +850,20 @@ def _photo_alone(source, photo, colours: np.ndarray, factor_x: float, factor_y: 
     return result, boxes + np.array([left, top, left, top], dtype=boxes.dtype), features, cell_level
 
 
-def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, np.ndarray, np.ndarray, float]:
-    """The scale, and every nucleus candidate's box (original pixels) and FEATURES row (the candidate generator).
-    A photo pasted on a plain canvas is located alone (_photo_on_canvas, _photo_alone)."""
-    source = image
+@dataclass
+class _WorkingCopy:
+    """A photo reduced to at most WORK_LONG_SIDE on its long side, with its background colour."""
+
+    work: np.ndarray
+    work_image: Image.Image  # the same pixels as `work`
+    factor_x: float  # working pixels per original pixel
+    factor_y: float
+    bg: np.ndarray
+
+
+def _working_copy(image) -> tuple[Localisation, _WorkingCopy | None]:
+    """An empty answer of the photo's size (uint8 HxWx3 RGB array, or a PIL image) and its working copy; no copy when
+    the photo is too small to hold a cell (MIN_SIDE)."""
     original_size = None
     if isinstance(image, Image.Image):
         image, original_size = _draft(image)
@@ -868,17 +878,27 @@ def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, 
         width, height = original_size
     result = Localisation(width=width, height=height)
     if min(height, width) < MIN_SIDE or min(shape) < MIN_SIDE:
-        return _no_candidates(result)
-    long_side = max(width, height)
-    factor = min(1.0, WORK_LONG_SIDE / long_side)
+        return result, None
+    factor = min(1.0, WORK_LONG_SIDE / max(width, height))
     work, work_image = _work_copy(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
     factor_x, factor_y = work.shape[1] / width, work.shape[0] / height
-    factor = math.sqrt(factor_x * factor_y)
+    return result, _WorkingCopy(work, work_image, factor_x, factor_y, _background(work))
 
-    bg = _background(work)
+
+def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, np.ndarray, np.ndarray, float]:
+    """The scale, and every nucleus candidate's box (original pixels) and FEATURES row (the candidate generator).
+    A photo pasted on a plain canvas is located alone (_photo_on_canvas, _photo_alone)."""
+    result, copy = _working_copy(image)
+    if copy is None:
+        return _no_candidates(result)
+    work, work_image, bg = copy.work, copy.work_image, copy.bg
+    factor_x, factor_y = copy.factor_x, copy.factor_y
+    factor = math.sqrt(factor_x * factor_y)
+    width, height = result.width, result.height
+
     canvas = _photo_on_canvas(work, bg) if find_canvas else None
     if canvas is not None:
-        return _photo_alone(source, *canvas, factor_x, factor_y, result)
+        return _photo_alone(image, *canvas, factor_x, factor_y, result)
     vignette = _vignette(work, bg)
     valid = ~vignette
     if valid.sum() < 0.05 * valid.size:
@@ -1201,16 +1221,11 @@ def _one_cell(image, result: Localisation) -> bool:
     """Where no nucleus candidate was found: if the photo is one white cell (see ONE_CELL_AREA), its box goes into
     result (score SCORE_MIN, the bar it is kept at) and the scale becomes the largest-nucleus guess (ruler
     "default"). True when it was."""
-    rgb = image if isinstance(image, Image.Image) else _as_rgb(image)
-    if isinstance(rgb, Image.Image):
-        rgb = _draft(rgb)[0].convert("RGB")
-    width, height = result.width, result.height
-    if min(width, height) < MIN_SIDE:
+    copy = _working_copy(image)[1]
+    if copy is None:
         return False
-    factor = min(1.0, WORK_LONG_SIDE / max(width, height))
-    work, _ = _work_copy(rgb, (max(1, round(width * factor)), max(1, round(height * factor))))
-    factor_x, factor_y = work.shape[1] / width, work.shape[0] / height
-    bg = _background(work)
+    work, bg, factor_x, factor_y = copy.work, copy.bg, copy.factor_x, copy.factor_y
+    width, height = result.width, result.height
     valid = ~_vignette(work, bg)
     if valid.sum() < 0.05 * valid.size:
         return False
