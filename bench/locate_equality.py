@@ -213,8 +213,8 @@ def answer(module: types.ModuleType, image) -> dict:
     captured = {}
     inner = module._features_and_boxes
 
-    def spy(arg):
-        out = inner(arg)
+    def spy(*args, **kwargs):
+        out = inner(*args, **kwargs)
         captured["candidates"] = out
         return out
 
@@ -251,7 +251,8 @@ def differences(ref: dict, new: dict) -> list[str]:
 
 
 def timing_inputs() -> Iterator[tuple[str, object]]:
-    """(row, image): 20 images of each size as locate gets them (PIL, as the serving path hands them), 12 MP too."""
+    """(row, image): 20 images of each size as locate gets them (PIL, as the serving path hands them), 12 MP too,
+    and a 12 MP photo with no cell."""
     for row, folder, pattern in (
         ("bccd 320x240", DATA / "bccd", "*/*/*.jpeg"),
         ("pbc 360x363", DATA / "pbc", "*/*.jpg"),
@@ -265,6 +266,16 @@ def timing_inputs() -> Iterator[tuple[str, object]]:
         yield "12 MP, array", np.asarray(_open_bytes(data))
         yield "12 MP, PIL", _open_bytes(data)
         yield "12 MP, served (decode_for_model + isotropic)", _served(data)
+    # a photo with no white cell takes the longest path (no candidate, then the one-cell check)
+    blank = _jpeg(Image.fromarray(_blank_slide(TWELVE_MP)))
+    for _ in range(5):
+        yield "12 MP blank slide (no cell), PIL", _open_bytes(blank)
+
+
+def _blank_slide(size: tuple[int, int]) -> np.ndarray:
+    """A slide's empty background (light grey, sensor noise): no cell in view."""
+    noise = np.random.default_rng(20).normal(0.0, 5.0, (size[1], size[0], 3))
+    return np.clip(228.0 + noise, 0, 255).astype(np.uint8)
 
 
 def timing(reference: types.ModuleType, new: types.ModuleType, repeats: int, rev: str) -> int:

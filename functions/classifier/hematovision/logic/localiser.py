@@ -885,10 +885,13 @@ def _working_copy(image) -> tuple[Localisation, _WorkingCopy | None]:
     return result, _WorkingCopy(work, work_image, factor_x, factor_y, _background(work))
 
 
-def _features_and_boxes(image, find_canvas: bool = True) -> tuple[Localisation, np.ndarray, np.ndarray, float]:
+def _features_and_boxes(
+    image, find_canvas: bool = True, prepared: tuple[Localisation, _WorkingCopy | None] | None = None
+) -> tuple[Localisation, np.ndarray, np.ndarray, float]:
     """The scale, and every nucleus candidate's box (original pixels) and FEATURES row (the candidate generator).
-    A photo pasted on a plain canvas is located alone (_photo_on_canvas, _photo_alone)."""
-    result, copy = _working_copy(image)
+    A photo pasted on a plain canvas is located alone (_photo_on_canvas, _photo_alone). `prepared`: the image's
+    _working_copy when the caller has it already."""
+    result, copy = prepared if prepared is not None else _working_copy(image)
     if copy is None:
         return _no_candidates(result)
     work, work_image, bg = copy.work, copy.work_image, copy.bg
@@ -1217,11 +1220,10 @@ def score(features: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z @ MODEL_WEIGHTS + MODEL_BIAS, -30, 30)))
 
 
-def _one_cell(image, result: Localisation) -> bool:
-    """Where no nucleus candidate was found: if the photo is one white cell (see ONE_CELL_AREA), its box goes into
-    result (score SCORE_MIN, the bar it is kept at) and the scale becomes the largest-nucleus guess (ruler
-    "default"). True when it was."""
-    copy = _working_copy(image)[1]
+def _one_cell(copy: _WorkingCopy | None, result: Localisation) -> bool:
+    """Where no nucleus candidate was found in the photo (its _working_copy): if it is one white cell (see
+    ONE_CELL_AREA), its box goes into result (score SCORE_MIN, the bar it is kept at) and the scale becomes the
+    largest-nucleus guess (ruler "default"). True when it was."""
     if copy is None:
         return False
     work, bg, factor_x, factor_y = copy.work, copy.bg, copy.factor_x, copy.factor_y
@@ -1258,9 +1260,10 @@ def _one_cell(image, result: Localisation) -> bool:
 
 def locate(image) -> Localisation:
     """White-cell boxes and the scale of a whole-field photo (uint8 HxWx3 RGB array, or a PIL image)."""
-    result, boxes, features, _ = _features_and_boxes(image)
+    prepared = _working_copy(image)  # built once: _one_cell reads it too, when no candidate is found
+    result, boxes, features, _ = _features_and_boxes(image, prepared=prepared)
     if not len(features):
-        _one_cell(image, result)
+        _one_cell(prepared[1], result)
         return result
     p = score(features)
     for i in np.argsort(-p, kind="stable"):
