@@ -34,7 +34,6 @@ SMOKE_BATCH_SIZE = 16
 CROP_MODES = ("frame", "cell")
 NORMALISATIONS = ("none", "background")  # = hematovision.logic.cell_crop.NORMALISATIONS (tests/export/test_recipe.py)
 EDGE_CUT_SIDE = 0.5  # Augmentation.edge_cut: the chance that each side of a cut view's photo is moved in
-OUTLIER_WEIGHT = 0.5  # outlier exposure's loss weight (Hendrycks et al. 2019: lambda = 0.5)
 TEST_TIMES = ("none", "mirror")  # = hematovision.logic.inference.TEST_TIMES (tests/export/test_recipe.py)
 
 
@@ -116,8 +115,9 @@ class Recipe:
     teachers: tuple[str, ...] = ()
     distill_weight: float = 0.0
     # outlier exposure (export/outliers.py): this many synthetic non-blood views join the training views, trained
-    # towards the uniform distribution over the classes at OUTLIER_WEIGHT x a blood view's mean weight; 0 = off
+    # towards the uniform distribution over the classes at outlier_weight x a blood view's mean weight; 0 = off
     outlier_views: int = 0
+    outlier_weight: float = 0.5  # Hendrycks et al. 2019: lambda = 0.5
 
     def __post_init__(self):
         if self.selection not in SELECTION_RULES:
@@ -142,6 +142,8 @@ class Recipe:
             raise ValueError("distill_weight is in (0, 1] with teachers, 0 without")
         if self.outlier_views < 0:
             raise ValueError("outlier_views is a number of views, >= 0")
+        if not self.outlier_weight > 0:
+            raise ValueError("outlier_weight is a loss weight, > 0")
 
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
@@ -227,8 +229,8 @@ class Recipe:
         if self.outlier_views:
             extra["outlier_exposure"] = (
                 f"{self.outlier_views} synthetic non-blood views (export/outliers.py: shapes, stripes, text) trained "
-                f"towards the uniform distribution at {OUTLIER_WEIGHT:g} x a blood view's mean weight (Hendrycks et "
-                "al., ICLR 2019)"
+                f"towards the uniform distribution at {self.outlier_weight:g} x a blood view's mean weight "
+                "(Hendrycks et al., ICLR 2019)"
             )
         if a.edge_cut:
             extra["edge_cut"] = (

@@ -32,7 +32,7 @@ from export.augment import edge_cut, random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import build_backbone, freeze_batchnorm
 from export.outliers import outlier_image
-from export.recipe import EDGE_CUT_SIDE, OUTLIER_WEIGHT, REPO, RUN_RECIPE_NAME, Recipe
+from export.recipe import EDGE_CUT_SIDE, REPO, RUN_RECIPE_NAME, Recipe
 from hematovision.logic.cell_crop import normalise
 
 FEATURE_BATCH = 64  # images per forward pass of the frozen bottom while caching
@@ -326,7 +326,7 @@ def fit(head, recipe: Recipe, cache: SimpleNamespace, started: float, verbose: i
     if len(cache.x_outlier):  # outlier exposure: uniform targets (the mean blood weight is 1)
         x_train = np.concatenate([x_train, cache.x_outlier.astype(np.float32)])
         targets = np.concatenate([targets, np.full((len(cache.x_outlier), len(CLASSES)), 1 / len(CLASSES), np.float32)])
-        weights = np.concatenate([weights, np.full(len(cache.x_outlier), OUTLIER_WEIGHT, np.float32)])
+        weights = np.concatenate([weights, np.full(len(cache.x_outlier), recipe.outlier_weight, np.float32)])
     steps_per_epoch = int(np.ceil(len(x_train) / recipe.batch_size))
     compile_head(head, recipe, steps_per_epoch)
     history: list[dict] = []
