@@ -11,7 +11,7 @@ import pytest
 from export import outliers, train
 from export.recipe import Recipe
 
-RECIPE = "export/recipes/2.0.0-candidate-160-outliers-s53.json"
+RECIPE = "export/recipes/2.0.0-candidate-160-gentle-outliers-s67.json"
 
 
 def test_an_outlier_image_is_fixed_by_its_seed_and_each_family_occurs():
@@ -43,3 +43,11 @@ def test_a_negative_number_of_outlier_views_is_refused():
     with pytest.raises(ValueError, match="outlier_views"):
         replace(recipe, outlier_views=-1)
     assert "outlier_exposure" in recipe.card_training(4)
+
+
+def test_the_outlier_weight_is_the_recipe_s_and_must_be_positive():
+    recipe = Recipe.load(train.REPO / RECIPE)
+    assert recipe.outlier_weight == 0.2
+    assert "at 0.2 x a blood view's mean weight" in recipe.card_training(4)["outlier_exposure"]
+    with pytest.raises(ValueError, match="outlier_weight"):
+        replace(recipe, outlier_weight=0.0)
