@@ -114,6 +114,10 @@ class Recipe:
     # the mean probabilities of these runs' models (folders, relative to the repository) on each cached training view
     teachers: tuple[str, ...] = ()
     distill_weight: float = 0.0
+    # outlier exposure (export/outliers.py): this many synthetic non-blood views join the training views, trained
+    # towards the uniform distribution over the classes at outlier_weight x a blood view's mean weight; 0 = off
+    outlier_views: int = 0
+    outlier_weight: float = 0.5  # Hendrycks et al. 2019: lambda = 0.5
 
     def __post_init__(self):
         if self.selection not in SELECTION_RULES:
@@ -136,6 +140,10 @@ class Recipe:
             raise ValueError("edge_cut is a share of the views in [0, 1], for cell crops (crop 'cell') only")
         if not 0.0 <= self.distill_weight <= 1.0 or bool(self.teachers) != (self.distill_weight > 0):
             raise ValueError("distill_weight is in (0, 1] with teachers, 0 without")
+        if self.outlier_views < 0:
+            raise ValueError("outlier_views is a number of views, >= 0")
+        if not self.outlier_weight > 0:
+            raise ValueError("outlier_weight is a loss weight, > 0")
 
     @classmethod
     def from_dict(cls, data: dict) -> Recipe:
@@ -217,6 +225,12 @@ class Recipe:
                 f"targets: {1 - self.distill_weight:g} x the label + {self.distill_weight:g} x the mean probabilities "
                 f"of {len(self.teachers)} models of the same data and crops on each training view (ensemble "
                 f"distillation, Hinton et al. 2015): {', '.join(Path(t).name for t in self.teachers)}"
+            )
+        if self.outlier_views:
+            extra["outlier_exposure"] = (
+                f"{self.outlier_views} synthetic non-blood views (export/outliers.py: shapes, stripes, text) trained "
+                f"towards the uniform distribution at {self.outlier_weight:g} x a blood view's mean weight "
+                "(Hendrycks et al., ICLR 2019)"
             )
         if a.edge_cut:
             extra["edge_cut"] = (

@@ -31,12 +31,14 @@ from PIL import Image
 from export.augment import edge_cut, random_view
 from export.data import CLASSES, Sample, all_splits, class_counts
 from export.model import build_backbone, freeze_batchnorm
+from export.outliers import outlier_image
 from export.recipe import EDGE_CUT_SIDE, REPO, RUN_RECIPE_NAME, Recipe
 from hematovision.logic.cell_crop import normalise
 
 FEATURE_BATCH = 64  # images per forward pass of the frozen bottom while caching
 SMOKE_TRAIN_PER_CLASS = 6  # the smoke run's training images per class and dataset
 SMOKE_VAL_PER_CLASS = 3  # and its validation (and evaluation) images
+SMOKE_OUTLIER_VIEWS = 8  # and its outlier views, when the recipe has them
 # the recipe fields that decide what the cached features are: a teacher must share them with its student
 CACHE_FIELDS = ("input_size", "frozen_blocks", "crop", "crop_um", "normalise")
 
@@ -107,6 +109,27 @@ def training_view(sample: Sample, view_seed: int, recipe: Recipe) -> np.ndarray:
     zoom_out_probability = augmentation.pbc_zoom_out_probability if sample.dataset == "pbc" else 0.0
     image = load_image(sample, recipe.input_size)
     return random_view(image, rng, augmentation, zoom_out_probability)
+
+
+def outlier_view(seed: int, recipe: Recipe) -> np.ndarray:
+    """A view of a synthetic non-blood image (export/outliers.py), through the same input path as a blood photo (the
+    localiser's crop, or the whole frame where it finds no cell) and the same augmentation."""
+    from hematovision.logic.cell_crop import frame_input, model_input
+    from hematovision.logic.localiser import locate
+
+    image = Image.fromarray(outlier_image(seed))
+    if recipe.crop == "cell":
+        pixels = model_input(image, locate(image), recipe.crop_um, recipe.input_size).pixels
+    else:
+        pixels = frame_input(image, recipe.input_size)
+    rng = np.random.default_rng(seed)
+    return normalise(random_view(pixels, rng, recipe.augmentation, 0.0), recipe.normalise)
+
+
+def outlier_seeds(recipe: Recipe, smoke: bool) -> list[int]:
+    count = min(recipe.outlier_views, SMOKE_OUTLIER_VIEWS) if smoke else recipe.outlier_views
+    rng = np.random.default_rng([recipe.seed, 1])
+    return [int(v) for v in rng.integers(1 << 31, size=count)]
 
 
 @dataclass
@@ -297,7 +320,14 @@ def fit(head, recipe: Recipe, cache: SimpleNamespace, started: float, verbose: i
 
     counts = np.bincount(cache.y_train, minlength=len(CLASSES)).astype(np.float64)
     class_weights = counts.sum() / (len(CLASSES) * np.maximum(counts, 1))
-    steps_per_epoch = int(np.ceil(len(cache.y_train) / recipe.batch_size))
+    x_train = cache.x_train.astype(np.float32)
+    targets = training_targets(recipe, cache.y_train, cache.teacher)
+    weights = class_weights[cache.y_train].astype(np.float32)
+    if len(cache.x_outlier):  # outlier exposure: uniform targets (the mean blood weight is 1)
+        x_train = np.concatenate([x_train, cache.x_outlier.astype(np.float32)])
+        targets = np.concatenate([targets, np.full((len(cache.x_outlier), len(CLASSES)), 1 / len(CLASSES), np.float32)])
+        weights = np.concatenate([weights, np.full(len(cache.x_outlier), recipe.outlier_weight, np.float32)])
+    steps_per_epoch = int(np.ceil(len(x_train) / recipe.batch_size))
     compile_head(head, recipe, steps_per_epoch)
     history: list[dict] = []
     epoch_weights: list = []
@@ -326,9 +356,9 @@ def fit(head, recipe: Recipe, cache: SimpleNamespace, started: float, verbose: i
 
     log(f"fine-tuning {len(head.trainable_weights)} weight tensors, {recipe.epochs} epochs of {steps_per_epoch} steps")
     head.fit(
-        cache.x_train.astype(np.float32),
-        training_targets(recipe, cache.y_train, cache.teacher),
-        sample_weight=class_weights[cache.y_train].astype(np.float32),
+        x_train,
+        targets,
+        sample_weight=weights,
         epochs=recipe.epochs,
         batch_size=recipe.batch_size,
         shuffle=True,
@@ -388,7 +418,11 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path, weights, smoke: bool =
         x_val=x_val.astype(np.float32),
         y_val=np.array([sample.label for sample in data.val]),
         teacher=None,
+        x_outlier=np.zeros((0, *x_train.shape[1:]), x_train.dtype),
     )
+    seeds = outlier_seeds(recipe, smoke)
+    if seeds:
+        cache.x_outlier = cache_features(models.bottom, seeds, lambda seed: outlier_view(seed, recipe), "outlier views")
     cache_seconds = time.time() - cache_started
     teachers = []
     if recipe.teachers:
@@ -418,6 +452,7 @@ def train(recipe: Recipe, run_dir: Path, data_root: Path, weights, smoke: bool =
         **({"teachers": teachers, "teachers_agree_with_label": agreement} if teachers else {}),
         "seconds": {"feature_cache": round(cache_seconds, 1), "total": round(time.time() - started, 1)},
         "smoke": smoke,
+        **({"outlier_views": len(cache.x_outlier)} if len(cache.x_outlier) else {}),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
     }
     save(run_dir, models.classifier, class_centroids(pooled, cache.y_train), report)

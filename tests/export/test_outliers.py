@@ -1,0 +1,53 @@
+"""Outlier exposure (export/outliers.py, export/train.outlier_view / outlier_seeds / fit): the synthetic non-blood
+images are fixed by their seeds, of every family, and none is blood-like in the way the evaluation's set is (its
+families are not among them); their views go through the recipe's input path; a recipe without them trains as
+before."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from export import outliers, train
+from export.recipe import Recipe
+
+RECIPE = "export/recipes/2.0.0-candidate-160-gentle-outliers-s67.json"
+
+
+def test_an_outlier_image_is_fixed_by_its_seed_and_each_family_occurs():
+    first, again, other = outliers.outlier_image(5), outliers.outlier_image(5), outliers.outlier_image(6)
+    assert first.dtype == np.uint8 and first.shape == (outliers.SIZE[1], outliers.SIZE[0], 3)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    drawn = {outliers.FAMILIES[int(np.random.default_rng(seed).integers(len(outliers.FAMILIES)))] for seed in range(30)}
+    assert drawn == set(outliers.FAMILIES)
+
+
+def test_the_evaluation_non_blood_families_are_not_trained_on():
+    # export/evaluate.non_blood_images: photos, uniform noise, bicubic blobs, solid colours, gradients
+    assert set(outliers.FAMILIES).isdisjoint({"photos", "noise", "blobs", "solid", "gradient"})
+
+
+def test_outlier_views_are_model_inputs_of_the_recipe():
+    recipe = Recipe.load(train.REPO / RECIPE)
+    seeds = train.outlier_seeds(recipe, smoke=False)
+    assert len(seeds) == recipe.outlier_views == 3000 and len(set(seeds)) == len(seeds)
+    assert len(train.outlier_seeds(recipe, smoke=True)) == train.SMOKE_OUTLIER_VIEWS
+    assert train.outlier_seeds(replace(recipe, outlier_views=0), smoke=False) == []
+    view = train.outlier_view(seeds[0], recipe)
+    assert view.shape == (recipe.input_size, recipe.input_size, 3) and view.dtype == np.uint8
+    assert np.array_equal(view, train.outlier_view(seeds[0], recipe))
+
+
+def test_a_negative_number_of_outlier_views_is_refused():
+    recipe = Recipe.load(train.REPO / RECIPE)
+    with pytest.raises(ValueError, match="outlier_views"):
+        replace(recipe, outlier_views=-1)
+    assert "outlier_exposure" in recipe.card_training(4)
+
+
+def test_the_outlier_weight_is_the_recipe_s_and_must_be_positive():
+    recipe = Recipe.load(train.REPO / RECIPE)
+    assert recipe.outlier_weight == 0.2
+    assert "at 0.2 x a blood view's mean weight" in recipe.card_training(4)["outlier_exposure"]
+    with pytest.raises(ValueError, match="outlier_weight"):
+        replace(recipe, outlier_weight=0.0)
