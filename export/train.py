@@ -313,7 +313,8 @@ class StepAverage:
 
 
 def fit(head, recipe: Recipe, cache: SimpleNamespace, started: float, verbose: int) -> tuple[list[dict], list]:
-    """Train the head on the cached features for recipe.epochs epochs, with class-balanced sample weights.
+    """Train the head on the cached features for recipe.epochs epochs, with class-balanced sample weights (and the
+    outlier views, if any, towards the uniform distribution at recipe.outlier_weight).
     Returns each epoch's history entry (training and validation figures) and weights; with selection "step_average",
     a last entry (epoch "average") and weights for the mean of the weights over the steps it covers."""
     import keras

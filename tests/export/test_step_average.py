@@ -23,7 +23,9 @@ keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
 x = rng.normal(0, 1, (96, 3, 3, 8)).astype("float16")
 y = rng.integers(0, 4, 96)
-cache = SimpleNamespace(x_train=x, y_train=y, x_val=x[:40].astype("float32"), y_val=y[:40], teacher=None)
+cache = SimpleNamespace(
+    x_train=x, y_train=y, x_val=x[:40].astype("float32"), y_val=y[:40], teacher=None, x_outlier=x[:0]
+)
 inputs = keras.Input((3, 3, 8))
 head = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs)))
 recipe = replace(Recipe.load(RECIPE_FILE), epochs=3, batch_size=32, selection="step_average", average_from_epoch=2)
