@@ -23,7 +23,7 @@ import numpy as np
 
 from export.data import Sample, all_splits, dbn_named, fixed_subsample
 from export.recipe import RUN_RECIPE_NAME, Recipe
-from export.train import SMOKE_VAL_PER_CLASS, log, model_input_of, smoke_subset
+from export.train import SMOKE_VAL_PER_CLASS, image_input, log, model_input_of, smoke_subset
 
 THRESHOLD_SETS = ("bccd_val", "pbc_val")
 REPORTED_SETS = ("bccd_test", "bccd_test_simple", "pbc_test", "bccd_val", "pbc_val")
@@ -49,12 +49,10 @@ def load_arrays(samples: list[Sample], size: int, recipe: Recipe | None = None) 
 
 def crop_input_of_bytes(data: bytes, recipe: Recipe) -> np.ndarray:
     """A non-blood image's model input under a crop == "cell" recipe (the cell crop if the localiser finds one)."""
-    from hematovision.logic.cell_crop import model_input, normalise
-    from hematovision.logic.localiser import locate
+    from hematovision.logic.cell_crop import normalise
     from hematovision.logic.preprocessing import decode_image
 
-    image = decode_image(data)
-    return normalise(model_input(image, locate(image), recipe.crop_um, recipe.input_size).pixels, recipe.normalise)
+    return normalise(image_input(decode_image(data), recipe), recipe.normalise)
 
 
 def non_blood_images(seed: int = 7) -> list[tuple[str, bytes]]:

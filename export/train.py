@@ -111,17 +111,21 @@ def training_view(sample: Sample, view_seed: int, recipe: Recipe) -> np.ndarray:
     return random_view(image, rng, augmentation, zoom_out_probability)
 
 
-def outlier_view(seed: int, recipe: Recipe) -> np.ndarray:
-    """A view of a synthetic non-blood image (export/outliers.py), through the same input path as a blood photo (the
-    localiser's crop, or the whole frame where it finds no cell) and the same augmentation."""
+def image_input(image: Image.Image, recipe: Recipe) -> np.ndarray:
+    """The model input of a decoded image that is not a dataset file, before normalisation: under crop == "cell" the
+    localiser's best cell's crop (the whole frame where it finds no cell), else the whole frame."""
     from hematovision.logic.cell_crop import frame_input, model_input
     from hematovision.logic.localiser import locate
 
-    image = Image.fromarray(outlier_image(seed))
     if recipe.crop == "cell":
-        pixels = model_input(image, locate(image), recipe.crop_um, recipe.input_size).pixels
-    else:
-        pixels = frame_input(image, recipe.input_size)
+        return model_input(image, locate(image), recipe.crop_um, recipe.input_size).pixels
+    return frame_input(image, recipe.input_size)
+
+
+def outlier_view(seed: int, recipe: Recipe) -> np.ndarray:
+    """A view of a synthetic non-blood image (export/outliers.py), through the same input path as a blood photo
+    (image_input) and the same augmentation."""
+    pixels = image_input(Image.fromarray(outlier_image(seed)), recipe)
     rng = np.random.default_rng(seed)
     return normalise(random_view(pixels, rng, recipe.augmentation, 0.0), recipe.normalise)
 
