@@ -25,9 +25,18 @@ def test_an_outlier_image_is_fixed_by_its_seed_and_each_family_occurs():
     assert drawn == set(outliers.FAMILIES)
 
 
-def test_the_evaluation_non_blood_families_are_not_trained_on():
-    # export/evaluate.non_blood_images: photos, uniform noise, bicubic blobs, solid colours, gradients
-    assert set(outliers.FAMILIES).isdisjoint({"photos", "noise", "blobs", "solid", "gradient"})
+# words in an evaluation image's name that make it one of a trained family
+FAMILY_WORDS = {"shapes": ("shape",), "stripes": ("stripe", "checker"), "text": ("text", "page")}
+
+
+def test_the_evaluation_non_blood_images_of_trained_families_are_the_named_ones():
+    from export.evaluate import non_blood_images
+
+    assert set(FAMILY_WORDS) == set(outliers.FAMILIES)
+    names = [name for name, _ in non_blood_images()]
+    of_trained = {name for name in names for words in FAMILY_WORDS.values() if any(w in name for w in words)}
+    assert of_trained == set(outliers.EVALUATION_IMAGES_OF_TRAINED_FAMILIES)
+    assert len(names) - len(of_trained) == 45
 
 
 def test_outlier_views_are_model_inputs_of_the_recipe():
