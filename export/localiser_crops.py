@@ -1,4 +1,4 @@
-"""A learned candidate scorer for the localiser, as an experiment (issue #17): research only, nothing that ships uses it.
+"""A learned candidate scorer for the localiser, as an experiment (issue #17): research only, nothing ships it.
 
 .venv-export/bin/python -m export.localiser_crops --work build/runs/localiser-crops-NAME [--set MIN_NUCLEUS_AREA=0.05]
 
@@ -184,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     say(lt._line("crop network + features (out of fold)", parts, learned, t_cnn).replace(" | ", "\n  "))
     (args.work / "results.json").write_text(json.dumps({"lines": lines}, indent=1))
     np.savez_compressed(
-        args.work / "scores.npz", **{f"logistic_{v}": s for v, s in logistic.items()}, **{f"cnn_{v}": s for v, s in learned.items()}
+        args.work / "scores.npz",
+        **{f"logistic_{v}": s for v, s in logistic.items()},
+        **{f"cnn_{v}": s for v, s in learned.items()},
     )
     return 0
 
