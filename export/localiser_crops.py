@@ -1,6 +1,7 @@
 """A learned candidate scorer for the localiser, as an experiment (issue #17): research only, nothing ships it.
 
 .venv-export/bin/python -m export.localiser_crops --work build/runs/localiser-crops-NAME [--set MIN_NUCLEUS_AREA=0.05]
+.venv-export/bin/python -m export.localiser_crops --work DIR --report --threshold T [--set ...]   # once, after the rule
 
 The stain-based generator (hematovision.logic.localiser._features_and_boxes) proposes the candidates, as for the
 committed logistic scorer (export/localiser_train.py). Here each candidate is also cut out of its photo: its box (at
@@ -13,6 +14,10 @@ Both scorers are judged out of fold on the TUNE split only, in the same folds by
 (a field and its robustness versions share a fold), each at its own best threshold on the plain fields (mean F1 over
 the three sets, localiser_train.best_threshold), on the plain fields and on every export.fields.VERSIONS version. The
 run folder gets config.json and results.json (the printed lines).
+
+--report (only for an arm the rule admits): one network trained on every tune candidate, then export.fields.evaluate
+(the floors' own path, the repo's matching rule, Wilson intervals) on the REPORT split, plain and in every version,
+beside the committed localiser, in the same run; the candidate threshold is the cross-validation's (--threshold).
 """
 
 from __future__ import annotations
@@ -106,8 +111,8 @@ def dihedral(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def fit_predict(train_x, train_f, train_y, tests, epochs: int, seed: int) -> list[np.ndarray]:
-    """Train on (crops, standardised features, labels); the scores of each (crops, features) in tests."""
+def train_model(train_x, train_f, train_y, epochs: int, seed: int):
+    """The network (features standardised by the training set's mean and scale, returned with it)."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
@@ -118,6 +123,37 @@ def fit_predict(train_x, train_f, train_y, tests, epochs: int, seed: int) -> lis
     f = ((train_f - mean) / scale).astype(np.float32)
     for _ in range(epochs):
         model.fit([dihedral(train_x, rng), f], train_y.astype(np.float32), batch_size=128, epochs=1, verbose=0)
+    return model, mean, scale
+
+
+def network_locate(model, mean, scale, threshold: float):
+    """localiser.locate with the network as its scorer (the same candidates, order, threshold and kept-box rule)."""
+
+    def locate(image) -> L.Localisation:
+        prepared = L._working_copy(image)
+        result, boxes, features, _ = L._features_and_boxes(image, prepared=prepared)
+        if not len(features):
+            L._one_cell(prepared[1], result)
+            return result
+        x = crops_of(Image.fromarray(np.asarray(image)), np.asarray(boxes).reshape(-1, 4))
+        p = model.predict([x, ((features - mean) / scale).astype(np.float32)], batch_size=512, verbose=0)[:, 0]
+        for i in np.argsort(-p, kind="stable"):
+            if p[i] < threshold:
+                break
+            box = tuple(int(v) for v in boxes[i])
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            if any(k[0] <= cx <= k[2] and k[1] <= cy <= k[3] for k in result.boxes):
+                continue
+            result.boxes.append(box)
+            result.scores.append(float(p[i]))
+        return result
+
+    return locate
+
+
+def fit_predict(train_x, train_f, train_y, tests, epochs: int, seed: int) -> list[np.ndarray]:
+    """Train on (crops, features, labels); the scores of each (crops, features) in tests."""
+    model, mean, scale = train_model(train_x, train_f, train_y, epochs, seed)
     return [
         model.predict([x, ((t - mean) / scale).astype(np.float32)], batch_size=512, verbose=0)[:, 0] for x, t in tests
     ]
@@ -131,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--versions", default=",".join(VERSIONS))
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a generator constant of localiser.py")
+    parser.add_argument("--report", action="store_true", help="the final network on the report split (once)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="--report: the cross-validation's threshold")
     args = parser.parse_args(argv)
     for item in args.set:
         name, value = item.split("=")
@@ -153,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, v in enumerate([None, *versions]):
         parts[v], crops[v] = collect(tune, v, i * n)
     say(f"collected {sum(len(c.group) for c in parts.values())} candidates in {time.time() - started:.0f} s")
+    if args.report:
+        return report(args, fields, parts, crops, say, lines)
     for name in ("bccd", "txl", "phone"):
         say(f"generator recall {name} (plain): {lt.figures(parts[None], parts[None].set == name)[name][0]:.3f}")
 
@@ -188,6 +228,31 @@ def main(argv: list[str] | None = None) -> int:
         **{f"logistic_{v}": s for v, s in logistic.items()},
         **{f"cnn_{v}": s for v, s in learned.items()},
     )
+    return 0
+
+
+def report(args, fields, parts, crops, say, lines) -> int:
+    from export.fields import evaluate, format_row
+
+    pool = lt._pooled([parts[v] for v in parts])
+    model, mean, scale = train_model(
+        np.concatenate([crops[v] for v in parts]), pool.features, pool.positive, args.epochs, args.seed
+    )
+    model.save(args.work / "scorer.keras")
+    np.savez(args.work / "standardise.npz", mean=mean, scale=scale, threshold=args.threshold)
+    report_fields = [f for f in fields if f.split == "report"]
+    learned = network_locate(model, mean, scale, args.threshold)
+    committed_min_area = L.MIN_NUCLEUS_AREA
+    for version in [None, *VERSIONS]:
+        for name in ("bccd", "txl", "phone"):
+            chosen = [f for f in report_fields if f.set == name]
+            L.MIN_NUCLEUS_AREA = 0.20  # the committed generator, whatever --set chose
+            before = evaluate(L.locate, chosen, DATA_ROOT, version).row()
+            L.MIN_NUCLEUS_AREA = committed_min_area
+            after = evaluate(learned, chosen, DATA_ROOT, version).row()
+            say(f"{version or 'plain'} {format_row(name + ' committed', before)}")
+            say(f"{version or 'plain'} {format_row(name + ' network', after)}")
+    (args.work / "results.json").write_text(json.dumps({"lines": lines}, indent=1))
     return 0
 
 
