@@ -2,6 +2,7 @@
 
 .venv-export/bin/python -m export.localiser_crops --work build/runs/localiser-crops-NAME [--set MIN_NUCLEUS_AREA=0.05]
 .venv-export/bin/python -m export.localiser_crops --work DIR --report --threshold T [--set ...]   # once, after the rule
+.venv-export/bin/python -m export.localiser_crops --work DIR --onnx PATH   # the --report run's network, as ONNX
 
 The stain-based generator (hematovision.logic.localiser._features_and_boxes) proposes the candidates, as for the
 committed logistic scorer (export/localiser_train.py). Here each candidate is also cut out of its photo: its box (at
@@ -169,10 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE: a generator constant of localiser.py")
     parser.add_argument("--report", action="store_true", help="the final network on the report split (once)")
     parser.add_argument("--threshold", type=float, default=0.5, help="--report: the cross-validation's threshold")
+    parser.add_argument("--onnx", type=Path, help="write the --report run's network (in --work) as ONNX and exit")
     args = parser.parse_args(argv)
     for item in args.set:
         name, value = item.split("=")
         setattr(L, name, float(value))
+    if args.onnx:
+        print(json.dumps(export_onnx(args.work, args.onnx, load_fields()), indent=1))
+        return 0
     args.work.mkdir(parents=True, exist_ok=False)
     (args.work / "config.json").write_text(json.dumps({**vars(args), "work": str(args.work), "crop": CROP}, indent=1))
     lines = []
@@ -229,6 +234,44 @@ def main(argv: list[str] | None = None) -> int:
         **{f"cnn_{v}": s for v, s in learned.items()},
     )
     return 0
+
+
+def export_onnx(work: Path, path: Path, fields) -> dict:
+    """The --report run's network (scorer.keras, standardise.npz) as ONNX: float32 'crop' [N, CROP, CROP, 3] and raw
+    'features' [N, len(FEATURES)] in (the standardisation inside the graph), 'score' [N] out; checked against Keras
+    on the tune split's plain candidates (max |difference|), through onnxruntime on 1 thread."""
+    import onnx
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+
+    model = tf.keras.models.load_model(work / "scorer.keras")
+    saved = np.load(work / "standardise.npz")
+    mean, scale = saved["mean"].astype(np.float32), saved["scale"].astype(np.float32)
+    spec = (
+        tf.TensorSpec((None, CROP, CROP, 3), tf.float32, name="crop"),
+        tf.TensorSpec((None, len(L.FEATURES)), tf.float32, name="features"),
+    )
+
+    @tf.function(input_signature=spec)
+    def serve(crop, features):
+        return model([crop, (features - mean) / scale], training=False)[:, 0]
+
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=17)
+    old = proto.graph.output[0].name
+    for node in proto.graph.node:
+        node.output[:] = ["score" if n == old else n for n in node.output]
+    proto.graph.output[0].name = "score"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
+    tune = [f for f in fields if f.split == "tune"]
+    c, x = collect(tune, None, 0)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    got = session.run(["score"], {"crop": x, "features": c.features.astype(np.float32)})[0]
+    want = model.predict([x, ((c.features - mean) / scale).astype(np.float32)], batch_size=512, verbose=0)[:, 0]
+    return {"bytes": path.stat().st_size, "candidates": len(got), "max_abs_difference": float(np.abs(got - want).max())}
 
 
 def report(args, fields, parts, crops, say, lines) -> int:
