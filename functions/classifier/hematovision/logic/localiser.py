@@ -34,7 +34,6 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -764,31 +763,6 @@ def _dog_energy(plane: np.ndarray, valid: np.ndarray, diameter: float, top: floa
     return float(np.mean(response[valid] ** 2))
 
 
-TEXTURE_LOW = 0.02  # the texture diameter's search: from this share of the eyepiece circle ...
-TEXTURE_HIGH = 0.07  # ... to this share of it (EYEPIECE_RBC) ...
-TEXTURE_BELOW = 0.75  # ... and this share of the red-cell estimate, by steps of TEXTURE_STEP
-TEXTURE_STEP = 1.25
-
-
-def _texture_diameter(work, bg, od_g, valid, circle: float, diameter: float) -> float | None:
-    """Inside an eyepiece circle: the diameter, well under the red-cell estimate, at which a difference of Gaussians
-    carries the most energy, when that is at least EYEPIECE_DOG x the energy at the estimate (touching red cells make
-    the distance transform read several cells as one), else None."""
-    low, high = TEXTURE_LOW * circle, min(TEXTURE_HIGH * circle, TEXTURE_BELOW * diameter)
-    if high < low:
-        return None
-    plane = od_g if od_g is not None else _green_density(work, bg)
-    top = float(np.percentile(plane[valid], 99)) + 1e-6
-    grid = [low]
-    while grid[-1] * TEXTURE_STEP <= high:
-        grid.append(grid[-1] * TEXTURE_STEP)
-    energies = [_dog_energy(plane, valid, d, top) for d in grid]
-    best = int(np.argmax(energies))
-    if energies[best] < EYEPIECE_DOG * _dog_energy(plane, valid, diameter, top):
-        return None
-    return grid[best]
-
-
 # ----------------------------------------------------------------------------------------------------------- locate
 FEATURES = (
     "log_area",  # log(nucleus area / red-cell area)
@@ -810,7 +784,6 @@ FEATURES = (
     "chroma_vs_median",  # chroma - the field's median candidate chroma
     "blue_vs_median",  # blue_share - the field's median candidate blue_share
     "red_vs_median",  # red_share - the field's median candidate red_share
-    "texture_pass",  # 1: found by the pass at the red cells' texture diameter inside an eyepiece circle
 )
 FIELD_RELATIVE = {  # feature: (the feature it is made of, over the largest or minus the median of the field's)
     "rel_dark": ("dark", "ratio_to_largest"),
@@ -973,16 +946,15 @@ def _features_and_boxes(
     result.px_per_um = diameter / factor / RBC_DIAMETER_UM
     diameters = [diameter]
     circle = None if whole else _eyepiece_diameter(valid)
-    if circle is not None:
-        texture = _texture_diameter(work, bg, od_g, valid, circle, diameter)
-        if texture is not None:
-            diameters.append(texture)
+    if circle is not None and diameter > EYEPIECE_RBC * circle:
+        bound = EYEPIECE_RBC * circle
+        plane = od_g if od_g is not None else _green_density(work, bg)
+        top = float(np.percentile(plane[valid], 99)) + 1e-6
+        if _dog_energy(plane, valid, bound, top) >= EYEPIECE_DOG * _dog_energy(plane, valid, diameter, top):
+            diameters.append(bound)
     found = [
         _candidates(work, work_image, valid, valid_at, bg, nucleus_level, d, factor_x, factor_y) for d in diameters
     ]
-    for k, f in enumerate(found):
-        if f is not None:
-            f[-1][:, FEATURES.index("texture_pass")] = float(k > 0) * (os.environ.get("NO_TEXTURE_FEATURE") != "1")
     found = [f for f in found if f is not None]
     if not found:
         return _no_candidates(result, cell_level)
