@@ -17,12 +17,12 @@ SHARED_FIELDS = ROOT.parent / "shared" / "data" / "fields"
 # measured on the report split (LOCALISER_VERSION "4": stain candidates, touching pairs split, the scale from the red
 # cells the image's edge does not cut, corrected for their cover, or from the largest nucleus at a high magnification,
 # a second pass at the eyepiece's red-cell bound inside an eyepiece circle, + the scorer fitted on the tune fields and
-# their robustness versions; fields/txl's repeated boxes.csv rows read once): bccd 0.977 / 0.986 / 0.788, txl 0.960 /
-# 0.974 / 0.750, phone 0.907 / 0.933 / -; the floors sit ~0.01 under them (the localiser is deterministic). Issue
-# #17's targets (0.97 / 0.97, phone 0.93 / 0.93, scale 0.9+) are above some of them.
+# their robustness versions; fields/txl's repeated rows and twice-boxed cells read once): bccd 0.977 / 0.986 / 0.788,
+# txl 0.967 / 0.974 / 0.750, phone 0.907 / 0.933 / -; the floors sit ~0.01 under them (the localiser is
+# deterministic). Issue #17's targets (0.97 / 0.97, phone 0.93 / 0.93, scale 0.9+) are above some of them.
 FLOORS = {  # set: (recall, precision, scale within +-15%)
     "bccd": (0.97, 0.975, 0.775),
-    "txl": (0.95, 0.965, 0.74),
+    "txl": (0.955, 0.965, 0.74),
     "phone": (0.895, 0.92, None),
 }
 
@@ -53,14 +53,14 @@ def test_report_split_floors(report_fields, name):
 
 
 # robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4 0.977 /
-# 0.982, txl x0.4 0.964 / 0.960, bccd vignette 0.954 / 0.917 (a synthetic circle around a 100x field), bccd saturation
-# x0.5 0.968 / 0.972 and txl 0.921 / 0.977 (version 1: recall 0.743 and 0.230); the rest: see python -m export.fields
+# 0.982, txl x0.4 0.971 / 0.960, bccd vignette 0.954 / 0.917 (a synthetic circle around a 100x field), bccd saturation
+# x0.5 0.968 / 0.972 and txl 0.927 / 0.977 (version 1: recall 0.743 and 0.230); the rest: see python -m export.fields
 VERSION_FLOORS = {  # (set, version): (recall, precision)
     ("bccd", "scale_x0.4"): (0.97, 0.97),
-    ("txl", "scale_x0.4"): (0.955, 0.95),
+    ("txl", "scale_x0.4"): (0.96, 0.95),
     ("bccd", "vignette"): (0.945, 0.905),
     ("bccd", "saturation_x0.5"): (0.955, 0.96),
-    ("txl", "saturation_x0.5"): (0.91, 0.965),
+    ("txl", "saturation_x0.5"): (0.915, 0.965),
 }
 
 
