@@ -946,15 +946,12 @@ def _features_and_boxes(
     result.px_per_um = diameter / factor / RBC_DIAMETER_UM
     diameters = [diameter]
     circle = None if whole else _eyepiece_diameter(valid)
-    if circle is not None:
+    if circle is not None and diameter > EYEPIECE_RBC * circle:
+        bound = EYEPIECE_RBC * circle
         plane = od_g if od_g is not None else _green_density(work, bg)
         top = float(np.percentile(plane[valid], 99)) + 1e-6
-        at_estimate = None
-        for share in (0.025, 0.04):
-            if share * circle < 0.75 * diameter:
-                at_estimate = at_estimate or _dog_energy(plane, valid, diameter, top)
-                if _dog_energy(plane, valid, share * circle, top) >= EYEPIECE_DOG * at_estimate:
-                    diameters.append(share * circle)
+        if _dog_energy(plane, valid, bound, top) >= EYEPIECE_DOG * _dog_energy(plane, valid, diameter, top):
+            diameters.append(bound)
     found = [
         _candidates(work, work_image, valid, valid_at, bg, nucleus_level, d, factor_x, factor_y) for d in diameters
     ]
