@@ -97,31 +97,18 @@ def predict(model, x: np.ndarray) -> np.ndarray:
 def select(c: Candidates, p: np.ndarray, threshold: float) -> np.ndarray:
     """localiser.locate's choice: by score, above the threshold, skipping a box whose centre is in a kept box."""
     keep = np.zeros(len(p), bool)
-    thresholds = _per_candidate(c, threshold)
     for g in np.unique(c.group):
         idx = np.nonzero(c.group == g)[0]
         kept = []
         for i in idx[np.argsort(-p[idx], kind="stable")]:
-            if p[i] < thresholds[i]:
-                continue
+            if p[i] < threshold:
+                break
             cx, cy = (c.boxes[i, 0] + c.boxes[i, 2]) / 2, (c.boxes[i, 1] + c.boxes[i, 3]) / 2
             if any(c.boxes[k, 0] <= cx <= c.boxes[k, 2] and c.boxes[k, 1] <= cy <= c.boxes[k, 3] for k in kept):
                 continue
             kept.append(i)
         keep[kept] = True
     return keep
-
-
-def _eyepiece(features: np.ndarray) -> np.ndarray:
-    """The candidates of the fixed-share eyepiece passes (scored by a scorer of their own)."""
-    return features[:, L.FEATURES.index("eyepiece_pass")] > 0.5
-
-
-def _per_candidate(c: Candidates, threshold) -> np.ndarray:
-    """A threshold per candidate: a float for all, or (regular, eyepiece pass)."""
-    if np.ndim(threshold) == 0:
-        return np.full(len(c.group), float(threshold))
-    return np.where(_eyepiece(c.features), threshold[1], threshold[0])
 
 
 def figures(c: Candidates, keep: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -171,16 +158,11 @@ def out_of_fold(parts: dict, train: list, n: int, folds: int, l2: float = L2, se
     pool = _pooled([parts[v] for v in train])
     train_fold = fold_of_field[pool.group % n]
     scores = {v: np.zeros(len(c.group)) for v, c in parts.items()}
-    split = _eyepiece(pool.features)
     for k in range(folds):
-        for side in (False, True):
-            rows = (train_fold != k) & (split == side)
-            if not rows.any():
-                continue
-            fitted = fit(pool.features[rows], pool.positive[rows], l2)
-            for v, c in parts.items():
-                held = (fold_of_field[c.group % n] == k) & (_eyepiece(c.features) == side)
-                scores[v][held] = predict(fitted, c.features[held])
+        fitted = fit(pool.features[train_fold != k], pool.positive[train_fold != k], l2)
+        for v, c in parts.items():
+            held = fold_of_field[c.group % n] == k
+            scores[v][held] = predict(fitted, c.features[held])
     return scores
 
 
@@ -190,12 +172,7 @@ def best_threshold(plain: Candidates, p: np.ndarray) -> tuple[float, float]:
     thresholds = np.arange(0.05, 0.96, 0.025)
     f1 = [_mean_f1(figures(plain, select(plain, p, t)), sets) for t in thresholds]
     i = int(np.argmax(f1))
-    if not _eyepiece(plain.features).any():
-        return float(thresholds[i]), f1[i]
-    pairs = [(a, b) for a in thresholds for b in thresholds]
-    f1 = [_mean_f1(figures(plain, select(plain, p, pair)), sets) for pair in pairs]
-    i = int(np.argmax(f1))
-    return (float(pairs[i][0]), float(pairs[i][1])), f1[i]
+    return float(thresholds[i]), f1[i]
 
 
 def _line(name: str, parts: dict, scores: dict, threshold: float) -> str:
@@ -208,7 +185,7 @@ def _line(name: str, parts: dict, scores: dict, threshold: float) -> str:
             + "  ".join(f"{s} {figs[s][0]:.3f}/{figs[s][1]:.3f}" for s in sets)
             + f" F1 {_mean_f1(figs, set(sets)):.3f}"
         )
-    return f"{name} @ {np.round(threshold, 3)}: " + " | ".join(out)
+    return f"{name} @ {threshold:.3f}: " + " | ".join(out)
 
 
 def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int = 0) -> None:
@@ -303,22 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     scores = out_of_fold(parts, list(parts), len(tune), args.folds, args.l2)
     threshold, f1 = best_threshold(parts[None], scores[None])
     print(_line("out of fold", parts, scores, threshold).replace(" | ", "\n  "))
+    model = fit(c.features, c.positive, args.l2)
+    mean, scale, w, b = model
     np.set_printoptions(precision=5, suppress=True, linewidth=200)
 
     def arr(v):
         return "np.array([" + ", ".join(f"{x:.5g}" for x in v) + "])"
 
-    side = _eyepiece(c.features)
-    if side.any():
-        pm, ps, pw, pb = fit(c.features[side], c.positive[side], args.l2)
-        print(f"SCORE_MIN_EYEPIECE = {threshold[1]:.3f}")
-        print(f"MODEL_EYEPIECE_MEAN = {arr(pm)}")
-        print(f"MODEL_EYEPIECE_SCALE = {arr(ps)}")
-        print(f"MODEL_EYEPIECE_WEIGHTS = {arr(pw)}")
-        print(f"MODEL_EYEPIECE_BIAS = {pb:.5g}")
-        threshold = threshold[0]
-    model = fit(c.features[~side], c.positive[~side], args.l2)
-    mean, scale, w, b = model
     print(f"SCORE_MIN = {threshold:.3f}  # out-of-fold mean F1 on the plain tune fields {f1:.3f}")
     print(f"MODEL_MEAN = {arr(mean)}")
     print(f"MODEL_SCALE = {arr(scale)}")

@@ -787,7 +787,6 @@ FEATURES = (
     "chroma_vs_median",  # chroma - the field's median candidate chroma
     "blue_vs_median",  # blue_share - the field's median candidate blue_share
     "red_vs_median",  # red_share - the field's median candidate red_share
-    "eyepiece_pass",  # 1: found by a pass at EYEPIECE_SHARES of the eyepiece circle
 )
 FIELD_RELATIVE = {  # feature: (the feature it is made of, over the largest or minus the median of the field's)
     "rel_dark": ("dark", "ratio_to_largest"),
@@ -958,13 +957,9 @@ def _features_and_boxes(
         top = float(np.percentile(plane[valid], 99)) + 1e-6
         if _dog_energy(plane, valid, bound, top) >= EYEPIECE_DOG * _dog_energy(plane, valid, diameter, top):
             diameters.append(bound)
-    fixed_share = len(diameters) > 1 and circle is not None and diameter <= EYEPIECE_MAX_RBC * circle
     found = [
         _candidates(work, work_image, valid, valid_at, bg, nucleus_level, d, factor_x, factor_y) for d in diameters
     ]
-    for k, f in enumerate(found):
-        if f is not None:
-            f[-1][:, FEATURES.index("eyepiece_pass")] = float(fixed_share and k > 0)
     found = [f for f in found if f is not None]
     if not found:
         return _no_candidates(result, cell_level)
