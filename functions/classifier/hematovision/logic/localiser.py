@@ -98,9 +98,6 @@ RING = 0.5  # the ring feature's margin around a nucleus, in red-cell diameters
 EYEPIECE_FIT = 0.02
 EYEPIECE_RBC = 0.07
 EYEPIECE_DOG = 0.6
-EYEPIECE_MAX_RBC = 0.12
-EYEPIECE_SHARES = (0.025, 0.04)
-EYEPIECE_BELOW = 0.75
 DOG_SPREAD = 1.25  # the difference of Gaussians: sigma / DOG_SPREAD minus sigma x DOG_SPREAD
 SCORE_MIN = 0.625  # a candidate is a white cell when its score reaches this (tune split)
 # the candidate scorer (export/localiser_train.py fits it on the tune split's candidates; it prints these)
@@ -949,9 +946,7 @@ def _features_and_boxes(
     result.px_per_um = diameter / factor / RBC_DIAMETER_UM
     diameters = [diameter]
     circle = None if whole else _eyepiece_diameter(valid)
-    if circle is not None and diameter <= EYEPIECE_MAX_RBC * circle:
-        diameters += [share * circle for share in EYEPIECE_SHARES if share * circle < EYEPIECE_BELOW * diameter]
-    elif circle is not None and diameter > EYEPIECE_RBC * circle:
+    if circle is not None and diameter > EYEPIECE_RBC * circle:
         bound = EYEPIECE_RBC * circle
         plane = od_g if od_g is not None else _green_density(work, bg)
         top = float(np.percentile(plane[valid], 99)) + 1e-6
