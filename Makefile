@@ -5,7 +5,7 @@ EXPORT_VENV := .venv-export
 TOOLS_VENV := .venv-tools
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: serve test lint format venv export-venv tools-venv train promote evaluate export-smoke bench bench-power build package-size clean
+.PHONY: serve test lint format venv export-venv tools-venv train promote evaluate evaluate-fields export-smoke bench bench-power build package-size clean
 
 $(VENV)/.installed: pyproject.toml functions/classifier/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ promote: export-venv
 ## the card states the minutes it took and the machine's load average (docs/model-card.md, "Re-measure").
 evaluate: export-venv
 	$(EXPORT_VENV)/bin/python -m export evaluate
+
+## The whole-field localiser on the report split of ../shared/data/fields (every set and robustness version, ~9 min):
+## prints the figures and writes them into the model card's localisation section (docs/model-card.md).
+evaluate-fields: venv
+	$(VENV)/bin/python -m export.fields --split report --card
 
 ## The committed recipe on a few dozen images and 2 epochs, end to end, into build/smoke (~3 min).
 export-smoke: export-venv

@@ -14,6 +14,9 @@ from hematovision.logic.localiser import LOCALISER_VERSION
 from hematovision.logic.metrics import wilson_interval
 
 REPO = Path(__file__).resolve().parents[1]
+# The committed model's card: `python -m export.fields --card` writes its localisation section (write_localisation),
+# and a card written for a new model carries that section over while the localiser version is the same.
+COMMITTED_CARD = REPO / "functions" / "classifier" / "model" / "model_card.json"
 # Written by `make bench` (bench/quantize.py): the int8 variant measured against the committed model. Only read here.
 INT8_REPORT = REPO / "bench" / "results" / "int8_report.json"
 NAME = "hematovision-wbc"
@@ -152,6 +155,7 @@ def write_card(
         "non_blood_images": _json(non_blood),
         **({"flagged_summary": _json(flagged)} if flagged is not None else {}),
         **({"robustness": _json(robustness)} if robustness is not None else {}),
+        **({"localisation": localisation} if (localisation := committed_localisation()) is not None else {}),
         "parity": _json(parity),
         "architecture": "MobileNetV2 1.0/224 (ImageNet) -> global average pooling -> dropout -> Dense(4) softmax",
         "training": {
@@ -220,6 +224,30 @@ def write_card(
         "citation": "Cite Acevedo et al. 2020 for pbc; credit BCCD (Shenggan/BCCD_Dataset) for bccd.",
     }
     (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def committed_localisation(path: Path = COMMITTED_CARD) -> dict | None:
+    """The committed card's localisation figures, if they were measured with this code's localiser version (the
+    localiser is the service's, not the model's: a new model keeps them, a new localiser needs them re-measured)."""
+    if not path.is_file():
+        return None
+    section = json.loads(path.read_text()).get("localisation")
+    if section is None or section.get("localiser_version") != LOCALISER_VERSION:
+        return None
+    return section
+
+
+def write_localisation(section: dict, path: Path = COMMITTED_CARD, docs: Path = REPO / "docs") -> dict:
+    """Put the localisation section (export.fields.card_section) into the card at `path`, after its robustness
+    section, and re-render docs/model-card.md from it (its plots stay as they are: no figure of them moves)."""
+    card = json.loads(path.read_text())
+    card.pop("localisation", None)
+    keys = list(card)
+    at = keys.index("robustness") + 1 if "robustness" in keys else len(keys)
+    card = {**{k: card[k] for k in keys[:at]}, "localisation": section, **{k: card[k] for k in keys[at:]}}
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    (docs / "model-card.md").write_text(markdown(card))
     return card
 
 
@@ -323,6 +351,83 @@ def robustness_lines(card: dict) -> list[str]:
             cells.append(f"{r['accuracy']:.3f} · {r['flagged_fraction']:.0%} · {unflagged}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+LOCALISATION_SETS = {
+    "bccd": "fields/bccd (640×480 microscope camera)",
+    "txl": "fields/txl (Raabin, PBC, BCCD)",
+    "phone": "fields/phone (phone through the eyepiece, 416×416)",
+}
+
+
+def _with_interval(value: float, interval: list[float]) -> str:
+    return f"{value:.3f} [{interval[0]:.3f}-{interval[1]:.3f}]"
+
+
+def localisation_lines(card: dict) -> list[str]:
+    """The whole-field localiser's figures (export.fields.card_section) and which of issue #17's bars they meet."""
+    loc = card.get("localisation")
+    if loc is None:
+        return []
+    lines = [
+        "## Whole-field localisation (`POST /v1/analyze`)",
+        "",
+        f"The service's localiser (`logic/localiser.py`, version {loc['localiser_version']}; not part of this model) "
+        f"finds the white cells that `/v1/analyze` classifies. Measured by `{loc['reproduce']}` (`make "
+        f"evaluate-fields`, about 9 minutes) on {loc['what']}.",
+        "",
+        "| set | fields | WBC | recall | precision | scale within ±15% |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in loc["sets"].items():
+        scale = "—" if row["scale_within"] is None else f"{row['scale_within']:.3f} (n={row['scale_fields']})"
+        lines.append(
+            f"| {LOCALISATION_SETS.get(name, name)} | {row['fields']} | {row['wbc']} | "
+            f"{_with_interval(row['recall'], row['recall_ci'])} | "
+            f"{_with_interval(row['precision'], row['precision_ci'])} | {scale} |"
+        )
+    names = list(loc["sets"])
+    lines += [
+        "",
+        "Robustness versions of the same fields (recall / precision):",
+        "",
+        "| version | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for version, by_set in loc["versions"].items():
+        cells = [f"{by_set[n]['recall']:.3f} / {by_set[n]['precision']:.3f}" for n in names]
+        lines.append(f"| {version} | " + " | ".join(cells) + " |")
+    bars = loc["bars"]
+    short = [
+        f"{name} {what} {value:.3f} < {bar}"
+        for name, row in loc["sets"].items()
+        for what, bar in zip(("recall", "precision"), bars["sets"][name], strict=True)
+        if (value := row[what]) < bar
+    ]
+    short += [
+        f"{name} scale within ±15% {row['scale_within']:.3f} < {bars['scale_within']}"
+        for name, row in loc["sets"].items()
+        if row["scale_within"] is not None and row["scale_within"] < bars["scale_within"]
+    ]
+    versions_short = sorted(
+        {
+            f"{name} {version}"
+            for version, by_set in loc["versions"].items()
+            for name, row in by_set.items()
+            if min(row["recall"], row["precision"]) < bars["versions"]
+        }
+    )
+    if versions_short:
+        short.append(f"recall or precision < {bars['versions']} on " + ", ".join(versions_short))
+    per_set = ", ".join(f"{name} {' / '.join(map(str, bar))}" for name, bar in bars["sets"].items())
+    lines += [
+        "",
+        f"Issue #17's bars: recall / precision {per_set}; the scale within ±15% on {bars['scale_within']:.0%} of the "
+        f"fields; recall and precision >= {bars['versions']} in every version. "
+        + ("All met." if not short else "Not met: " + "; ".join(short) + "."),
+        "",
+    ]
+    return lines
 
 
 def calibration_lines(uncertainty: dict) -> list[str]:
@@ -446,6 +551,7 @@ def markdown(card: dict) -> str:
         f"(tolerance {p['tolerance']:g}), identical argmax: {p['argmax_identical']}.",
         "",
         *int8_section(card),
+        *localisation_lines(card),
         "## Limitations",
         "",
         *[f"- {x}" for x in card["limitations"]],

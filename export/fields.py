@@ -1,7 +1,7 @@
 """Localisation figures on the whole-field photos (../shared/data/fields): the fixed split, matching, evaluation.
 
 python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions blur,...] [--no-versions]
-                        [--no-timing] [--misses] [--causes] [--rev REV] [--write-split]
+                        [--no-timing] [--misses] [--causes] [--rev REV] [--write-split] [--card]
 
 - Three sets: fields/bccd (640x480 microscope-camera fields), fields/txl (Raabin-WBC, PBC and BCCD fields,
   re-annotated), fields/phone (416x416 phone photos through an eyepiece, porcine blood). Only WBC boxes are
@@ -17,6 +17,8 @@ python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions
   eyepiece circle, rotated 90 degrees, Gaussian blur (radius 1.5), saturation x0.5 (as the robustness table's).
 - --causes: why each missed true box was missed (miss_causes); --rev: the localiser as it was at a git revision
   (bench.locate_equality.load_reference), to compare before and after a change on the same fields.
+- --card: the report split's figures (every set, every version) become the "localisation" section of the committed
+  model card (functions/classifier/model/model_card.json and docs/model-card.md; export.card.write_localisation).
 """
 
 from __future__ import annotations
@@ -411,6 +413,48 @@ HEADER = (
 )
 
 
+# issue #17's bars, on the report split: recall and precision per set, the scale within +-15% on this share of the
+# fields of the sets with a scale truth, and recall and precision on every robustness version
+BARS = {"bccd": (0.97, 0.97), "txl": (0.97, 0.97), "phone": (0.93, 0.93)}
+SCALE_BAR = 0.90
+VERSION_BAR = 0.90
+
+
+def _finite(value):
+    """A figure as JSON holds it: NaN (no truth to measure against) becomes None."""
+    if isinstance(value, tuple | list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def card_section(rows: dict[str, dict], version_rows: dict[str, dict[str, dict]]) -> dict:
+    """The model card's "localisation" section: the report split's Tally.row() of each set, and recall / precision /
+    scale within +-15% of each robustness version, with the localiser version they were measured with."""
+    from hematovision.logic.localiser import LOCALISER_VERSION
+
+    return {
+        "localiser_version": LOCALISER_VERSION,
+        "split": "report",
+        "what": (
+            "the report split of export/fields_split.csv (../shared/data/fields, deduplicated by sha256; every "
+            "threshold and the scorer's weights were chosen on the tune split); a predicted and a true box match one "
+            "to one when each box's centre lies inside the other; a row repeated in a set's boxes.csv, or two WBC "
+            "boxes that match each other, count as one cell; scale: px_per_um within +-15% of the median width of "
+            "the field's red-cell boxes / 7.5 um; 95% Wilson intervals"
+        ),
+        "reproduce": "python -m export.fields --split report --card",
+        "bars": {"sets": {k: list(v) for k, v in BARS.items()}, "scale_within": SCALE_BAR, "versions": VERSION_BAR},
+        "sets": {name: {k: _finite(v) for k, v in row.items()} for name, row in rows.items()},
+        "versions": {
+            version: {
+                name: {k: _finite(row[k]) for k in ("recall", "precision", "scale_within")}
+                for name, row in by_set.items()
+            }
+            for version, by_set in version_rows.items()
+        },
+    }
+
+
 def unique(fields: list[FieldImage]) -> list[FieldImage]:
     """Each image once (the first set that holds it, in SETS order)."""
     seen, out = set(), []
@@ -436,7 +480,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--causes", action="store_true", help="count the missed true boxes by cause (miss_causes)")
     parser.add_argument("--rev", help="evaluate logic/localiser.py as it was at this git revision")
     parser.add_argument("--write-split", action="store_true", help=f"(re)write {SPLIT_FILE.name} and exit")
+    parser.add_argument(
+        "--card", action="store_true", help="write the report split's figures into the committed model card"
+    )
     args = parser.parse_args(argv)
+    if args.card and (
+        args.split == "tune"
+        or args.rev
+        or args.no_versions
+        or args.versions_split != "report"
+        or set(args.sets.split(",")) != set(SETS)
+        or set(args.versions.split(",")) != set(VERSIONS)
+    ):
+        parser.error("--card needs the report split of every set and every version, with this checkout's localiser")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     fields = load_fields(args.data)
@@ -460,11 +516,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown sets or versions: {unknown}")
     print(HEADER)
+    rows, version_rows = {}, {}
     for split in splits:
         for name in sets:
             chosen = [f for f in fields if f.set == name and f.split == split]
             tally = evaluate(locate, chosen, args.data)
             print(format_row(f"{name}/{split}", tally.row()), flush=True)
+            if split == "report":
+                rows[name] = tally.row()
             if args.misses:
                 print("   misses:", " ".join(tally.misses))
             if args.causes:
@@ -478,6 +537,12 @@ def main(argv: list[str] | None = None) -> int:
                 chosen = [f for f in fields if f.set == name and f.split == args.versions_split]
                 tally = evaluate(locate, chosen, args.data, version)
                 print(format_row(f"{name}/{args.versions_split}/{version}", tally.row()), flush=True)
+                version_rows.setdefault(version, {})[name] = tally.row()
+    if args.card:
+        from export.card import COMMITTED_CARD, write_localisation
+
+        write_localisation(card_section(rows, version_rows))
+        print(f"wrote the localisation section of {COMMITTED_CARD} and docs/model-card.md")
     if not args.no_timing:
         sample = next(f for f in fields if f.set == "bccd")
         with Image.open(sample.path(args.data)) as opened:

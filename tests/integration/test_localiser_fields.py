@@ -3,8 +3,11 @@
 The figures come from `python -m export.fields`; the floors sit a little under the measured ones (the localiser is
 deterministic), so a regression fails. Skipped without ../shared (a failure in CI, CI=true).
 A subset of the robustness versions (export.fields.VERSIONS) is floored too; `python -m export.fields` prints them all.
+Each figure measured here must also be the model card's (its localisation section, written by `python -m
+export.fields --card`), so the card cannot keep figures of an older localiser.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,24 @@ FLOORS = {  # set: (recall, precision, scale within +-15%)
 }
 
 
+CARD = ROOT / "functions" / "classifier" / "model" / "model_card.json"
+
+
+@pytest.fixture(scope="module")
+def card_localisation():
+    return json.loads(CARD.read_text())["localisation"]
+
+
+def assert_as_in_card(measured: dict, stated: dict) -> None:
+    """The card's figures are this localiser's (its evaluation is deterministic; JSON stores NaN as null)."""
+    for key, value in stated.items():
+        now = measured[key]
+        if isinstance(value, list):
+            assert [None if v != v else v for v in now] == value, (key, now, value)
+        else:
+            assert (None if now != now else now) == value, (key, now, value)
+
+
 @pytest.fixture(scope="module")
 def report_fields():
     require(SHARED_FIELDS.is_dir(), f"{SHARED_FIELDS} is missing: the localisation floors need the shared fields")
@@ -39,13 +60,14 @@ def report_fields():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FLOORS))
-def test_report_split_floors(report_fields, name):
+def test_report_split_floors(report_fields, card_localisation, name):
     from export.fields import evaluate
     from hematovision.logic.localiser import locate
 
     tally = evaluate(locate, [f for f in report_fields if f.set == name], SHARED_FIELDS.parent)
     recall, precision, scale = FLOORS[name]
     row = tally.row()
+    assert_as_in_card(row, card_localisation["sets"][name])
     assert row["recall"] >= recall, (name, row)
     assert row["precision"] >= precision, (name, row)
     if scale is not None:
@@ -66,12 +88,13 @@ VERSION_FLOORS = {  # (set, version): (recall, precision)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,version", sorted(VERSION_FLOORS))
-def test_report_split_version_floors(report_fields, name, version):
+def test_report_split_version_floors(report_fields, card_localisation, name, version):
     from export.fields import evaluate
     from hematovision.logic.localiser import locate
 
     tally = evaluate(locate, [f for f in report_fields if f.set == name], SHARED_FIELDS.parent, version)
     recall, precision = VERSION_FLOORS[(name, version)]
     row = tally.row()
+    assert_as_in_card(row, card_localisation["versions"][version][name])
     assert row["recall"] >= recall, (name, version, row)
     assert row["precision"] >= precision, (name, version, row)
