@@ -70,7 +70,7 @@ promote: export-venv
 evaluate: export-venv
 	$(EXPORT_VENV)/bin/python -m export evaluate
 
-## The whole-field localiser on the report split of ../shared/data/fields (every set and robustness version, ~9 min):
+## The whole-field localiser on the report split of ../shared/data/fields (every set and robustness version, ~6 min):
 ## prints the figures and writes them into the model card's localisation section (docs/model-card.md).
 evaluate-fields: venv
 	$(VENV)/bin/python -m export.fields --split report --card

@@ -374,7 +374,7 @@ def localisation_lines(card: dict) -> list[str]:
         "",
         f"The service's localiser (`logic/localiser.py`, version {loc['localiser_version']}; not part of this model) "
         f"finds the white cells that `/v1/analyze` classifies. Measured by `{loc['reproduce']}` (`make "
-        f"evaluate-fields`, about 9 minutes) on {loc['what']}.",
+        f"evaluate-fields`, about 6 minutes) on {loc['what']}.",
         "",
         "| set | fields | WBC | recall | precision | scale within ±15% |",
         "|---|---|---|---|---|---|",
