@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 
 from export.data import BCCD_GROUPS_FILE, BCCD_VAL_FRACTION, CLASSES, class_counts, read_groups, split_digest
+from export.fields import with_interval
 from export.recipe import RUN_RECIPE_NAME, Recipe
 from hematovision.logic.inference import sha256_file
 from hematovision.logic.localiser import LOCALISER_VERSION
@@ -360,10 +361,6 @@ LOCALISATION_SETS = {
 }
 
 
-def _with_interval(value: float, interval: list[float]) -> str:
-    return f"{value:.3f} [{interval[0]:.3f}-{interval[1]:.3f}]"
-
-
 def localisation_lines(card: dict) -> list[str]:
     """The whole-field localiser's figures (export.fields.card_section) and which of issue #17's bars they meet."""
     loc = card.get("localisation")
@@ -383,8 +380,8 @@ def localisation_lines(card: dict) -> list[str]:
         scale = "—" if row["scale_within"] is None else f"{row['scale_within']:.3f} (n={row['scale_fields']})"
         lines.append(
             f"| {LOCALISATION_SETS.get(name, name)} | {row['fields']} | {row['wbc']} | "
-            f"{_with_interval(row['recall'], row['recall_ci'])} | "
-            f"{_with_interval(row['precision'], row['precision_ci'])} | {scale} |"
+            f"{with_interval(row['recall'], row['recall_ci'])} | "
+            f"{with_interval(row['precision'], row['precision_ci'])} | {scale} |"
         )
     names = list(loc["sets"])
     lines += [

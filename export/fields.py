@@ -391,7 +391,8 @@ def time_locate(locate: Callable, image: Image.Image, repeats: int = 15, pil: bo
     return float(np.median(times))
 
 
-def _fmt(p: float, ci: tuple[float, float]) -> str:
+def with_interval(p: float, ci: tuple[float, float]) -> str:
+    """A figure and its 95% interval as the tables print them (README, the model card): 0.977 [0.947-0.990]."""
     if math.isnan(p):
         return "      -       "
     return f"{p:.3f} [{ci[0]:.3f}-{ci[1]:.3f}]"
@@ -403,7 +404,8 @@ def format_row(name: str, row: dict) -> str:
         scale = f"{row['scale_within']:.3f} (n={row['scale_fields']}, median ratio {row['scale_median_ratio']:.2f})"
     return (
         f"{name:<28} {row['fields']:>6} {row['wbc']:>5} {row['predicted']:>5}  "
-        f"{_fmt(row['recall'], row['recall_ci'])}  {_fmt(row['precision'], row['precision_ci'])}  {scale}"
+        f"{with_interval(row['recall'], row['recall_ci'])}  {with_interval(row['precision'], row['precision_ci'])}  "
+        f"{scale}"
     )
 
 
@@ -420,10 +422,10 @@ SCALE_BAR = 0.90
 VERSION_BAR = 0.90
 
 
-def _finite(value):
+def json_figure(value):
     """A figure as JSON holds it: NaN (no truth to measure against) becomes None."""
     if isinstance(value, tuple | list):
-        return [_finite(v) for v in value]
+        return [json_figure(v) for v in value]
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
@@ -444,10 +446,10 @@ def card_section(rows: dict[str, dict], version_rows: dict[str, dict[str, dict]]
         ),
         "reproduce": "python -m export.fields --split report --card",
         "bars": {"sets": {k: list(v) for k, v in BARS.items()}, "scale_within": SCALE_BAR, "versions": VERSION_BAR},
-        "sets": {name: {k: _finite(v) for k, v in row.items()} for name, row in rows.items()},
+        "sets": {name: {k: json_figure(v) for k, v in row.items()} for name, row in rows.items()},
         "versions": {
             version: {
-                name: {k: _finite(row[k]) for k in ("recall", "precision", "scale_within")}
+                name: {k: json_figure(row[k]) for k in ("recall", "precision", "scale_within")}
                 for name, row in by_set.items()
             }
             for version, by_set in version_rows.items()
@@ -521,9 +523,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in sets:
             chosen = [f for f in fields if f.set == name and f.split == split]
             tally = evaluate(locate, chosen, args.data)
-            print(format_row(f"{name}/{split}", tally.row()), flush=True)
+            row = tally.row()
+            print(format_row(f"{name}/{split}", row), flush=True)
             if split == "report":
-                rows[name] = tally.row()
+                rows[name] = row
             if args.misses:
                 print("   misses:", " ".join(tally.misses))
             if args.causes:
