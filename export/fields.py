@@ -1,7 +1,8 @@
 """Localisation figures on the whole-field photos (../shared/data/fields): the fixed split, matching, evaluation.
 
 python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions blur,...] [--no-versions]
-                        [--no-timing] [--misses] [--causes] [--rev REV] [--write-split] [--card]
+                        [--versions-split report|tune] [--no-timing] [--misses] [--causes] [--rev REV]
+                        [--write-split] [--card]
 
 - Three sets: fields/bccd (640x480 microscope-camera fields), fields/txl (Raabin-WBC, PBC and BCCD fields,
   re-annotated), fields/phone (416x416 phone photos through an eyepiece, porcine blood). Only WBC boxes are
@@ -15,6 +16,7 @@ python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions
   pairs, greedily by centre distance (closest first).
 - Robustness versions of each report field: rescaled (x0.4 and x2, boxes scaled), yellow and blue casts, a black
   eyepiece circle, rotated 90 degrees, Gaussian blur (radius 1.5), saturation x0.5 (as the robustness table's).
+- The versions are made of the report split, or of the tune split with --split tune (--versions-split overrides).
 - --causes: why each missed true box was missed (miss_causes); --rev: the localiser as it was at a git revision
   (bench.locate_equality.load_reference), to compare before and after a change on the same fields.
 - --card: the report split's figures (every set, every version) become the "localisation" section of the committed
@@ -475,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versions", default=",".join(VERSIONS), help="comma-separated robustness versions")
     parser.add_argument("--no-versions", action="store_true", help="skip the robustness versions")
     parser.add_argument(
-        "--versions-split", choices=["report", "tune"], default="report", help="the split the versions are made of"
+        "--versions-split",
+        choices=["report", "tune"],
+        help="the split the versions are made of (default: tune with --split tune, else report)",
     )
     parser.add_argument("--no-timing", action="store_true", help="skip the timings")
     parser.add_argument("--misses", action="store_true", help="list the fields with a missed or spurious box")
@@ -486,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         "--card", action="store_true", help="write the report split's figures into the committed model card"
     )
     args = parser.parse_args(argv)
+    if args.versions_split is None:  # a tune run never prints report figures unasked
+        args.versions_split = "tune" if args.split == "tune" else "report"
     if args.card and (
         args.split == "tune"
         or args.rev

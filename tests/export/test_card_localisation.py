@@ -85,6 +85,30 @@ def test_the_card_option_needs_the_whole_report(capsys):
     assert "--card needs the report split" in capsys.readouterr().err
 
 
+def test_a_tune_run_makes_its_versions_of_tune_fields(monkeypatch):
+    """`--split tune` must never print report figures unasked: its robustness versions are of the tune fields too."""
+    made_of = {}
+    monkeypatch.setattr(
+        fields, "load_fields", lambda root: [fields.FieldImage("bccd", f"{s}.png", s, s) for s in ("tune", "report")]
+    )
+    monkeypatch.setattr(fields, "check_split", lambda chosen: None)
+
+    def evaluate(locate, chosen, root, version=None):
+        made_of.setdefault(version, set()).update(f.split for f in chosen)
+        return fields.Tally()
+
+    monkeypatch.setattr(fields, "evaluate", evaluate)
+    for argv, expected in (
+        (["--split", "tune"], "tune"),
+        (["--split", "report"], "report"),
+        (["--split", "both"], "report"),
+        (["--split", "tune", "--versions-split", "report"], "report"),
+    ):
+        made_of.clear()
+        assert fields.main([*argv, "--sets", "bccd", "--versions", "blur", "--no-timing"]) == 0
+        assert made_of["blur"] == {expected}, argv
+
+
 # ------------------------------------------------------------------------------------------ the committed card
 def test_the_committed_card_holds_this_localisers_figures():
     """A localiser change bumps LOCALISER_VERSION; its figures must then be re-measured (python -m export.fields
