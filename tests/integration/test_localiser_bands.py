@@ -1,8 +1,8 @@
 """Red cells packed in bands inside an eyepiece's circle (phone photos of a thick area): the distance transform and the
 texture measure the bands, so the red-cell scale comes out 3-4 times too large and every nucleus falls under the size
 bound. Localiser version 5 then runs a second candidate pass at the diameter the largest nucleus implies
-(EYEPIECE_NUCLEUS) when that ruler puts a red cell within the eyepiece's bound. Checked on such a field of fields/phone's
-tune split, against the white cells boxed there.
+(EYEPIECE_NUCLEUS) when that ruler puts a red cell within the eyepiece's bound. Checked on such a field of
+fields/phone's tune split, against the white cells boxed there.
 Skipped without ../shared (a failure in CI, CI=true)."""
 
 from pathlib import Path
