@@ -66,6 +66,16 @@ def test_training_with_versions_scores_every_version_out_of_fold(tune_bccd):
     assert (parts["blur"].group % len(fields) == parts["blur"].group - len(fields)).all()
     threshold, f1 = T.best_threshold(parts[None], scores[None])
     assert 0.05 <= threshold <= 0.95 and f1 > 0.8
+    # the committed threshold's choice: the best mean F1 over the plain fields and every version, so at least what the
+    # plain fields' choice gives them
+    chosen, f1_all = T.best_threshold_over_versions(parts, scores)
+    sets = {"bccd"}
+
+    def mean_over_versions(t: float) -> float:
+        return sum(T._mean_f1(T.figures(c, T.select(c, scores[v], t)), sets) for v, c in parts.items()) / len(parts)
+
+    assert 0.05 <= chosen <= 0.95 and f1_all == pytest.approx(mean_over_versions(chosen))
+    assert f1_all >= mean_over_versions(threshold)
 
 
 @pytest.mark.slow

@@ -106,7 +106,7 @@ EYEPIECE_RBC = 0.07
 EYEPIECE_DOG = 0.6
 EYEPIECE_NUCLEUS = 0.8
 DOG_SPREAD = 1.25  # the difference of Gaussians: sigma / DOG_SPREAD minus sigma x DOG_SPREAD
-SCORE_MIN = 0.525  # a candidate is a white cell when its score reaches this (tune split)
+SCORE_MIN = 0.625  # a candidate is a white cell when its score reaches this (tune split, plain and versions)
 # the candidate scorer (export/localiser_train.py fits it on the tune split's candidates; it prints these)
 EXPAND_CLIP = 4.0
 MODEL_MEAN = np.array(
