@@ -96,17 +96,33 @@ def test_no_second_pass_without_an_eyepiece_circle(monkeypatch):
     assert len(calls) == 1
 
 
+def assert_both_white_cells_found(found):
+    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in found.boxes]
+    for x, y in ((150, 130), (260, 290)):
+        assert any(abs(cx - x) <= 8 and abs(cy - y) <= 8 for cx, cy in centres), (x, y, found.boxes)
+
+
 def test_touching_red_cells_in_an_eyepiece_get_a_pass_at_the_bound(monkeypatch):
     image = packed_field()
-    assert L.locate(image).boxes == []  # the scale estimate (the bands' width) puts the nuclei under the size bound
+    with monkeypatch.context() as without:
+        without.setattr(L, "EYEPIECE_NUCLEUS", 0.0)  # no nucleus ruler: one pass at the estimate
+        calls, found = count_passes(without, image)
+        assert len(calls) == 1 and found.boxes == []  # the estimate (the bands' width) puts the nuclei under the bound
     # the texture test passed (these bands are smooth; real packed cells are not: tune split), the pass at the bound
     # finds both white cells
     monkeypatch.setattr(L, "EYEPIECE_DOG", 0.0)
     calls, found = count_passes(monkeypatch, image)
     assert len(calls) == 2 and calls[1] < calls[0] / 2
-    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in found.boxes]
-    for x, y in ((150, 130), (260, 290)):
-        assert any(abs(cx - x) <= 8 and abs(cy - y) <= 8 for cx, cy in centres), (x, y, found.boxes)
+    assert_both_white_cells_found(found)
+
+
+def test_touching_red_cells_in_an_eyepiece_get_a_pass_at_the_nucleus_ruler(monkeypatch):
+    """The texture test fails (as on real phone photos of red cells in bands): the second pass runs at the red-cell
+    diameter the largest nucleus implies, within the eyepiece's bound, and finds both white cells."""
+    calls, found = count_passes(monkeypatch, packed_field())
+    circle = L._eyepiece_diameter(~L._vignette(packed_field(), L._background(packed_field())))
+    assert len(calls) == 2 and calls[1] <= L.EYEPIECE_RBC * circle and calls[1] < L.EYEPIECE_NUCLEUS * calls[0]
+    assert_both_white_cells_found(found)
 
 
 def test_the_texture_test_prefers_the_red_cells_size():
