@@ -31,6 +31,7 @@ from export.fields import DATA_ROOT, SETS, VERSIONS, check_split, load_fields, m
 from hematovision.logic import localiser as L
 
 L2 = 1.0
+PATCH_SHAPE = (L.PATCH_SIDE, L.PATCH_SIDE, 3)
 
 
 @dataclass
@@ -42,17 +43,24 @@ class Candidates:
     positive: np.ndarray
     truths: dict  # field index -> (set, number of true boxes)
     truth_boxes: dict  # field index -> true WBC boxes
+    patches: np.ndarray | None = None  # with_patches: L.candidate_patches of each candidate (export.candidate_net)
 
 
-def collect(fields, version: str | None = None, root=DATA_ROOT, first_group: int = 0) -> Candidates:
+def collect(
+    fields, version: str | None = None, root=DATA_ROOT, first_group: int = 0, with_patches: bool = False
+) -> Candidates:
     """Every candidate of the fields (in a robustness version of export.fields.VERSIONS, or as they are); field i is
-    group first_group + i."""
-    groups, sets, boxes, features, positive, truths, truth_boxes = [], [], [], [], [], {}, {}
+    group first_group + i. with_patches: each candidate's patch as well (L.candidate_patches)."""
+    groups, sets, boxes, features, positive, truths, truth_boxes, patches = [], [], [], [], [], {}, {}, []
     for g, f in enumerate(fields, start=first_group):
         with Image.open(f.path(root)) as opened:
             image = opened.convert("RGB")
         image, truth = (image, f.wbc) if version is None else VERSIONS[version](image, f.wbc)
-        _, b, x, _ = L._features_and_boxes(np.asarray(image))
+        rgb = np.asarray(image)
+        prepared = L._working_copy(rgb)
+        _, b, x, _ = L._features_and_boxes(rgb, prepared=prepared)
+        if with_patches:
+            patches.append(L.candidate_patches(prepared[1], b) if len(b) else np.zeros((0, *PATCH_SHAPE), np.float32))
         groups.append(np.full(len(b), g))
         sets.append(np.full(len(b), f.set))
         boxes.append(b)
@@ -68,6 +76,7 @@ def collect(fields, version: str | None = None, root=DATA_ROOT, first_group: int
         np.concatenate(positive),
         truths,
         truth_boxes,
+        np.concatenate(patches) if with_patches else None,
     )
 
 
@@ -135,6 +144,7 @@ def _pooled(parts: list[Candidates]) -> Candidates:
         np.concatenate([c.positive for c in parts]),
         {k: v for c in parts for k, v in c.truths.items()},
         {k: v for c in parts for k, v in c.truth_boxes.items()},
+        np.concatenate([c.patches for c in parts]) if all(c.patches is not None for c in parts) else None,
     )
 
 
@@ -143,13 +153,13 @@ def _mean_f1(figs: dict[str, tuple[float, float]], sets) -> float:
     return float(np.mean([2 * r * p / max(r + p, 1e-9) for name, (r, p) in figs.items() if name in sets]))
 
 
-def collect_versions(tune, versions) -> dict[str | None, Candidates]:
+def collect_versions(tune, versions, with_patches: bool = False) -> dict[str | None, Candidates]:
     """The candidates of the tune fields as they are (key None) and in each version; field i of every part has
     group i (mod len(tune)), so a field and its versions share a cross-validation fold."""
     n = len(tune)
-    parts = {None: collect(tune)}
+    parts = {None: collect(tune, with_patches=with_patches)}
     for i, version in enumerate(versions, start=1):
-        parts[version] = collect(tune, version, first_group=i * n)
+        parts[version] = collect(tune, version, first_group=i * n, with_patches=with_patches)
     return parts
 
 

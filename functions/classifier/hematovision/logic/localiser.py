@@ -893,6 +893,23 @@ def _working_copy(image) -> tuple[Localisation, _WorkingCopy | None]:
     return result, _WorkingCopy(work, work_image, factor_x, factor_y, _background(work))
 
 
+PATCH_SIDE = 32  # a candidate's patch for the candidate network (export/candidate_net.py), in pixels a side
+PATCH_TOP = 1.25  # a patch holds colour / the background colour, clipped to this and scaled to [0, 1]
+
+
+def candidate_patches(copy: _WorkingCopy, boxes: np.ndarray) -> np.ndarray:
+    """Each candidate box (original pixels) cut from the working copy (what a 12 MP photo has at hand), resized to
+    PATCH_SIDE a side and divided by the background colour, so that a colour cast cancels: float32 [N, side, side, 3]
+    in [0, 1]. The candidate network is trained on exactly these patches (export/candidate_net.py)."""
+    out = np.empty((len(boxes), PATCH_SIDE, PATCH_SIDE, 3), dtype=np.float32)
+    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
+        left, top = x0 * copy.factor_x, y0 * copy.factor_y
+        box = (left, top, max(x1 * copy.factor_x, left + 1.0), max(y1 * copy.factor_y, top + 1.0))
+        patch = copy.work_image.resize((PATCH_SIDE, PATCH_SIDE), Image.Resampling.BILINEAR, box=box)
+        out[i] = np.asarray(patch, dtype=np.float32)
+    return np.minimum(out / copy.bg, PATCH_TOP) / PATCH_TOP
+
+
 def _features_and_boxes(
     image, find_canvas: bool = True, prepared: tuple[Localisation, _WorkingCopy | None] | None = None
 ) -> tuple[Localisation, np.ndarray, np.ndarray, float]:

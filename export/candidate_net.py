@@ -1,0 +1,174 @@
+"""A small network on each localiser candidate's patch, scored beside the logistic (docs/experiments.md, arm C).
+
+.venv-export/bin/python -m export.candidate_net cv  [--folds 5] [--epochs 12] [--versions ...] [--limit N]
+.venv-export/bin/python -m export.candidate_net fit --out DIR [--epochs 12] [--versions ...]
+
+The stain-based generator's candidates (hematovision.logic.localiser) on the TUNE fields, as they are and in every
+robustness version, each cut from the localiser's working copy and divided by the background colour
+(localiser.candidate_patches). A CNN trained from scratch (no weight shared with the classifier) says whether a patch
+is a white cell; the candidate's score is the mean of its probability and the logistic's (localiser.score).
+
+cv prints the out-of-fold figures (folds by field as export.localiser_train: a field and its versions share a fold)
+of the logistic alone, the network alone and their mean, each at the threshold best over the plain fields and every
+version. fit trains on every tune candidate and writes DIR/candidate_net.onnx (the four quarter turns averaged inside
+the graph) and DIR/config.json. Not used by the served localiser yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from export import localiser_train as T
+from export.fields import VERSIONS, check_split, load_fields
+from hematovision.logic import localiser as L
+
+EPOCHS = 12
+BATCH = 128
+LEARNING_RATE = 2e-3
+WIDTHS = (16, 32, 64)
+DROPOUT = 0.2
+OPSET = 17
+
+
+def network():
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((L.PATCH_SIDE, L.PATCH_SIDE, 3))
+    h = inputs
+    for width in WIDTHS:
+        h = tf.keras.layers.Conv2D(width, 3, padding="same", activation="relu")(h)
+        h = tf.keras.layers.Conv2D(width, 3, padding="same", activation="relu")(h)
+        h = tf.keras.layers.MaxPool2D()(h)
+    h = tf.keras.layers.GlobalAveragePooling2D()(h)
+    h = tf.keras.layers.Dropout(DROPOUT)(h)
+    outputs = tf.keras.layers.Dense(1, activation="sigmoid")(h)
+    model = tf.keras.Model(inputs, outputs)
+    model.compile(tf.keras.optimizers.Adam(LEARNING_RATE), "binary_crossentropy")
+    return model
+
+
+def train(patches: np.ndarray, positive: np.ndarray, epochs: int = EPOCHS, seed: int = 0, log=print):
+    """The network fitted on the patches, each batch turned by a random quarter turn and mirrored half the time."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = network()
+    y = positive.astype(np.float32)
+    for epoch in range(epochs):
+        order = rng.permutation(len(y))
+        losses = []
+        for start in range(0, len(order), BATCH):
+            batch = patches[order[start : start + BATCH]]
+            batch = np.rot90(batch, int(rng.integers(4)), axes=(1, 2))
+            if rng.random() < 0.5:
+                batch = batch[:, :, ::-1]
+            losses.append(float(model.train_on_batch(np.ascontiguousarray(batch), y[order[start : start + BATCH]])))
+        log(f"  epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}")
+    return model
+
+
+def predict(model, patches: np.ndarray) -> np.ndarray:
+    """The mean probability over the four quarter turns of each patch."""
+    if not len(patches):
+        return np.zeros(0)
+    turns = [model.predict(np.rot90(patches, k, axes=(1, 2)), verbose=0, batch_size=512)[:, 0] for k in range(4)]
+    return np.mean(turns, axis=0)
+
+
+def cv(parts: dict, n: int, folds: int = 5, epochs: int = EPOCHS, seed: int = 0) -> dict[str, dict]:
+    """Out-of-fold scores of the logistic, the network and their mean, per part (folds by field, as
+    export.localiser_train.out_of_fold)."""
+    fold_of_field = np.random.default_rng(seed).integers(0, folds, n)
+    pool = T._pooled(list(parts.values()))
+    train_fold = fold_of_field[pool.group % n]
+    net = {v: np.zeros(len(c.group)) for v, c in parts.items()}
+    for k in range(folds):
+        print(f"fold {k + 1}/{folds}", flush=True)
+        model = train(pool.patches[train_fold != k], pool.positive[train_fold != k], epochs, seed)
+        for v, c in parts.items():
+            held = fold_of_field[c.group % n] == k
+            net[v][held] = predict(model, c.patches[held])
+    logistic = T.out_of_fold(parts, list(parts), n, folds, T.L2, seed)
+    mean = {v: (logistic[v] + net[v]) / 2 for v in parts}
+    return {"logistic": logistic, "network": net, "mean": mean}
+
+
+def export_onnx(model, path: Path) -> None:
+    """The network with its four quarter turns averaged inside the graph: float32 patches in, probabilities out."""
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, L.PATCH_SIDE, L.PATCH_SIDE, 3), tf.float32, name="patches"),)
+
+    @tf.function(input_signature=spec)
+    def serve(patches):
+        turns = [model(tf.image.rot90(patches, k), training=False) for k in range(4)]
+        return {"probability": tf.reduce_mean(tf.stack(turns), axis=0)[:, 0]}
+
+    proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=OPSET)
+    proto.producer_name = "hematovision-export (tf2onnx)"
+    path.write_bytes(proto.SerializeToString())
+
+
+def _tune(limit: int | None) -> list:
+    fields = load_fields()
+    check_split(fields)
+    tune = [f for f in fields if f.split == "tune"]
+    if limit:
+        tune = [f for name in ("bccd", "txl", "phone") for f in [g for g in tune if g.set == name][:limit]]
+    return tune
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export.candidate_net", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("cv", "fit"))
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--versions", default=",".join(VERSIONS), help="comma-separated export.fields.VERSIONS")
+    parser.add_argument("--limit", type=int, help="the first N tune fields of each set only (a smoke run)")
+    parser.add_argument("--out", type=Path, help="fit: the folder to write candidate_net.onnx and config.json to")
+    args = parser.parse_args(argv)
+    if args.command == "fit" and args.out is None:
+        parser.error("fit needs --out")
+    tune = _tune(args.limit)
+    versions = [v for v in args.versions.split(",") if v]
+    parts = T.collect_versions(tune, versions, with_patches=True)
+    pool = T._pooled(list(parts.values()))
+    print(
+        f"{len(pool.group)} candidates from {len(pool.truths)} fields, {int(pool.positive.sum())} positive", flush=True
+    )
+    if args.command == "cv":
+        scores = cv(parts, len(tune), args.folds, args.epochs, args.seed)
+        for name, s in scores.items():
+            threshold, f1 = T.best_threshold_over_versions(parts, s)
+            print(f"{name}: mean F1 over sets and versions {f1:.4f}")
+            print("  " + T._line(name, parts, s, threshold).replace(" | ", "\n  "), flush=True)
+        return 0
+    model = train(pool.patches, pool.positive, args.epochs, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, args.out / "candidate_net.onnx")
+    config = {
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "versions": versions,
+        "fields": len(tune),
+        "candidates": len(pool.group),
+        "positive": int(pool.positive.sum()),
+        "patch_side": L.PATCH_SIDE,
+        "widths": WIDTHS,
+        "localiser_version": L.LOCALISER_VERSION,
+    }
+    (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    print(f"wrote {args.out / 'candidate_net.onnx'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
