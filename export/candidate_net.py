@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from export import localiser_train as T
-from export.fields import VERSIONS, check_split, load_fields
+from export.fields import SETS, VERSIONS, check_split, load_fields
 from hematovision.logic import localiser as L
 
 EPOCHS = 12
@@ -64,11 +64,11 @@ def train(patches: np.ndarray, positive: np.ndarray, epochs: int = EPOCHS, seed:
         order = rng.permutation(len(y))
         losses = []
         for start in range(0, len(order), BATCH):
-            batch = patches[order[start : start + BATCH]]
-            batch = np.rot90(batch, int(rng.integers(4)), axes=(1, 2))
+            chosen = order[start : start + BATCH]
+            batch = np.rot90(patches[chosen], int(rng.integers(4)), axes=(1, 2))
             if rng.random() < 0.5:
                 batch = batch[:, :, ::-1]
-            losses.append(float(model.train_on_batch(np.ascontiguousarray(batch), y[order[start : start + BATCH]])))
+            losses.append(float(model.train_on_batch(np.ascontiguousarray(batch), y[chosen])))
         log(f"  epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}")
     return model
 
@@ -84,15 +84,15 @@ def predict(model, patches: np.ndarray) -> np.ndarray:
 def cv(parts: dict, n: int, folds: int = 5, epochs: int = EPOCHS, seed: int = 0) -> dict[str, dict]:
     """Out-of-fold scores of the logistic, the network and their mean, per part (folds by field, as
     export.localiser_train.out_of_fold)."""
-    fold_of_field = np.random.default_rng(seed).integers(0, folds, n)
+    fold = T.fold_of_field(n, folds, seed)
     pool = T._pooled(list(parts.values()))
-    train_fold = fold_of_field[pool.group % n]
+    train_fold = fold[pool.group % n]
     net = {v: np.zeros(len(c.group)) for v, c in parts.items()}
     for k in range(folds):
         print(f"fold {k + 1}/{folds}", flush=True)
         model = train(pool.patches[train_fold != k], pool.positive[train_fold != k], epochs, seed)
         for v, c in parts.items():
-            held = fold_of_field[c.group % n] == k
+            held = fold[c.group % n] == k
             net[v][held] = predict(model, c.patches[held])
     logistic = T.out_of_fold(parts, list(parts), n, folds, T.L2, seed)
     mean = {v: (logistic[v] + net[v]) / 2 for v in parts}
@@ -121,7 +121,7 @@ def _tune(limit: int | None) -> list:
     check_split(fields)
     tune = [f for f in fields if f.split == "tune"]
     if limit:
-        tune = [f for name in ("bccd", "txl", "phone") for f in [g for g in tune if g.set == name][:limit]]
+        tune = [f for name in SETS for f in [g for g in tune if g.set == name][:limit]]
     return tune
 
 

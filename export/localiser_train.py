@@ -163,16 +163,21 @@ def collect_versions(tune, versions, with_patches: bool = False) -> dict[str | N
     return parts
 
 
+def fold_of_field(n: int, folds: int, seed: int = 0) -> np.ndarray:
+    """The cross-validation fold of each of n fields (every scorer compared out of fold uses these very folds)."""
+    return np.random.default_rng(seed).integers(0, folds, n)
+
+
 def out_of_fold(parts: dict, train: list, n: int, folds: int, l2: float = L2, seed: int = 0) -> dict:
     """Each part's scores from the scorer fitted, on the `train` parts, over the other folds (folds by field)."""
-    fold_of_field = np.random.default_rng(seed).integers(0, folds, n)
+    fold = fold_of_field(n, folds, seed)
     pool = _pooled([parts[v] for v in train])
-    train_fold = fold_of_field[pool.group % n]
+    train_fold = fold[pool.group % n]
     scores = {v: np.zeros(len(c.group)) for v, c in parts.items()}
     for k in range(folds):
         fitted = fit(pool.features[train_fold != k], pool.positive[train_fold != k], l2)
         for v, c in parts.items():
-            held = fold_of_field[c.group % n] == k
+            held = fold[c.group % n] == k
             scores[v][held] = predict(fitted, c.features[held])
     return scores
 
