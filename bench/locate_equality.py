@@ -61,12 +61,19 @@ TWELVE_MP = (4000, 3000)
 
 
 def load_reference(rev: str) -> types.ModuleType:
-    """The localiser module as it was at `rev` (git show), imported under its own name."""
+    """The localiser module as it was at `rev` (git show), imported under its own name. Its files beside it (the
+    candidate network, from version 6 on) are written to build/bench/revisions/REV/, where the module finds them."""
     source = subprocess.run(
         ["git", "show", f"{rev}:{LOCALISER}"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
+    folder = ROOT / "build" / "bench" / "revisions" / rev
+    folder.mkdir(parents=True, exist_ok=True)
+    network = str(Path(LOCALISER).with_name("candidate_net.onnx"))
+    shown = subprocess.run(["git", "show", f"{rev}:{network}"], cwd=ROOT, capture_output=True)
+    if shown.returncode == 0:
+        (folder / "candidate_net.onnx").write_bytes(shown.stdout)
     module = types.ModuleType("localiser_reference")
-    module.__file__ = f"{rev}:{LOCALISER}"
+    module.__file__ = str(folder / "localiser.py")
     sys.modules[module.__name__] = module  # dataclasses resolve their module by name
     exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module

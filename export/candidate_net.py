@@ -6,17 +6,20 @@
 The stain-based generator's candidates (hematovision.logic.localiser) on the TUNE fields, as they are and in every
 robustness version, each cut from the localiser's working copy and divided by the background colour
 (localiser.candidate_patches). A CNN trained from scratch (no weight shared with the classifier) says whether a patch
-is a white cell; the candidate's score is the mean of its probability and the logistic's (localiser.score).
+is a white cell; the candidate's score is the mean of its probability and the logistic's (localiser.candidate_scores).
 
 cv prints the out-of-fold figures (folds by field as export.localiser_train: a field and its versions share a fold)
 of the logistic alone, the network alone and their mean, each at the threshold best over the plain fields and every
-version. fit trains on every tune candidate and writes DIR/candidate_net.onnx (the four quarter turns averaged inside
-the graph) and DIR/config.json. Not used by the served localiser yet.
+version. fit trains on every tune candidate, writes DIR/candidate_net.onnx (the four quarter turns averaged inside
+the graph; checked against the Keras network, PARITY_TOLERANCE) and DIR/config.json (the run's settings, the parity
+gap, the sha256). The served localiser reads localiser.CANDIDATE_NET, pinned by localiser.CANDIDATE_NET_SHA256 (fit
+prints both).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -33,6 +36,8 @@ LEARNING_RATE = 2e-3
 WIDTHS = (16, 32, 64)
 DROPOUT = 0.2
 OPSET = 17
+PARITY_PATCHES = 4096
+PARITY_TOLERANCE = 1e-4
 
 
 def network():
@@ -116,6 +121,17 @@ def export_onnx(model, path: Path) -> None:
     path.write_bytes(proto.SerializeToString())
 
 
+def parity_gap(model, onnx_path: Path, patches: np.ndarray) -> float:
+    """The largest difference between the Keras network's probabilities (predict) and the ONNX graph's under
+    onnxruntime, on the first PARITY_PATCHES patches."""
+    import onnxruntime as ort
+
+    sample = patches[:PARITY_PATCHES]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    served = session.run(["probability"], {"patches": sample})[0]
+    return float(np.max(np.abs(served - predict(model, sample)))) if len(sample) else 0.0
+
+
 def _tune(limit: int | None) -> list:
     fields = load_fields()
     check_split(fields)
@@ -153,7 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     model = train(pool.patches, pool.positive, args.epochs, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    export_onnx(model, args.out / "candidate_net.onnx")
+    onnx_path = args.out / "candidate_net.onnx"
+    export_onnx(model, onnx_path)
+    parity = parity_gap(model, onnx_path, pool.patches)
+    print(f"parity: largest |Keras - onnxruntime| over {min(len(pool.patches), PARITY_PATCHES)} patches {parity:.2e}")
+    if parity > PARITY_TOLERANCE:
+        print(f"the ONNX network differs from the Keras one by more than {PARITY_TOLERANCE}", file=sys.stderr)
+        return 1
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     config = {
         "epochs": args.epochs,
         "seed": args.seed,
@@ -164,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         "patch_side": L.PATCH_SIDE,
         "widths": WIDTHS,
         "localiser_version": L.LOCALISER_VERSION,
+        "parity_max_abs": parity,
+        "sha256": digest,
     }
     (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    print(f"wrote {args.out / 'candidate_net.onnx'}")
+    print(f"wrote {onnx_path}; to serve it: cp {onnx_path} {L.CANDIDATE_NET}")
+    print(f'CANDIDATE_NET_SHA256 = "{digest}"')
     return 0
 
 

@@ -364,8 +364,13 @@ def miss_causes(localiser, fields: list[FieldImage], root: Path = DATA_ROOT) -> 
     for f in fields:
         with Image.open(f.path(root)) as opened:
             rgb = np.asarray(opened.convert("RGB"))
-        _, candidates, features, _ = localiser._features_and_boxes(rgb)
-        scores = localiser.score(features)
+        if hasattr(localiser, "candidate_scores"):  # version 6 on: the logistic's and the network's mean
+            prepared = localiser._working_copy(rgb)
+            _, candidates, features, _ = localiser._features_and_boxes(rgb, prepared=prepared)
+            scores = localiser.candidate_scores(prepared[1], candidates, features)
+        else:
+            _, candidates, features, _ = localiser._features_and_boxes(rgb)
+            scores = localiser.score(features)
         kept = np.asarray([tuple(b) for b in localiser.locate(rgb).boxes], dtype=np.float64).reshape(-1, 4)
         matched = {j for _, j in match(kept, f.wbc)}
         for j, truth in enumerate(f.wbc):

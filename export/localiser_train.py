@@ -11,7 +11,9 @@ scorer learns what a blur, a colour cast or a washed-out photo does to a nucleus
 cross-validation, in folds by field (a field and its versions share a fold): the one maximising the mean over the
 three sets of the F1 score (recall and precision), averaged over the plain fields and every version. The script
 prints the out-of-fold figures of every version at that threshold, and the constants to paste into localiser.py
-(MODEL_*, SCORE_MIN).
+(MODEL_*). Since localiser version 6 the served score is the mean of this logistic's and the candidate network's
+probabilities (localiser.candidate_scores): the threshold printed here is the logistic's alone; SCORE_MIN is the
+mean's, chosen by `python -m export.candidate_net cv`.
 
 --fit-scale fits the red-cell scale's SCALE_FIT instead (fit_scale), on the tune fields that have a scale truth.
 Fit it first: the scorer's features depend on the scale.
@@ -221,10 +223,11 @@ def _line(name: str, parts: dict, scores: dict, threshold: float) -> str:
 def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int = 0) -> None:
     """Does adding a robustness version of the tune fields to the scorer's training help on that version without
     costing the fields as they are? Out-of-fold figures (folds by field: a field and its version share a fold) on
-    the plain and the versioned tune fields apart, for the committed scorer (in-sample), a refit on the plain fields
+    the plain and the versioned tune fields apart, for the served score (in-sample), a refit on the plain fields
     and a refit on both; each refit's threshold is the one best on the plain fields (mean F1 over the sets)."""
-    parts = collect_versions(tune, [version])
-    committed = {v: L.score(c.features) for v, c in parts.items()}
+    parts = collect_versions(tune, [version], with_patches=True)
+    # the served score (localiser.candidate_scores): the logistic's and the candidate network's mean
+    committed = {v: (L.score(c.features) + L.network_probability(c.patches)) / 2 for v, c in parts.items()}
     print(_line("committed scorer (in-sample)", parts, committed, L.SCORE_MIN))
     for name, train in (("refit on plain", [None]), (f"refit on plain + {version}", [None, version])):
         scores = out_of_fold(parts, train, len(tune), folds, l2, seed)
@@ -317,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     def arr(v):
         return "np.array([" + ", ".join(f"{x:.5g}" for x in v) + "])"
 
-    print(f"SCORE_MIN = {threshold:.3f}  # out-of-fold mean F1 on the tune fields and their versions {f1:.3f}")
+    print(f"logistic alone: threshold {threshold:.3f}, out-of-fold mean F1 over the tune fields and versions {f1:.3f}")
     print(f"MODEL_MEAN = {arr(mean)}")
     print(f"MODEL_SCALE = {arr(scale)}")
     print(f"MODEL_WEIGHTS = {arr(w)}")

@@ -154,6 +154,14 @@ def test_model_in_package_matches_card(built_function: Path):
     assert json.loads((built_function / "model" / "model_card.json").read_text()) == card
 
 
+def test_the_localisers_network_travels_in_the_package_with_the_bytes_it_is_pinned_to(built_function: Path):
+    from hematovision.logic import localiser
+
+    packaged = built_function / "hematovision" / "logic" / localiser.CANDIDATE_NET.name
+    assert packaged.is_file(), "the candidate network must travel inside the Lambda package"
+    assert sha256_file(packaged) == localiser.CANDIDATE_NET_SHA256
+
+
 @pytest.fixture(scope="module")
 def python312() -> str:
     found = find_python312()

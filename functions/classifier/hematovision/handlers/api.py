@@ -36,6 +36,7 @@ from hematovision.limits import MAX_ANALYZE_CELLS, MAX_BATCH_BYTES, MAX_BATCH_IT
 from hematovision.logic.analysis import Analysis, Analyzer
 from hematovision.logic.classifier import Classifier, ItemOutcome, Outcome
 from hematovision.logic.inference import Model
+from hematovision.logic.localiser import candidate_network
 from hematovision.logic.verdict import Verdict
 from hematovision.models.output import (
     AnalyzedCell,
@@ -57,6 +58,7 @@ from hematovision.models.output import (
 MODEL = Model(config.model_dir())
 CLASSIFIER = Classifier(MODEL)
 ANALYZER = Analyzer(CLASSIFIER)
+candidate_network()  # the localiser's candidate network: loaded (and its sha256 checked) in the init phase too
 web.page()  # the upload page served at GET /, read once in the init phase
 logger.info(
     "model loaded",

@@ -24,9 +24,11 @@
    touching red cells) adds a second candidate pass at that bound when the field's texture agrees (EYEPIECE_DOG),
    else at the red-cell diameter the largest nucleus implies (red cells packed in bands: the bands carry the texture).
 5. Scoring: each candidate gets FEATURES (size, darkness, hue, shape, its ring, the vignette nearby, its colour
-   relative to the field's other candidates, ...) and a logistic-regression score (MODEL_*, fitted by
-   export/localiser_train.py on the tune split's candidates, as they are and in every robustness version). Candidates
-   scoring >= SCORE_MIN are kept, best first, unless their centre lies in a box already kept (lobes, other passes).
+   relative to the field's other candidates, ...) and a logistic-regression probability (MODEL_*, fitted by
+   export/localiser_train.py on the tune split's candidates, as they are and in every robustness version); its patch
+   (candidate_patches) gets a small network's probability (CANDIDATE_NET, export/candidate_net.py, same candidates).
+   The score is their mean (candidate_scores). Candidates scoring >= SCORE_MIN are kept, best first, unless their
+   centre lies in a box already kept (lobes, other passes).
 6. Each white cell's box is centred on its nucleus, at least BOX_RBC red-cell diameters wide, in original pixels.
 7. A photo with no candidate at all may be one white cell filling the frame (_one_cell, ONE_CELL_AREA): then one
    box around its nucleus, and the scale guessed from the nucleus (ruler "default").
@@ -34,10 +36,14 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 from PIL import Image, ImageFilter
 
 # The version of locate()'s answers. A model trained on cell crops records it in its card (card["localiser"]
@@ -45,7 +51,7 @@ from PIL import Image, ImageFilter
 # and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
 # classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
 # keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
-LOCALISER_VERSION = "5"
+LOCALISER_VERSION = "6"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
@@ -106,7 +112,8 @@ EYEPIECE_RBC = 0.07
 EYEPIECE_DOG = 0.6
 EYEPIECE_NUCLEUS = 0.8
 DOG_SPREAD = 1.25  # the difference of Gaussians: sigma / DOG_SPREAD minus sigma x DOG_SPREAD
-SCORE_MIN = 0.625  # a candidate is a white cell when its score reaches this (tune split, plain and versions)
+SCORE_MIN = 0.55  # a candidate is a white cell when its score reaches this (tune split out of fold, plain and versions:
+# export.candidate_net cv)
 # the candidate scorer (export/localiser_train.py fits it on the tune split's candidates; it prints these)
 EXPAND_CLIP = 4.0
 MODEL_MEAN = np.array(
@@ -910,6 +917,48 @@ def candidate_patches(copy: _WorkingCopy, boxes: np.ndarray) -> np.ndarray:
     return np.minimum(out / copy.bg, PATCH_TOP) / PATCH_TOP
 
 
+# The candidate network: a CNN trained from scratch on the tune split's candidate patches (export/candidate_net.py;
+# no weight shared with the classifier), the four quarter turns averaged inside the graph. Its bytes are pinned: the
+# localiser's figures were measured with exactly this file.
+CANDIDATE_NET = Path(__file__).with_name("candidate_net.onnx")
+CANDIDATE_NET_SHA256 = "a23ea9dd871711a00fdd729062eeef0360d22752f0044c4c0452830c33c64c37"
+
+
+@functools.cache
+def candidate_network() -> ort.InferenceSession:
+    """The candidate network's session, made once per process (1 thread: a few patches a photo). Refused when the file
+    is not the one the localiser was measured with."""
+    data = CANDIDATE_NET.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != CANDIDATE_NET_SHA256:
+        raise RuntimeError(f"{CANDIDATE_NET.name}: sha256 {digest} is not the localiser's {CANDIDATE_NET_SHA256}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def network_probability(patches: np.ndarray) -> np.ndarray:
+    """The candidate network's white-cell probability of each patch (candidate_patches)."""
+    if not len(patches):
+        return np.zeros(0)
+    return candidate_network().run(["probability"], {"patches": patches})[0].astype(np.float64)
+
+
+def candidate_scores(copy: _WorkingCopy, boxes: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Each candidate's score: the mean of the logistic's probability (score) and the network's on its patch. The
+    network runs only on candidates whose logistic probability lets the mean reach SCORE_MIN (the others' stays
+    under it whatever the network says), which spares most patches of a crowded field."""
+    logistic = score(features)
+    scores = logistic / 2
+    reachable = np.flatnonzero(logistic >= 2 * SCORE_MIN - 1)
+    if len(reachable):
+        scores[reachable] += network_probability(candidate_patches(copy, boxes[reachable])) / 2
+    return scores
+
+
 def _features_and_boxes(
     image, find_canvas: bool = True, prepared: tuple[Localisation, _WorkingCopy | None] | None = None
 ) -> tuple[Localisation, np.ndarray, np.ndarray, float]:
@@ -1289,12 +1338,12 @@ def _one_cell(copy: _WorkingCopy | None, result: Localisation) -> bool:
 
 def locate(image) -> Localisation:
     """White-cell boxes and the scale of a whole-field photo (uint8 HxWx3 RGB array, or a PIL image)."""
-    prepared = _working_copy(image)  # built once: _one_cell reads it too, when no candidate is found
+    prepared = _working_copy(image)  # built once: _one_cell and the candidates' patches read it too
     result, boxes, features, _ = _features_and_boxes(image, prepared=prepared)
     if not len(features):
         _one_cell(prepared[1], result)
         return result
-    p = score(features)
+    p = candidate_scores(prepared[1], boxes, features)
     for i in np.argsort(-p, kind="stable"):
         if p[i] < SCORE_MIN:
             break
