@@ -1,6 +1,6 @@
 """A small network on each localiser candidate's patch, scored beside the logistic (docs/experiments.md, arm C).
 
-.venv-export/bin/python -m export.candidate_net cv  [--folds 5] [--epochs 12] [--versions ...] [--limit N]
+.venv-export/bin/python -m export.candidate_net cv [--folds 5] [--epochs 12] [--versions ...] [--limit N] [--passes ...]
 .venv-export/bin/python -m export.candidate_net fit --out DIR [--epochs 12] [--versions ...]
 
 The stain-based generator's candidates (hematovision.logic.localiser) on the TUNE fields, as they are and in every
@@ -150,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versions", default=",".join(VERSIONS), help="comma-separated export.fields.VERSIONS")
     parser.add_argument("--limit", type=int, help="the first N tune fields of each set only (a smoke run)")
     parser.add_argument("--out", type=Path, help="fit: the folder to write candidate_net.onnx and config.json to")
+    parser.add_argument("--passes", default="", help="chroma,low,high,gap;...: the generator's threshold sets (cv)")
     args = parser.parse_args(argv)
+    if args.passes:
+        T.set_passes(args.passes)
     if args.command == "fit" and args.out is None:
         parser.error("fit needs --out")
     tune = _tune(args.limit)

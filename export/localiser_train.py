@@ -271,6 +271,11 @@ def fit_scale(tune, root=DATA_ROOT) -> tuple[float, float]:
     return float(a), float(b)
 
 
+def set_passes(text: str) -> None:
+    """The generator's threshold sets for this process (an experiment): "chroma,low,high,gap;..." into L.PASSES."""
+    L.PASSES = tuple((*(float(v) for v in item.split(",")), i) for i, item in enumerate(text.split(";")))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.localiser_train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
@@ -288,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-scale", action="store_true", help="fit SCALE_FIT (the red-cell scale) and exit")
     args = parser.parse_args(argv)
     if args.passes:
-        L.PASSES = tuple((*(float(v) for v in item.split(",")), i) for i, item in enumerate(args.passes.split(";")))
+        set_passes(args.passes)
     for item in args.set:
         name, value = item.split("=")
         setattr(L, name, float(value))

@@ -321,3 +321,23 @@ def test_a_photo_that_is_one_white_cell_gets_one_box_around_its_nucleus():
 def test_large_red_cells_or_a_pale_blob_are_not_one_white_cell():
     assert locate(one_cell_photo(red_cells=True)).boxes == []
     assert locate(one_cell_photo(nucleus=(200, 170, 215))).boxes == []  # not dark enough for a nucleus
+
+
+def test_a_photo_whose_candidates_are_all_rejected_may_still_be_one_white_cell(monkeypatch):
+    """A cell filling the frame can give nucleus candidates that the scorer rejects (the candidate network never saw a
+    nucleus that large): locate then asks _one_cell, as for a photo with no candidate at all."""
+    from hematovision.logic import localiser
+
+    image = one_cell_photo()
+    expected = locate(image).boxes
+    real = localiser._features_and_boxes
+
+    def with_a_candidate(image, find_canvas=True, prepared=None):
+        result, _, _, level = real(image, find_canvas, prepared)
+        return result, np.array([[100.0, 100.0, 200.0, 200.0]]), localiser.MODEL_MEAN[None].copy(), level
+
+    monkeypatch.setattr(localiser, "_features_and_boxes", with_a_candidate)
+    monkeypatch.setattr(localiser, "candidate_scores", lambda copy, boxes, features: np.zeros(len(boxes)))
+    assert locate(image).boxes == expected and len(expected) == 1
+    monkeypatch.setattr(localiser, "candidate_scores", lambda copy, boxes, features: np.ones(len(boxes)))
+    assert locate(image).boxes == [(100, 100, 200, 200)]  # a kept candidate: no fallback

@@ -30,8 +30,9 @@
    The score is their mean (candidate_scores). Candidates scoring >= SCORE_MIN are kept, best first, unless their
    centre lies in a box already kept (lobes, other passes).
 6. Each white cell's box is centred on its nucleus, at least BOX_RBC red-cell diameters wide, in original pixels.
-7. A photo with no candidate at all may be one white cell filling the frame (_one_cell, ONE_CELL_AREA): then one
-   box around its nucleus, and the scale guessed from the nucleus (ruler "default").
+7. A photo with no candidate kept (none found, or all scored under SCORE_MIN) may be one white cell filling the frame
+   (_one_cell, ONE_CELL_AREA): then one box around its nucleus, and the scale guessed from the nucleus (ruler
+   "default").
 """
 
 from __future__ import annotations
@@ -1299,7 +1300,7 @@ def score(features: np.ndarray) -> np.ndarray:
 
 
 def _one_cell(copy: _WorkingCopy | None, result: Localisation) -> bool:
-    """Where no nucleus candidate was found in the photo (its _working_copy): if it is one white cell (see
+    """Where no nucleus candidate was kept in the photo (its _working_copy): if it is one white cell (see
     ONE_CELL_AREA), its box goes into result (score SCORE_MIN, the bar it is kept at) and the scale becomes the
     largest-nucleus guess (ruler "default"). True when it was."""
     if copy is None:
@@ -1353,4 +1354,8 @@ def locate(image) -> Localisation:
             continue  # a lobe or a piece of a cell already boxed
         result.boxes.append(box)
         result.scores.append(float(p[i]))
+    if not result.boxes:
+        # a cell filling the frame (a 100x objective, a tight crop) gives nucleus candidates whose patches the
+        # network never saw at that size and rejects: the photo may still be that one cell
+        _one_cell(prepared[1], result)
     return result
