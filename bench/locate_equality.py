@@ -57,7 +57,7 @@ LOCALISER = "functions/classifier/hematovision/logic/localiser.py"
 # version 4: 44e6a1da574a1a8b8c3f3e3d062363205120f8fb,
 # version 3: c7ed8d1f66a04e286321d1a334e01c3ed808b69b,
 # version 2: c845f356672501d1c50e1a8c2c21c67d797430df, version 1: f4840c11aac0593ea63f6115502cf76787c848d4)
-BASELINE = "e7a117a794f1d4ae219d40010a55cf42ff8a879e"
+BASELINE = "604becf52f42d4ee04807bdbbdcd90684326f1da"
 TWELVE_MP = (4000, 3000)
 
 

@@ -17,19 +17,19 @@ from tests.ci import require
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_FIELDS = ROOT.parent / "shared" / "data" / "fields"
 
-# measured on the report split (LOCALISER_VERSION "5": stain candidates, touching pairs split, the scale from the red
+# measured on the report split (LOCALISER_VERSION "6": stain candidates, touching pairs split, the scale from the red
 # cells the image's edge does not cut, corrected for their cover, or from the largest nucleus at a high magnification,
 # a second pass inside an eyepiece circle at the eyepiece's red-cell bound, or at the largest nucleus' ruler where red
-# cells packed in bands fool the first, + the scorer fitted on the tune fields and their robustness versions;
-# fields/txl's repeated rows and twice-boxed cells read once): bccd 0.977 / 0.986 / 0.788, txl 0.967 / 0.971 / 0.750,
-# phone 0.917 / 0.933 / -; the floors sit ~0.01 under them (the localiser is deterministic). Issue #17's targets
-# (0.97 / 0.97, phone 0.93 / 0.93, scale 0.9+) are above some of them.
+# cells packed in bands fool the first; each candidate scored by the mean of a logistic on its features and a small
+# network on its patch, both fitted on the tune fields and their robustness versions; fields/txl's repeated rows and
+# twice-boxed cells read once): bccd 0.982 / 0.977 / 0.788, txl 0.960 / 0.971 / 0.750, phone 0.929 / 0.962 / -; the
+# floors sit ~0.01 under them (the localiser is deterministic). Issue #17's targets (0.97 / 0.97, phone 0.93 / 0.93,
+# scale 0.9+) are above some of them.
 FLOORS = {  # set: (recall, precision, scale within +-15%)
-    "bccd": (0.97, 0.975, 0.775),
-    "txl": (0.955, 0.96, 0.74),
-    "phone": (0.905, 0.92, None),
+    "bccd": (0.97, 0.965, 0.775),
+    "txl": (0.95, 0.96, 0.74),
+    "phone": (0.915, 0.95, None),
 }
-
 
 CARD = ROOT / "functions" / "classifier" / "model" / "model_card.json"
 
@@ -73,17 +73,16 @@ def test_report_split_floors(report_fields, card_localisation, name):
 
 
 # robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4 0.977 /
-# 0.982, txl x0.4 0.971 / 0.960, bccd vignette 0.954 / 0.847 (a synthetic circle around a 100x field; version 4: 0.954 /
-# 0.917: docs/experiments.md, "the nucleus ruler where the red cells' scale exceeds the eyepiece's bound"), bccd
-# saturation x0.5 0.968 / 0.972 and txl 0.931 / 0.977 (version 1: recall 0.743 and 0.230), phone rotate90 0.913 / 0.935
-# (version 4: 0.893 / 0.935); the rest: see python -m export.fields
+# 0.982, txl x0.4 0.964 / 0.964, bccd vignette 0.959 / 0.883 (a synthetic circle around a 100x field; version 5: 0.954 /
+# 0.847, version 4: 0.954 / 0.917), bccd saturation x0.5 0.959 / 0.981 and txl 0.920 / 0.981 (version 1: recall 0.743
+# and 0.230), phone rotate90 0.929 / 0.962 (version 4: 0.893 / 0.935); the rest: see python -m export.fields
 VERSION_FLOORS = {  # (set, version): (recall, precision)
     ("bccd", "scale_x0.4"): (0.965, 0.97),
-    ("txl", "scale_x0.4"): (0.96, 0.95),
-    ("bccd", "vignette"): (0.945, 0.835),
-    ("bccd", "saturation_x0.5"): (0.955, 0.96),
-    ("txl", "saturation_x0.5"): (0.92, 0.965),
-    ("phone", "rotate90"): (0.905, 0.925),
+    ("txl", "scale_x0.4"): (0.95, 0.95),
+    ("bccd", "vignette"): (0.945, 0.87),
+    ("bccd", "saturation_x0.5"): (0.945, 0.97),
+    ("txl", "saturation_x0.5"): (0.905, 0.97),
+    ("phone", "rotate90"): (0.915, 0.95),
 }
 
 
