@@ -1341,9 +1341,6 @@ def locate(image) -> Localisation:
     """White-cell boxes and the scale of a whole-field photo (uint8 HxWx3 RGB array, or a PIL image)."""
     prepared = _working_copy(image)  # built once: _one_cell and the candidates' patches read it too
     result, boxes, features, _ = _features_and_boxes(image, prepared=prepared)
-    if not len(features):
-        _one_cell(prepared[1], result)
-        return result
     p = candidate_scores(prepared[1], boxes, features)
     for i in np.argsort(-p, kind="stable"):
         if p[i] < SCORE_MIN:
@@ -1355,7 +1352,7 @@ def locate(image) -> Localisation:
         result.boxes.append(box)
         result.scores.append(float(p[i]))
     if not result.boxes:
-        # a cell filling the frame (a 100x objective, a tight crop) gives nucleus candidates whose patches the
+        # no candidate, or a cell filling the frame (a 100x objective, a tight crop), whose nucleus candidates the
         # network never saw at that size and rejects: the photo may still be that one cell
         _one_cell(prepared[1], result)
     return result
