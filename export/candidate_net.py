@@ -1,6 +1,7 @@
 """A small network on each localiser candidate's patch, scored beside the logistic (docs/experiments.md, arm C).
 
 .venv-export/bin/python -m export.candidate_net cv [--folds 5] [--epochs 12] [--versions ...] [--limit N] [--passes ...]
+    [--context K] [--save FILE.npz]
 .venv-export/bin/python -m export.candidate_net fit --out DIR [--epochs 12] [--versions ...]
 
 The stain-based generator's candidates (hematovision.logic.localiser) on the TUNE fields, as they are and in every
@@ -132,6 +133,20 @@ def parity_gap(model, onnx_path: Path, patches: np.ndarray) -> float:
     return float(np.max(np.abs(served - predict(model, sample)))) if len(sample) else 0.0
 
 
+def widen_patches(context: float) -> None:
+    """An experiment (this process only): every candidate's patch cut from its box grown `context` times about its
+    centre (clipped to the photo), so the network sees the candidate's surroundings too."""
+    served = L.candidate_patches
+
+    def widened(copy, boxes):
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        centre, half = (b[:, :2] + b[:, 2:]) / 2, (b[:, 2:] - b[:, :2]) / 2 * context
+        size = np.array([copy.work.shape[1] / copy.factor_x, copy.work.shape[0] / copy.factor_y])
+        return served(copy, np.concatenate([np.maximum(centre - half, 0), np.minimum(centre + half, size)], axis=1))
+
+    L.candidate_patches = widened
+
+
 def _tune(limit: int | None) -> list:
     fields = load_fields()
     check_split(fields)
@@ -151,9 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="the first N tune fields of each set only (a smoke run)")
     parser.add_argument("--out", type=Path, help="fit: the folder to write candidate_net.onnx and config.json to")
     parser.add_argument("--passes", default="", help="chroma,low,high,gap;...: the generator's threshold sets (cv)")
+    parser.add_argument("--context", type=float, default=1.0, help="cv: patches cut from boxes grown this many times")
+    parser.add_argument("--save", type=Path, help="cv: write every part's out-of-fold scores to this .npz")
     args = parser.parse_args(argv)
     if args.passes:
         T.set_passes(args.passes)
+    if args.context != 1.0:
+        widen_patches(args.context)
     if args.command == "fit" and args.out is None:
         parser.error("fit needs --out")
     tune = _tune(args.limit)
@@ -165,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "cv":
         scores = cv(parts, len(tune), args.folds, args.epochs, args.seed)
+        if args.save:
+            np.savez_compressed(
+                args.save,
+                **{f"{name}/{v or 'plain'}": s[v] for name, s in scores.items() for v in parts},
+                **{f"positive/{v or 'plain'}": parts[v].positive for v in parts},
+            )
         for name, s in scores.items():
             threshold, f1 = T.best_threshold_over_versions(parts, s)
             print(f"{name}: mean F1 over sets and versions {f1:.4f}")
