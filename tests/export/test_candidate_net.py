@@ -45,9 +45,34 @@ def test_fit_writes_a_network_onnxruntime_runs_and_a_quarter_turn_does_not_chang
 
 
 @pytest.mark.slow
-def test_cv_prints_the_logistic_the_network_and_their_mean():
-    out = run("cv", "--limit", "4", "--epochs", "1", "--folds", "2", "--versions", "blur")
+def test_cv_prints_the_logistic_the_network_and_their_mean_and_saves_the_scores(tmp_path):
+    saved = tmp_path / "scores.npz"
+    args = ("--limit", "4", "--epochs", "1", "--folds", "2", "--versions", "blur", "--context", "1.5")
+    out = run("cv", *args, "--save", str(saved))
     for name in ("logistic", "network", "mean"):
         assert f"{name}: mean F1 over sets and versions" in out
         assert f"{name} @ " in out
     assert "blur bccd" in out
+    scores = np.load(saved)
+    for part in ("plain", "blur"):
+        n = len(scores[f"positive/{part}"])
+        assert n > 0 and all(scores[f"{name}/{part}"].shape == (n,) for name in ("logistic", "network", "mean"))
+        np.testing.assert_allclose(scores[f"mean/{part}"], (scores[f"logistic/{part}"] + scores[f"network/{part}"]) / 2)
+
+
+def test_widened_patches_hold_the_box_in_their_middle_and_stay_inside_the_photo(monkeypatch):
+    from export import candidate_net
+
+    monkeypatch.setattr(L, "candidate_patches", L.candidate_patches)  # undone after the test
+    rgb = np.full((480, 640, 3), (228, 214, 236), dtype=np.uint8)
+    rgb[200:260, 280:340] = (96, 52, 140)
+    _, copy = L._working_copy(rgb)
+    box = np.array([(280, 200, 340, 260), (0, 0, 60, 60)], dtype=np.float64)
+    plain = L.candidate_patches(copy, box)
+    candidate_net.widen_patches(2.0)
+    wide = L.candidate_patches(copy, box)
+    side = L.PATCH_SIDE
+    # the box fills the plain patch and the middle half of the widened one
+    assert plain[0].mean() < 0.6 and wide[0][side // 4 : 3 * side // 4, side // 4 : 3 * side // 4].mean() < 0.6
+    assert wide[0][:4].mean() > 0.75  # the widened patch's edge is background
+    assert wide.shape == plain.shape and np.isfinite(wide).all()  # the corner box is clipped to the photo
