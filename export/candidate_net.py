@@ -1,7 +1,7 @@
 """A small network on each localiser candidate's patch, scored beside the logistic (docs/experiments.md, arm C).
 
 .venv-export/bin/python -m export.candidate_net cv [--folds 5] [--epochs 12] [--versions ...] [--limit N] [--passes ...]
-    [--context K] [--save FILE.npz]
+    [--context K] [--patch-side N] [--network-seed S] [--ensemble-with FILE.npz] [--save FILE.npz]
 .venv-export/bin/python -m export.candidate_net fit --out DIR [--epochs 12] [--versions ...]
 
 The stain-based generator's candidates (hematovision.logic.localiser) on the TUNE fields, as they are and in every
@@ -87,16 +87,20 @@ def predict(model, patches: np.ndarray) -> np.ndarray:
     return np.mean(turns, axis=0)
 
 
-def cv(parts: dict, n: int, folds: int = 5, epochs: int = EPOCHS, seed: int = 0) -> dict[str, dict]:
+def cv(
+    parts: dict, n: int, folds: int = 5, epochs: int = EPOCHS, seed: int = 0, network_seed: int | None = None
+) -> dict[str, dict]:
     """Out-of-fold scores of the logistic, the network and their mean, per part (folds by field, as
-    export.localiser_train.out_of_fold)."""
+    export.localiser_train.out_of_fold; `seed` draws the folds, `network_seed`, by default the same, the network's
+    initial weights and batches)."""
+    network_seed = seed if network_seed is None else network_seed
     fold = T.fold_of_field(n, folds, seed)
     pool = T._pooled(list(parts.values()))
     train_fold = fold[pool.group % n]
     net = {v: np.zeros(len(c.group)) for v, c in parts.items()}
     for k in range(folds):
         print(f"fold {k + 1}/{folds}", flush=True)
-        model = train(pool.patches[train_fold != k], pool.positive[train_fold != k], epochs, seed)
+        model = train(pool.patches[train_fold != k], pool.positive[train_fold != k], epochs, network_seed)
         for v, c in parts.items():
             held = fold[c.group % n] == k
             net[v][held] = predict(model, c.patches[held])
@@ -147,6 +151,33 @@ def widen_patches(context: float) -> None:
     L.candidate_patches = widened
 
 
+def resize_patches(side: int) -> None:
+    """An experiment (this process only): patches of `side` pixels a side instead of the served PATCH_SIDE."""
+    L.PATCH_SIDE = side
+    T.PATCH_SHAPE = (side, side, 3)
+
+
+def ensemble_with(scores: dict[str, dict], parts: dict, saved_path: Path) -> None:
+    """The network's out-of-fold scores averaged with those a previous cv run saved (same folds and candidates: another
+    network seed), and the mean recomputed from them, in place."""
+    saved = np.load(saved_path)
+    for v, c in parts.items():
+        key = v or "plain"
+        if not np.array_equal(saved[f"positive/{key}"], c.positive):
+            raise SystemExit(
+                f"{saved_path}: its {key} candidates are not this run's (other passes, versions or limit?)"
+            )
+        scores["network"][v] = (scores["network"][v] + saved[f"network/{key}"]) / 2
+        scores["mean"][v] = (scores["logistic"][v] + scores["network"][v]) / 2
+
+
+def _print_scores(parts: dict, scores: dict[str, dict]) -> None:
+    for name, s in scores.items():
+        threshold, f1 = T.best_threshold_over_versions(parts, s)
+        print(f"{name}: mean F1 over sets and versions {f1:.4f}")
+        print("  " + T._line(name, parts, s, threshold).replace(" | ", "\n  "), flush=True)
+
+
 def _tune(limit: int | None) -> list:
     fields = load_fields()
     check_split(fields)
@@ -167,8 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="fit: the folder to write candidate_net.onnx and config.json to")
     parser.add_argument("--passes", default="", help="chroma,low,high,gap;...: the generator's threshold sets (cv)")
     parser.add_argument("--context", type=float, default=1.0, help="cv: patches cut from boxes grown this many times")
+    parser.add_argument("--patch-side", type=int, default=L.PATCH_SIDE, help="cv: patches of N pixels a side")
+    parser.add_argument(
+        "--network-seed", type=int, help="cv: the network's seed (default: --seed, which draws the folds)"
+    )
+    parser.add_argument("--ensemble-with", type=Path, help="cv: average the network with a saved run's (same folds)")
     parser.add_argument("--save", type=Path, help="cv: write every part's out-of-fold scores to this .npz")
     args = parser.parse_args(argv)
+    if args.command == "fit" and (args.patch_side != L.PATCH_SIDE or args.network_seed or args.ensemble_with):
+        parser.error("--patch-side, --network-seed and --ensemble-with are cv experiments")
+    if args.patch_side != L.PATCH_SIDE:
+        resize_patches(args.patch_side)
     if args.passes:
         T.set_passes(args.passes)
     if args.context != 1.0:
@@ -183,17 +223,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(pool.group)} candidates from {len(pool.truths)} fields, {int(pool.positive.sum())} positive", flush=True
     )
     if args.command == "cv":
-        scores = cv(parts, len(tune), args.folds, args.epochs, args.seed)
+        scores = cv(parts, len(tune), args.folds, args.epochs, args.seed, args.network_seed)
         if args.save:
             np.savez_compressed(
                 args.save,
                 **{f"{name}/{v or 'plain'}": s[v] for name, s in scores.items() for v in parts},
                 **{f"positive/{v or 'plain'}": parts[v].positive for v in parts},
             )
-        for name, s in scores.items():
-            threshold, f1 = T.best_threshold_over_versions(parts, s)
-            print(f"{name}: mean F1 over sets and versions {f1:.4f}")
-            print("  " + T._line(name, parts, s, threshold).replace(" | ", "\n  "), flush=True)
+        _print_scores(parts, scores)
+        if args.ensemble_with:
+            ensemble_with(scores, parts, args.ensemble_with)
+            print(f"the network averaged with {args.ensemble_with}'s:")
+            _print_scores(parts, {name: scores[name] for name in ("network", "mean")})
         return 0
     model = train(pool.patches, pool.positive, args.epochs, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
