@@ -58,6 +58,49 @@ def test_cv_prints_the_logistic_the_network_and_their_mean_and_saves_the_scores(
         n = len(scores[f"positive/{part}"])
         assert n > 0 and all(scores[f"{name}/{part}"].shape == (n,) for name in ("logistic", "network", "mean"))
         np.testing.assert_allclose(scores[f"mean/{part}"], (scores[f"logistic/{part}"] + scores[f"network/{part}"]) / 2)
+    # another network seed on the same folds, averaged with the saved run's network
+    out = run("cv", *args, "--network-seed", "1", "--ensemble-with", str(saved))
+    assert f"the network averaged with {saved}'s:" in out
+    assert out.count("mean: mean F1 over sets and versions") == 2
+
+
+def test_cv_refuses_to_average_with_a_run_on_other_candidates(tmp_path):
+    saved = tmp_path / "scores.npz"
+    plain = np.zeros(3, dtype=bool)
+    np.savez(saved, **{"positive/plain": plain, "network/plain": plain.astype(float)})
+    from export import candidate_net
+
+    parts = {"": type("Part", (), {"positive": np.ones(4, dtype=bool)})()}
+    scores = {name: {"": np.zeros(4)} for name in ("logistic", "network", "mean")}
+    with pytest.raises(SystemExit, match="not this run's"):
+        candidate_net.ensemble_with(scores, parts, saved)
+
+
+def test_the_ensemble_averages_the_networks_and_recomputes_the_mean(tmp_path):
+    from export import candidate_net
+
+    saved = tmp_path / "scores.npz"
+    positive = np.array([True, False])
+    np.savez(saved, **{"positive/plain": positive, "network/plain": np.array([0.2, 0.6])})
+    parts = {"": type("Part", (), {"positive": positive})()}
+    scores = {"logistic": {"": np.array([1.0, 0.0])}, "network": {"": np.array([0.6, 0.2])}, "mean": {"": None}}
+    candidate_net.ensemble_with(scores, parts, saved)
+    np.testing.assert_allclose(scores["network"][""], [0.4, 0.4])
+    np.testing.assert_allclose(scores["mean"][""], [0.7, 0.2])
+
+
+def test_patch_side_is_a_cv_experiment_only(monkeypatch):
+    from export import candidate_net
+    from export import localiser_train as T
+
+    monkeypatch.setattr(L, "PATCH_SIDE", L.PATCH_SIDE)  # undone after the test
+    monkeypatch.setattr(T, "PATCH_SHAPE", T.PATCH_SHAPE)
+    with pytest.raises(SystemExit):
+        candidate_net.main(["fit", "--out", "x", "--patch-side", "48"])
+    candidate_net.resize_patches(48)
+    rgb = np.full((120, 160, 3), (228, 214, 236), dtype=np.uint8)
+    _, copy = L._working_copy(rgb)
+    assert L.candidate_patches(copy, np.array([(10, 10, 50, 50)])).shape == (1, 48, 48, 3)
 
 
 def test_widened_patches_hold_the_box_in_their_middle_and_stay_inside_the_photo(monkeypatch):
