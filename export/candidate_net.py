@@ -105,7 +105,7 @@ def cv(
             held = fold[c.group % n] == k
             net[v][held] = predict(model, c.patches[held])
     logistic = T.out_of_fold(parts, list(parts), n, folds, T.L2, seed)
-    mean = {v: (logistic[v] + net[v]) / 2 for v in parts}
+    mean = {v: L.served_score(logistic[v], net[v]) for v in parts}
     return {"logistic": logistic, "network": net, "mean": mean}
 
 
@@ -168,7 +168,7 @@ def ensemble_with(scores: dict[str, dict], parts: dict, saved_path: Path) -> Non
                 f"{saved_path}: its {key} candidates are not this run's (other passes, versions or limit?)"
             )
         scores["network"][v] = (scores["network"][v] + saved[f"network/{key}"]) / 2
-        scores["mean"][v] = (scores["logistic"][v] + scores["network"][v]) / 2
+        scores["mean"][v] = L.served_score(scores["logistic"][v], scores["network"][v])
 
 
 def _print_scores(parts: dict, scores: dict[str, dict]) -> None:

@@ -226,8 +226,7 @@ def check_version(tune, version: str, folds: int = 5, l2: float = L2, seed: int 
     the plain and the versioned tune fields apart, for the served score (in-sample), a refit on the plain fields
     and a refit on both; each refit's threshold is the one best on the plain fields (mean F1 over the sets)."""
     parts = collect_versions(tune, [version], with_patches=True)
-    # the served score (localiser.candidate_scores): the logistic's and the candidate network's mean
-    committed = {v: (L.score(c.features) + L.network_probability(c.patches)) / 2 for v, c in parts.items()}
+    committed = {v: L.served_score(L.score(c.features), L.network_probability(c.patches)) for v, c in parts.items()}
     print(_line("committed scorer (in-sample)", parts, committed, L.SCORE_MIN))
     for name, train in (("refit on plain", [None]), (f"refit on plain + {version}", [None, version])):
         scores = out_of_fold(parts, train, len(tune), folds, l2, seed)

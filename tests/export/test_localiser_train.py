@@ -29,7 +29,7 @@ def test_the_served_scores_figures_are_export_fields_figures(tune_bccd):
 
     candidates = T.collect(tune_bccd, root=SHARED_FIELDS.parent, with_patches=True)
     # the served score (localiser.candidate_scores): the logistic's and the network's mean, every patch scored here
-    scores = (L.score(candidates.features) + L.network_probability(candidates.patches)) / 2
+    scores = L.served_score(L.score(candidates.features), L.network_probability(candidates.patches))
     recall, precision = T.figures(candidates, T.select(candidates, scores, L.SCORE_MIN))["bccd"]
     row = evaluate(L.locate, tune_bccd, SHARED_FIELDS.parent).row()
     assert recall == pytest.approx(row["recall"]) and precision == pytest.approx(row["precision"])

@@ -948,16 +948,22 @@ def network_probability(patches: np.ndarray) -> np.ndarray:
     return candidate_network().run(["probability"], {"patches": patches})[0].astype(np.float64)
 
 
+def served_score(logistic: np.ndarray, network: np.ndarray) -> np.ndarray:
+    """The served candidate score from the logistic's and the network's probabilities: their mean (equal weights
+    measured best, docs/experiments.md arm W). Training and evaluation code score with this too."""
+    return (logistic + network) / 2
+
+
 def candidate_scores(copy: _WorkingCopy, boxes: np.ndarray, features: np.ndarray) -> np.ndarray:
-    """Each candidate's score: the mean of the logistic's probability (score) and the network's on its patch. The
-    network runs only on candidates whose logistic probability lets the mean reach SCORE_MIN (the others' stays
-    under it whatever the network says), which spares most patches of a crowded field."""
+    """Each candidate's served_score. The network runs only on candidates whose logistic probability lets the score
+    reach SCORE_MIN (the others' stays under it whatever the network says; their network probability is taken as 0),
+    which spares most patches of a crowded field."""
     logistic = score(features)
-    scores = logistic / 2
-    reachable = np.flatnonzero(logistic >= 2 * SCORE_MIN - 1)
+    network = np.zeros_like(logistic)
+    reachable = np.flatnonzero(served_score(logistic, np.ones_like(logistic)) >= SCORE_MIN)
     if len(reachable):
-        scores[reachable] += network_probability(candidate_patches(copy, boxes[reachable])) / 2
-    return scores
+        network[reachable] = network_probability(candidate_patches(copy, boxes[reachable]))
+    return served_score(logistic, network)
 
 
 def _features_and_boxes(
