@@ -27,7 +27,7 @@
    relative to the field's other candidates, ...) and a logistic-regression probability (MODEL_*, fitted by
    export/localiser_train.py on the tune split's candidates, as they are and in every robustness version); its patch
    (candidate_patches) gets a small network's probability (CANDIDATE_NET, export/candidate_net.py, same candidates).
-   The score is their mean (candidate_scores). Candidates scoring >= SCORE_MIN are kept, best first, unless their
+   The score is their mean (served_score). Candidates scoring >= SCORE_MIN are kept, best first, unless their
    centre lies in a box already kept (lobes, other passes).
 6. Each white cell's box is centred on its nucleus, at least BOX_RBC red-cell diameters wide, in original pixels.
 7. A photo with no candidate kept (none found, or all scored under SCORE_MIN) may be one white cell filling the frame
