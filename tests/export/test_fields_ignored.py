@@ -1,0 +1,45 @@
+"""export.fields' synthetic eyepiece circle: a white cell the circle cuts is dropped from the truth, and a box on its
+visible part is ignored (neither matched nor spurious); a box on the black outside, or elsewhere, still counts."""
+
+import numpy as np
+from PIL import Image
+
+from export.fields import FieldImage, cut_by_vignette, evaluate, on_ignored, vignette
+from hematovision.logic.localiser import Localisation
+
+SIZE = (640, 480)  # the circle: centre (320, 240), radius 240
+
+
+def test_a_cell_the_circle_cuts_is_dropped_from_the_truth_and_ignored():
+    inside = (300, 220, 340, 260)
+    cut = (520, 200, 600, 280)  # centre x 560: 240 px from the centre, on the circle; its left part inside
+    outside = (0, 0, 30, 30)  # a corner: black under the vignette
+    wbc = np.array([inside, cut, outside], dtype=np.float64)
+    _, kept = vignette(Image.new("RGB", SIZE), wbc)
+    np.testing.assert_array_equal(kept, [inside])
+    np.testing.assert_array_equal(cut_by_vignette(SIZE, wbc), [cut])
+
+
+def test_only_unmatched_boxes_centred_in_an_ignored_box_are_left_out():
+    boxes = np.array([(300, 220, 340, 260), (520, 210, 580, 270), (100, 100, 140, 140)], dtype=np.float64)
+    ignored = np.array([(520, 200, 600, 280)], dtype=np.float64)
+    assert on_ignored(boxes, [(0, 0)], ignored) == [1]
+    assert on_ignored(boxes, [(0, 0), (1, 1)], ignored) == []  # a matched box is matched, whatever it lies in
+    assert on_ignored(boxes, [(0, 0)], np.zeros((0, 4))) == []
+
+
+def test_evaluate_does_not_count_a_box_on_a_cut_cell_as_spurious(tmp_path):
+    (tmp_path / "fields" / "bccd").mkdir(parents=True)
+    Image.new("RGB", SIZE, (230, 220, 230)).save(tmp_path / "fields" / "bccd" / "f.png")
+    inside, cut = (300, 220, 340, 260), (520, 200, 600, 280)
+    field = FieldImage("bccd", "f.png", "0" * 64, "report", wbc=np.array([inside, cut], dtype=np.float64))
+
+    def locate(found):
+        return lambda rgb: Localisation(width=rgb.shape[1], height=rgb.shape[0], boxes=list(found))
+
+    on_cut = evaluate(locate([inside, (530, 215, 570, 265)]), [field], tmp_path, version="vignette")
+    assert (on_cut.true, on_cut.matched, on_cut.predicted) == (1, 1, 1) and on_cut.misses == []
+    spurious = evaluate(locate([inside, (100, 380, 140, 420)]), [field], tmp_path, version="vignette")
+    assert (spurious.true, spurious.matched, spurious.predicted) == (1, 1, 2)
+    plain = evaluate(locate([inside, (530, 215, 570, 265)]), [field], tmp_path)  # no circle: the cut cell is a cell
+    assert (plain.true, plain.matched, plain.predicted) == (2, 2, 2)
