@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ensemble-with", type=Path, help="cv: average the network with a saved run's (same folds)")
     parser.add_argument("--save", type=Path, help="cv: write every part's out-of-fold scores to this .npz")
     args = parser.parse_args(argv)
-    if args.command == "fit" and (args.patch_side != L.PATCH_SIDE or args.network_seed or args.ensemble_with):
+    experiments = (args.patch_side != L.PATCH_SIDE, args.network_seed is not None, args.ensemble_with is not None)
+    if args.command == "fit" and any(experiments):
         parser.error("--patch-side, --network-seed and --ensemble-with are cv experiments")
     if args.patch_side != L.PATCH_SIDE:
         resize_patches(args.patch_side)
