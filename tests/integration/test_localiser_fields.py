@@ -74,8 +74,9 @@ def test_report_split_floors(report_fields, card_localisation, name):
 
 # robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4 0.977 /
 # 0.982, txl x0.4 0.964 / 0.964, bccd vignette 0.959 / 0.917 (a synthetic circle around a 100x field; a box on a cell
-# the circle cuts is ignored, export.fields.IGNORED; counted as spurious, 0.883; version 5: 0.847, version 4: 0.917), bccd saturation x0.5 0.959 / 0.981 and txl 0.920 / 0.981 (version 1: recall 0.743
-# and 0.230), phone rotate90 0.929 / 0.962 (version 4: 0.893 / 0.935); the rest: see python -m export.fields
+# the circle cuts is ignored, export.fields.IGNORED; counted as spurious: 0.883, version 5: 0.847, version 4: 0.917),
+# bccd saturation x0.5 0.959 / 0.981 and txl 0.920 / 0.981 (version 1: recall 0.743 and 0.230), phone rotate90 0.929 /
+# 0.962 (version 4: 0.893 / 0.935); the rest: see python -m export.fields
 VERSION_FLOORS = {  # (set, version): (recall, precision)
     ("bccd", "scale_x0.4"): (0.965, 0.97),
     ("txl", "scale_x0.4"): (0.95, 0.95),
