@@ -1,7 +1,8 @@
 """A small network on each localiser candidate's patch, scored beside the logistic (docs/experiments.md, arm C).
 
 .venv-export/bin/python -m export.candidate_net cv [--folds 5] [--epochs 12] [--versions ...] [--limit N] [--passes ...]
-    [--context K] [--patch-side N] [--network-seed S] [--ensemble-with FILE.npz] [--save FILE.npz]
+    [--eyepiece-passes ...] [--context K] [--patch-side N] [--network-seed S] [--ensemble-with FILE.npz]
+    [--save FILE.npz]
 .venv-export/bin/python -m export.candidate_net fit --out DIR [--epochs 12] [--versions ...]
 
 The stain-based generator's candidates (hematovision.logic.localiser) on the TUNE fields, as they are and in every
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="the first N tune fields of each set only (a smoke run)")
     parser.add_argument("--out", type=Path, help="fit: the folder to write candidate_net.onnx and config.json to")
     parser.add_argument("--passes", default="", help="chroma,low,high,gap;...: the generator's threshold sets (cv)")
+    parser.add_argument("--eyepiece-passes", default="", help="cv: threshold sets added inside an eyepiece's circle")
     parser.add_argument("--context", type=float, default=1.0, help="cv: patches cut from boxes grown this many times")
     parser.add_argument("--patch-side", type=int, default=L.PATCH_SIDE, help="cv: patches of N pixels a side")
     parser.add_argument(
@@ -205,13 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ensemble-with", type=Path, help="cv: average the network with a saved run's (same folds)")
     parser.add_argument("--save", type=Path, help="cv: write every part's out-of-fold scores to this .npz")
     args = parser.parse_args(argv)
-    experiments = (args.patch_side != L.PATCH_SIDE, args.network_seed is not None, args.ensemble_with is not None)
+    experiments = (
+        args.patch_side != L.PATCH_SIDE,
+        args.network_seed is not None,
+        args.ensemble_with is not None,
+        bool(args.eyepiece_passes),
+    )
     if args.command == "fit" and any(experiments):
-        parser.error("--patch-side, --network-seed and --ensemble-with are cv experiments")
+        parser.error("--patch-side, --network-seed, --ensemble-with and --eyepiece-passes are cv experiments")
     if args.patch_side != L.PATCH_SIDE:
         resize_patches(args.patch_side)
     if args.passes:
         T.set_passes(args.passes)
+    if args.eyepiece_passes:
+        T.add_eyepiece_passes(args.eyepiece_passes)
     if args.context != 1.0:
         widen_patches(args.context)
     if args.command == "fit" and args.out is None:

@@ -275,6 +275,26 @@ def set_passes(text: str) -> None:
     L.PASSES = tuple((*(float(v) for v in item.split(",")), i) for i, item in enumerate(text.split(";")))
 
 
+def add_eyepiece_passes(text: str) -> None:
+    """More threshold sets ("chroma,low,high,gap;...") that run only on photos inside an eyepiece's circle, after
+    L.PASSES (an experiment, this process only): the served pass set is restored at the start of every photo and the
+    extra sets appended when localiser._eyepiece_diameter finds a circle."""
+    base = L.PASSES
+    extra = tuple((*(float(v) for v in item.split(",")), len(base) + i) for i, item in enumerate(text.split(";")))
+    served_features_and_boxes, served_eyepiece_diameter = L._features_and_boxes, L._eyepiece_diameter
+
+    def features_and_boxes(*args, **kwargs):
+        L.PASSES = base
+        return served_features_and_boxes(*args, **kwargs)
+
+    def eyepiece_diameter(valid):
+        circle = served_eyepiece_diameter(valid)
+        L.PASSES = base if circle is None else base + extra
+        return circle
+
+    L._features_and_boxes, L._eyepiece_diameter = features_and_boxes, eyepiece_diameter
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.localiser_train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
