@@ -91,3 +91,41 @@ def test_the_committed_scale_fit_is_the_tune_fields_least_squares_fit(capsys):
     a, b = T.fit_scale(tune, SHARED_FIELDS.parent)
     assert (a, b) == pytest.approx(L.SCALE_FIT, abs=5e-4)
     assert "within +-15%" in capsys.readouterr().out
+
+
+def test_eyepiece_passes_run_only_on_a_photo_inside_an_eyepiece_circle(monkeypatch):
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from export import localiser_train as T
+    from hematovision.logic import localiser as L
+
+    for name in ("PASSES", "_features_and_boxes", "_eyepiece_diameter"):
+        monkeypatch.setattr(L, name, getattr(L, name))  # undone after the test
+    rng = np.random.default_rng(0)
+    field = Image.new("RGB", (480, 480), (232, 220, 232))
+    draw = ImageDraw.Draw(field)
+    for x, y in rng.uniform(40, 440, (60, 2)):
+        draw.ellipse([x - 12, y - 12, x + 12, y + 12], fill=(214, 150, 170))  # red cells
+    draw.ellipse([220, 220, 250, 250], fill=(90, 50, 140))  # a nucleus
+    circle = Image.new("L", field.size, 0)
+    ImageDraw.Draw(circle).ellipse([10, 10, 470, 470], fill=255)
+    in_eyepiece = Image.composite(field, Image.new("RGB", field.size), circle)
+    served = L.PASSES
+    T.add_eyepiece_passes("0.15,1.3,1.6,0.35")
+    seen = []
+    candidates = L._candidates
+
+    def recording(*args):
+        seen.append(L.PASSES)
+        return candidates(*args)
+
+    monkeypatch.setattr(L, "_candidates", recording)
+    L.locate(np.asarray(field))
+    assert seen and all(passes == served for passes in seen)
+    seen.clear()
+    L.locate(np.asarray(in_eyepiece))
+    assert seen and all(passes == (*served, (0.15, 1.3, 1.6, 0.35, len(served))) for passes in seen)
+    seen.clear()
+    L.locate(np.asarray(field))  # the next photo starts again from the served passes
+    assert seen and all(passes == served for passes in seen)
