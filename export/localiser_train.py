@@ -272,7 +272,12 @@ def fit_scale(tune, root=DATA_ROOT) -> tuple[float, float]:
 
 def set_passes(text: str) -> None:
     """The generator's threshold sets for this process (an experiment): "chroma,low,high,gap;..." into L.PASSES."""
-    L.PASSES = tuple((*(float(v) for v in item.split(",")), i) for i, item in enumerate(text.split(";")))
+    L.PASSES = _threshold_sets(text)
+
+
+def _threshold_sets(text: str, first_id: int = 0) -> tuple:
+    """Threshold sets written "chroma,low,high,gap;..." as PASSES entries, numbered from first_id."""
+    return tuple((*(float(v) for v in item.split(",")), first_id + i) for i, item in enumerate(text.split(";")))
 
 
 def add_eyepiece_passes(text: str) -> None:
@@ -280,7 +285,7 @@ def add_eyepiece_passes(text: str) -> None:
     L.PASSES (an experiment, this process only): the served pass set is restored at the start of every photo and the
     extra sets appended when localiser._eyepiece_diameter finds a circle."""
     base = L.PASSES
-    extra = tuple((*(float(v) for v in item.split(",")), len(base) + i) for i, item in enumerate(text.split(";")))
+    extra = _threshold_sets(text, len(base))
     served_features_and_boxes, served_eyepiece_diameter = L._features_and_boxes, L._eyepiece_diameter
 
     def features_and_boxes(*args, **kwargs):
