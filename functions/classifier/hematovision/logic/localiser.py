@@ -52,7 +52,7 @@ from PIL import Image, ImageFilter
 # and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
 # classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
 # keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
-LOCALISER_VERSION = "7"
+LOCALISER_VERSION = "6"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
@@ -68,7 +68,7 @@ LOBE_GAP = 0.35  # merge nucleus pieces closer than this many red-cell diameters
 MIN_NUCLEUS_AREA = 0.20  # a nucleus covers at least this fraction of a red cell's area (platelets: ~0.1)
 MAX_NUCLEUS_AREA = 6.0  # larger dark regions are clumps or stain debris
 SPLIT_AREA = 0.8  # a nucleus group this large (x a red cell's area) may be two white cells ...
-SPLIT_GAP = 1.4  # ... when its pixels form two clusters this many red-cell diameters apart (tune: 1.3-1.4 alike)
+SPLIT_GAP = 1.7  # ... when its pixels form two clusters this many red-cell diameters apart (tune: 1.3-1.7 alike)
 SPLIT_SHARE = 0.25  # ... each holding at least this share of the pixels
 BOX_RBC = 1.6  # the box is at least this many red-cell diameters wide (tune split: 1.6 beat 1.9)
 BOX_MARGIN = 0.25  # and the nucleus' box grown by this many red-cell diameters on each side
