@@ -1,5 +1,7 @@
 """The stain-based white-cell localiser on synthetic fields: boxes, scale, empty fields, casts, vignette, bad input."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -341,3 +343,30 @@ def test_a_photo_whose_candidates_are_all_rejected_may_still_be_one_white_cell(m
     assert locate(image).boxes == expected and len(expected) == 1
     monkeypatch.setattr(localiser, "candidate_scores", lambda copy, boxes, features: np.ones(len(boxes)))
     assert locate(image).boxes == [(100, 100, 200, 200)]  # a kept candidate: no fallback
+
+
+def test_the_nucleus_level_is_the_centre_of_a_flat_top_not_its_highest_bin():
+    from hematovision.logic.localiser import DensityCounts, _cell_level
+
+    values = np.linspace(0.0, 1.0, 256, dtype=np.float32)
+    counts = np.zeros(256, dtype=np.int64)
+    counts[60:180] = 1000  # a flat top from 0.235 to 0.706 ...
+    counts[170] += 40  # ... whose highest bin sits near one end
+    levels = DensityCounts.of(values, counts)
+    mode = _cell_level(levels, 75.0, 0.3)
+    centre = _cell_level(levels, 75.0, 0.3, plateau=0.8)
+    assert mode > 0.6
+    assert 0.4 < centre < 0.55
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (2000, 1500)])
+def test_the_example_field_as_a_large_photo_keeps_both_cells(size):
+    # the README's example field enlarged (a 12 MP photo's path: Pillow's reduce, then the resize): the nucleus level
+    # once jumped across the histogram's flat top and lost the second cell
+    field = Image.open(Path(__file__).resolve().parents[2] / "events" / "field.jpg").convert("RGB")
+    native = locate(field)
+    large = locate(field.resize(size, Image.Resampling.BICUBIC))
+    k = size[0] / field.width
+    assert len(native.boxes) == len(large.boxes) == 2
+    for a, b in zip(sorted(native.boxes), sorted(large.boxes), strict=True):
+        assert np.allclose(np.asarray(b) / k, a, atol=0.15 * (a[2] - a[0]))

@@ -52,7 +52,7 @@ from PIL import Image, ImageFilter
 # and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
 # classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
 # keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
-LOCALISER_VERSION = "6"
+LOCALISER_VERSION = "7"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
@@ -91,7 +91,10 @@ ONE_CELL_MARGIN = 0.3
 # (a, b) fitted on the tune split by `python -m export.localiser_train --fit-scale`
 SCALE_FIT = (1.251, -0.6131)
 SCALE_LONG_SIDE = 256  # the distance transform's working size
-LEVEL_CUT = 0.3  # the nucleus thresholds' red-cell level: the mode of the green OD above this x its 75th percentile
+LEVEL_CUT = 0.3  # the nucleus thresholds' red-cell level: the mode of the green OD above this x its 75th percentile,
+# taken at the centre of the histogram's top (the run of smoothed bins >= LEVEL_PLATEAU x the peak around it): on a
+# flat top the highest bin is a toss-up that a JPEG re-save or a 12 MP photo's resampling turns (docs/experiments.md)
+LEVEL_PLATEAU = 0.8
 RING = 0.5  # the ring feature's margin around a nucleus, in red-cell diameters
 # A photo through an eyepiece: the vignette's inner edge is a circle (its edge pixels' median distance to the fitted
 # circle within EYEPIECE_FIT of its radius; the black corners of a rotated or shifted crop, a letterbox, are no circle).
@@ -526,11 +529,14 @@ def _otsu(values: np.ndarray) -> float:
     return float(centre[int(np.nanargmax(between))]) if np.isfinite(between).any() else float(np.median(values))
 
 
-def _cell_level(levels: DensityCounts, percentile: float = 95.0, cut: float = 0.25) -> float:
+def _cell_level(
+    levels: DensityCounts, percentile: float = 95.0, cut: float = 0.25, plateau: float | None = None
+) -> float:
     """The red cells' typical green OD: the mode of the green OD among the pixels clearly above the background.
 
     "Clearly above": above `cut` x the `percentile`-th percentile. With a large white cell filling the frame, the
     95th percentile lies on its nucleus and the red cells fall under the cut: the nucleus thresholds use the 75th.
+    `plateau`: the centre of the run of smoothed bins >= plateau x the highest around it, instead of the highest bin.
     `levels`: the sampled pixels' green OD as counts of its distinct values (DensityCounts); each step below is the
     numpy call on the pixels it replaces (np.percentile, the mask, np.histogram), on the distinct values.
     """
@@ -544,7 +550,13 @@ def _cell_level(levels: DensityCounts, percentile: float = 95.0, cut: float = 0.
     hist, edges = np.histogram(cells.values, bins=48, range=(0.0, top), weights=cells.counts)
     smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
     peak = int(np.argmax(smooth))
-    return max(float((edges[peak] + edges[peak + 1]) / 2), 0.05)
+    first = last = peak
+    if plateau is not None:
+        while first > 0 and smooth[first - 1] >= plateau * smooth[peak]:
+            first -= 1
+        while last < len(smooth) - 1 and smooth[last + 1] >= plateau * smooth[peak]:
+            last += 1
+    return max(float((edges[first] + edges[last + 1]) / 2), 0.05)
 
 
 @dataclass(frozen=True)
@@ -995,7 +1007,7 @@ def _features_and_boxes(
     sample = np.bincount(work[::2, ::2, 1][valid[::2, ::2]], minlength=256)
     levels = DensityCounts.of(_od_table(bg, 1), sample)
     cell_level = _cell_level(levels)  # the scale's (SCALE_FIT was fitted with it)
-    nucleus_level = _cell_level(levels, 75.0, LEVEL_CUT)
+    nucleus_level = _cell_level(levels, 75.0, LEVEL_CUT, LEVEL_PLATEAU)
     whole = bool(valid.all())  # no vignette: every nearest-neighbour resize of the mask is all set
     valid_image = None if whole else Image.fromarray(valid.astype(np.uint8) * 255)
 
