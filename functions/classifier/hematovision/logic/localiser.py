@@ -14,7 +14,8 @@
    (its area over NUCLEUS_RBC_AREA red cells') where that guess says the photo holds few red cells across
    (NUCLEUS_GUESS_MIN: a high magnification, a tight crop), else DEFAULT_RBC_PX_FRACTION of the long side; the crop
    is then sized by the cell's box (logic/cell_crop.py).
-4. Candidates: the image is resampled so a red cell is about TARGET_RBC_PX across; for each threshold set of PASSES,
+4. Candidates: the image is resampled so a red cell is about TARGET_RBC_PX across; for each threshold set of PASSES
+   (and of EYEPIECE_PASSES inside an eyepiece's circle),
    nuclei are the pixels much darker than the red cells (green OD >= low x the red cells' level) and not reddish
    (red OD - blue OD >= chroma x the level; the second set admits magenta nuclei that are very dark), seeded by darker
    pixels; pieces within a lobe gap are merged; a merged group whose pixels form two clusters more than SPLIT_GAP
@@ -52,7 +53,7 @@ from PIL import Image, ImageFilter
 # and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
 # classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
 # keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
-LOCALISER_VERSION = "7"
+LOCALISER_VERSION = "8"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
@@ -116,95 +117,95 @@ EYEPIECE_RBC = 0.07
 EYEPIECE_DOG = 0.6
 EYEPIECE_NUCLEUS = 0.8
 DOG_SPREAD = 1.25  # the difference of Gaussians: sigma / DOG_SPREAD minus sigma x DOG_SPREAD
-SCORE_MIN = 0.55  # a candidate is a white cell when its score reaches this (tune split out of fold, plain and versions:
-# export.candidate_net cv)
+SCORE_MIN = 0.675  # a candidate is a white cell when its score reaches this (tune split out of fold, plain and
+# versions: export.candidate_net cv --eyepiece-passes ..., network seeds 0 and 1 alike)
 # the candidate scorer (export/localiser_train.py fits it on the tune split's candidates; it prints these)
 EXPAND_CLIP = 4.0
 MODEL_MEAN = np.array(
     [
-        -0.10922,
-        3.2037,
-        0.70881,
-        0.95222,
-        0.18037,
-        0.48181,
-        0.35652,
-        0.84097,
-        1.028,
-        0.8679,
-        0.024436,
-        2.0159,
-        0.96082,
-        0.72173,
-        0.73087,
-        -0.017743,
-        0.013269,
-        0.0075924,
+        -0.15902,
+        2.9742,
+        0.66688,
+        0.84209,
+        0.19052,
+        0.47225,
+        0.32056,
+        0.83105,
+        1.04,
+        0.81121,
+        0.028737,
+        2.3653,
+        1.4627,
+        0.68941,
+        0.67222,
+        -0.014369,
+        0.013972,
+        0.0080671,
     ]
 )
 MODEL_SCALE = np.array(
     [
-        0.81526,
-        1.1663,
-        0.25499,
-        0.62018,
-        0.16477,
-        0.18918,
-        0.14295,
-        0.15737,
-        1.636,
-        0.17322,
-        0.08248,
-        0.63291,
-        0.81836,
-        3.5278,
-        0.30236,
-        0.36787,
-        0.10644,
-        0.099917,
+        0.81824,
+        1.1958,
+        0.28531,
+        0.58971,
+        0.15848,
+        0.18202,
+        0.15002,
+        0.16016,
+        1.6355,
+        0.21035,
+        0.086947,
+        0.7677,
+        1.1299,
+        3.1088,
+        0.29964,
+        0.33821,
+        0.10455,
+        0.10573,
     ]
 )
 MODEL_WEIGHTS = np.array(
     [
-        0.42979,
-        2.8896,
-        -0.13742,
-        -4.2559,
-        -2.9519,
-        2.3154,
-        0.71032,
-        0.98802,
-        1.7879,
-        0.63362,
-        -1.4648,
-        -0.88635,
-        -0.4343,
-        6.6374,
-        0.22609,
-        -0.12876,
-        -1.3465,
-        -0.16777,
-        -0.036531,
-        0.18488,
-        -0.061901,
-        0.2857,
-        -0.070676,
-        0.12302,
-        -0.10534,
-        0.058342,
-        -0.28873,
-        -0.16983,
-        0.042954,
-        0.21256,
-        -0.090353,
-        1.6299,
-        0.34299,
-        -0.13337,
-        0.13919,
-        -0.31414,
+        0.48691,
+        3.2547,
+        -0.18723,
+        -4.0484,
+        -2.8677,
+        2.2373,
+        0.35891,
+        0.84259,
+        1.6479,
+        1.125,
+        -1.7714,
+        -0.696,
+        0.21848,
+        7.4857,
+        -0.15396,
+        -0.56385,
+        -1.4398,
+        -0.011282,
+        -0.21917,
+        -0.15555,
+        -0.182,
+        0.2717,
+        0.016642,
+        0.092397,
+        -0.045497,
+        0.014686,
+        -0.2365,
+        -0.060345,
+        0.096437,
+        0.10586,
+        0.62911,
+        2.0423,
+        0.15211,
+        -0.16845,
+        0.20438,
+        -0.33904,
     ]
 )
-MODEL_BIAS = 1.982
+MODEL_BIAS = 1.0115
 
 
 @dataclass
@@ -823,6 +824,9 @@ FIELD_RELATIVE = {  # feature: (the feature it is made of, over the largest or m
 }
 # the candidate generator's threshold sets: (chroma, low, high) as in NUCLEUS_*, the lobe gap (LOBE_GAP), the set's id
 PASSES = ((0.3, 1.4, 1.8, 0.35, 0), (-0.3, 1.8, 2.4, 0.35, 1), (0.3, 1.6, 2.2, 0.15, 2))
+# and inside an eyepiece's circle one more, for the greyer nuclei of a phone's blurred or washed-out photo (a microscope
+# camera's frames, which fill the sensor, would pay for it in precision: docs/experiments.md, arms P4D / P4E)
+EYEPIECE_PASSES = ((0.15, 1.3, 1.6, 0.35, 3),)
 
 
 def _no_candidates(result: Localisation, cell_level: float = 0.0):
@@ -934,7 +938,7 @@ def candidate_patches(copy: _WorkingCopy, boxes: np.ndarray) -> np.ndarray:
 # no weight shared with the classifier), the four quarter turns averaged inside the graph. Its bytes are pinned: the
 # localiser's figures were measured with exactly this file.
 CANDIDATE_NET = Path(__file__).with_name("candidate_net.onnx")
-CANDIDATE_NET_SHA256 = "a23ea9dd871711a00fdd729062eeef0360d22752f0044c4c0452830c33c64c37"
+CANDIDATE_NET_SHA256 = "9af919f6a8b32c283e6395cc3fb7c2c6e9aa36a0a0dabb49774ac62017bca95f"
 
 
 @functools.cache
@@ -1049,8 +1053,10 @@ def _features_and_boxes(
             from_nucleus = _nucleus_diameter(work, valid, bg, nucleus_level, bound)
             if from_nucleus is not None and 3.0 <= from_nucleus <= min(EYEPIECE_NUCLEUS * diameter, bound):
                 diameters.append(from_nucleus)
+    passes = PASSES if circle is None else PASSES + EYEPIECE_PASSES
     found = [
-        _candidates(work, work_image, valid, valid_at, bg, nucleus_level, d, factor_x, factor_y) for d in diameters
+        _candidates(work, work_image, valid, valid_at, bg, nucleus_level, d, factor_x, factor_y, passes)
+        for d in diameters
     ]
     found = [f for f in found if f is not None]
     if not found:
@@ -1080,9 +1086,10 @@ def _field_relative(features: np.ndarray) -> None:
             features[:, FEATURES.index(name)] = values - _median_of_floats(values)
 
 
-def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, factor_x, factor_y):
-    """The nucleus candidates at one red-cell diameter (working-copy pixels): centres and half box sizes (at the
-    nucleus scale), the factors back to original pixels (per candidate), FEATURES rows; None when there are none."""
+def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, factor_x, factor_y, passes=PASSES):
+    """The nucleus candidates at one red-cell diameter (working-copy pixels) of the threshold sets `passes`: centres
+    and half box sizes (at the nucleus scale), the factors back to original pixels (per candidate), FEATURES rows; None
+    when there are none."""
     # the nucleus scale: a red cell about TARGET_RBC_PX across (never above the working copy's resolution)
     zoom = min(1.0, TARGET_RBC_PX / diameter)
     if zoom < 1.0:
@@ -1100,7 +1107,7 @@ def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, 
         "vignette": _column_prefix(~valid_small, np.int32),
         "chroma": od[:, :, 0] - od[:, :, 2],  # the same in every pass
     }
-    found = [_nuclei(od, valid_small, nucleus_level, d, shared, *thresholds) for thresholds in PASSES]
+    found = [_nuclei(od, valid_small, nucleus_level, d, shared, *thresholds) for thresholds in passes]
     found = [f for f in found if f is not None]
     if not found:
         return None
