@@ -17,19 +17,20 @@ from tests.ci import require
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_FIELDS = ROOT.parent / "shared" / "data" / "fields"
 
-# measured on the report split (LOCALISER_VERSION "7": stain candidates, touching pairs split, the scale from the red
+# measured on the report split (stain candidates, touching pairs split, the scale from the red
 # cells the image's edge does not cut, corrected for their cover, or from the largest nucleus at a high magnification,
 # a second pass inside an eyepiece circle at the eyepiece's red-cell bound, or at the largest nucleus' ruler where red
 # cells packed in bands fool the first; each candidate scored by the mean of a logistic on its features and a small
 # network on its patch, both fitted on the tune fields and their robustness versions; the nucleus thresholds from the
-# centre of the red cells' histogram top; fields/txl's repeated rows and twice-boxed cells read once): bccd 0.982 /
-# 0.977 / 0.788, txl 0.960 / 0.971 / 0.750, phone 0.927 / 0.962 / - (version 6: 0.929 / 0.962); the
+# centre of the red cells' histogram top; a fourth threshold set inside an eyepiece's circle; fields/txl's repeated
+# rows and twice-boxed cells read once): bccd 0.972 / 0.981 / 0.788, txl 0.960 / 0.971 / 0.750, phone 0.938 / 0.968 /
+# - (LOCALISER_VERSION "8"; version 7: bccd 0.982 / 0.977, phone 0.927 / 0.962); the
 # floors sit ~0.01 under them (the localiser is deterministic). Issue #17's targets (0.97 / 0.97, phone 0.93 / 0.93,
 # scale 0.9+) are above some of them.
 FLOORS = {  # set: (recall, precision, scale within +-15%)
-    "bccd": (0.97, 0.965, 0.775),
+    "bccd": (0.965, 0.97, 0.775),
     "txl": (0.95, 0.96, 0.74),
-    "phone": (0.915, 0.95, None),
+    "phone": (0.925, 0.955, None),
 }
 
 CARD = ROOT / "functions" / "classifier" / "model" / "model_card.json"
@@ -73,18 +74,21 @@ def test_report_split_floors(report_fields, card_localisation, name):
         assert row["scale_within"] >= scale, (name, row)
 
 
-# robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4 0.982 /
-# 0.977, txl x0.4 0.964 / 0.967, bccd vignette 0.959 / 0.913 (a synthetic circle around a 100x field; a box on a cell
+# robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4 0.977 /
+# 0.982, txl x0.4 0.967 / 0.967, bccd vignette 0.944 / 0.930 (a synthetic circle around a 100x field; a box on a cell
 # the circle cuts is ignored, export.fields.IGNORED; counted as spurious, version 6: 0.883, version 5: 0.847, version
-# 4: 0.917), bccd saturation x0.5 0.963 / 0.981 and txl 0.927 / 0.977 (version 1: recall 0.743 and 0.230), phone
-# rotate90 0.931 / 0.964 (version 4: 0.893 / 0.935); the rest: see python -m export.fields
+# 4: 0.917), bccd saturation x0.5 0.954 / 0.986 and txl 0.913 / 0.980 (version 1: recall 0.743 and 0.230), phone
+# rotate90 0.940 / 0.968 (version 4: 0.893 / 0.935), phone blur 0.902 / 0.965 and saturation x0.5 0.900 / 0.986
+# (version 7: 0.911 / 0.864 and 0.851 / 0.973); the rest: see python -m export.fields
 VERSION_FLOORS = {  # (set, version): (recall, precision)
     ("bccd", "scale_x0.4"): (0.965, 0.97),
     ("txl", "scale_x0.4"): (0.95, 0.95),
-    ("bccd", "vignette"): (0.945, 0.905),
+    ("bccd", "vignette"): (0.935, 0.92),
     ("bccd", "saturation_x0.5"): (0.945, 0.97),
-    ("txl", "saturation_x0.5"): (0.905, 0.97),
-    ("phone", "rotate90"): (0.915, 0.95),
+    ("txl", "saturation_x0.5"): (0.9, 0.97),
+    ("phone", "rotate90"): (0.925, 0.955),
+    ("phone", "blur"): (0.89, 0.955),
+    ("phone", "saturation_x0.5"): (0.89, 0.975),
 }
 
 
