@@ -1086,7 +1086,7 @@ def _field_relative(features: np.ndarray) -> None:
             features[:, FEATURES.index(name)] = values - _median_of_floats(values)
 
 
-def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, factor_x, factor_y, passes=PASSES):
+def _candidates(work, work_image, valid, valid_at, bg, nucleus_level, diameter, factor_x, factor_y, passes):
     """The nucleus candidates at one red-cell diameter (working-copy pixels) of the threshold sets `passes`: centres
     and half box sizes (at the nucleus scale), the factors back to original pixels (per candidate), FEATURES rows; None
     when there are none."""
