@@ -23,13 +23,13 @@ SHARED_FIELDS = ROOT.parent / "shared" / "data" / "fields"
 # cells packed in bands fool the first; each candidate scored by the mean of a logistic on its features and a small
 # network on its patch, both fitted on the tune fields and their robustness versions; the nucleus thresholds from the
 # centre of the red cells' histogram top; a fourth threshold set inside an eyepiece's circle; fields/txl's repeated
-# rows and twice-boxed cells read once): bccd 0.972 / 0.981 / 0.788, txl 0.960 / 0.971 / 0.750, phone 0.938 / 0.968 /
-# - (LOCALISER_VERSION "8"; version 7: bccd 0.982 / 0.977, phone 0.927 / 0.962); the
+# rows and twice-boxed cells read once): bccd 0.977 / 0.977 / 0.788, txl 0.964 / 0.964 / 0.750, phone 0.942 / 0.963 /
+# - (LOCALISER_VERSION "9"; version 8, SCORE_MIN 0.675: bccd 0.972 / 0.981, txl 0.960 / 0.971, phone 0.938 / 0.968); the
 # floors sit ~0.01 under them (the localiser is deterministic). Issue #17's targets (0.97 / 0.97, phone 0.93 / 0.93,
 # scale 0.9+) are above some of them.
 FLOORS = {  # set: (recall, precision, scale within +-15%)
-    "bccd": (0.965, 0.97, 0.775),
-    "txl": (0.95, 0.96, 0.74),
+    "bccd": (0.965, 0.965, 0.775),
+    "txl": (0.95, 0.955, 0.74),
     "phone": (0.925, 0.955, None),
 }
 
@@ -75,20 +75,20 @@ def test_report_split_floors(report_fields, card_localisation, name):
 
 
 # robustness versions of the report fields (a subset, to keep this test near a minute): measured bccd x0.4 0.977 /
-# 0.982, txl x0.4 0.967 / 0.967, bccd vignette 0.944 / 0.930 (a synthetic circle around a 100x field; a box on a cell
+# 0.977, txl x0.4 0.967 / 0.964, bccd vignette 0.964 / 0.905 (a synthetic circle around a 100x field; a box on a cell
 # the circle cuts is ignored, export.fields.IGNORED; counted as spurious, version 6: 0.883, version 5: 0.847, version
-# 4: 0.917), bccd saturation x0.5 0.954 / 0.986 and txl 0.913 / 0.980 (version 1: recall 0.743 and 0.230), phone
-# rotate90 0.940 / 0.968 (version 4: 0.893 / 0.935), phone blur 0.902 / 0.965 and saturation x0.5 0.900 / 0.986
+# 4: 0.917), bccd saturation x0.5 0.968 / 0.977 and txl 0.931 / 0.981 (version 1: recall 0.743 and 0.230), phone
+# rotate90 0.944 / 0.963 (version 4: 0.893 / 0.935), phone blur 0.922 / 0.958 and saturation x0.5 0.927 / 0.970
 # (version 7: 0.911 / 0.864 and 0.851 / 0.973); the rest: see python -m export.fields
 VERSION_FLOORS = {  # (set, version): (recall, precision)
     ("bccd", "scale_x0.4"): (0.965, 0.97),
     ("txl", "scale_x0.4"): (0.95, 0.95),
-    ("bccd", "vignette"): (0.935, 0.92),
+    ("bccd", "vignette"): (0.95, 0.895),
     ("bccd", "saturation_x0.5"): (0.945, 0.97),
     ("txl", "saturation_x0.5"): (0.9, 0.97),
     ("phone", "rotate90"): (0.925, 0.955),
-    ("phone", "blur"): (0.89, 0.955),
-    ("phone", "saturation_x0.5"): (0.89, 0.975),
+    ("phone", "blur"): (0.91, 0.945),
+    ("phone", "saturation_x0.5"): (0.915, 0.96),
 }
 
 
