@@ -281,23 +281,9 @@ def _threshold_sets(text: str, first_id: int = 0) -> tuple:
 
 
 def add_eyepiece_passes(text: str) -> None:
-    """More threshold sets ("chroma,low,high,gap;...") that run only on photos inside an eyepiece's circle, after
-    L.PASSES (an experiment, this process only): the served pass set is restored at the start of every photo and the
-    extra sets appended when localiser._eyepiece_diameter finds a circle."""
-    base = L.PASSES
-    extra = _threshold_sets(text, len(base))
-    served_features_and_boxes, served_eyepiece_diameter = L._features_and_boxes, L._eyepiece_diameter
-
-    def features_and_boxes(*args, **kwargs):
-        L.PASSES = base
-        return served_features_and_boxes(*args, **kwargs)
-
-    def eyepiece_diameter(valid):
-        circle = served_eyepiece_diameter(valid)
-        L.PASSES = base if circle is None else base + extra
-        return circle
-
-    L._features_and_boxes, L._eyepiece_diameter = features_and_boxes, eyepiece_diameter
+    """More threshold sets ("chroma,low,high,gap;...") appended to L.EYEPIECE_PASSES (an experiment, this process
+    only): the served generator runs them, after its own, only on photos inside an eyepiece's circle."""
+    L.EYEPIECE_PASSES = L.EYEPIECE_PASSES + _threshold_sets(text, len(L.PASSES) + len(L.EYEPIECE_PASSES))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,8 +100,7 @@ def test_eyepiece_passes_run_only_on_a_photo_inside_an_eyepiece_circle(monkeypat
     from export import localiser_train as T
     from hematovision.logic import localiser as L
 
-    for name in ("PASSES", "_features_and_boxes", "_eyepiece_diameter"):
-        monkeypatch.setattr(L, name, getattr(L, name))  # undone after the test
+    monkeypatch.setattr(L, "EYEPIECE_PASSES", L.EYEPIECE_PASSES)  # undone after the test
     rng = np.random.default_rng(0)
     field = Image.new("RGB", (480, 480), (232, 220, 232))
     draw = ImageDraw.Draw(field)
@@ -111,13 +110,13 @@ def test_eyepiece_passes_run_only_on_a_photo_inside_an_eyepiece_circle(monkeypat
     circle = Image.new("L", field.size, 0)
     ImageDraw.Draw(circle).ellipse([10, 10, 470, 470], fill=255)
     in_eyepiece = Image.composite(field, Image.new("RGB", field.size), circle)
-    served = L.PASSES
+    served, eyepiece = L.PASSES, L.EYEPIECE_PASSES
     T.add_eyepiece_passes("0.15,1.3,1.6,0.35")
     seen = []
     candidates = L._candidates
 
     def recording(*args):
-        seen.append(L.PASSES)
+        seen.append(args[-1])  # the threshold sets the generator runs
         return candidates(*args)
 
     monkeypatch.setattr(L, "_candidates", recording)
@@ -125,7 +124,8 @@ def test_eyepiece_passes_run_only_on_a_photo_inside_an_eyepiece_circle(monkeypat
     assert seen and all(passes == served for passes in seen)
     seen.clear()
     L.locate(np.asarray(in_eyepiece))
-    assert seen and all(passes == (*served, (0.15, 1.3, 1.6, 0.35, len(served))) for passes in seen)
+    added = (0.15, 1.3, 1.6, 0.35, len(served) + len(eyepiece))
+    assert seen and all(passes == (*served, *eyepiece, added) for passes in seen)
     seen.clear()
     L.locate(np.asarray(field))  # the next photo starts again from the served passes
     assert seen and all(passes == served for passes in seen)
