@@ -3,7 +3,8 @@
 python -m export.answer_stability [--split report|tune] [--sets bccd,txl,phone] [--rev REV] [--limit N]
 
 For each field of the split (../shared/data/fields, export.fields' fixed split), the localiser's boxes on the photo as
-it is are compared with its boxes on three copies of it, mapped back to the photo's pixels:
+it is, mapped into each of three copies of it (as export.fields maps the true boxes of its versions), are compared
+with its boxes on the copy:
 - `12mp`: enlarged (bilinear) to a 4000-pixel long side, the path a phone's 12 MP photo takes (Pillow's reduce, then
   the resize to the working size);
 - `jpeg85`: re-saved as a JPEG at quality 85;
@@ -18,52 +19,36 @@ from __future__ import annotations
 import argparse
 import io
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from export.fields import DATA_ROOT, SETS, load_fields, match
+from export.fields import DATA_ROOT, SETS, _locate_boxes, load_fields, match, rescale, rotate90
 
 TWELVE_MP_LONG_SIDE = 4000
 JPEG_QUALITY = 85
 
 
-def boxes_of(locate: Callable, image: Image.Image) -> np.ndarray:
-    return np.asarray(locate(np.asarray(image)).boxes, dtype=np.float64).reshape(-1, 4)
+def enlarged(image: Image.Image, boxes: np.ndarray) -> tuple[Image.Image, np.ndarray]:
+    """The photo enlarged to a 12 MP photo's long side, and the boxes in its pixels (export.fields.rescale)."""
+    return rescale(image, boxes, TWELVE_MP_LONG_SIDE / max(image.size))
 
 
-def enlarged(locate: Callable, image: Image.Image) -> np.ndarray:
-    """Boxes found on the photo enlarged to a 12 MP photo's long side, in the photo's pixels."""
-    k = TWELVE_MP_LONG_SIDE / max(image.size)
-    large = image.resize((round(image.width * k), round(image.height * k)), Image.Resampling.BILINEAR)
-    return boxes_of(locate, large) * np.array([image.width / large.width, image.height / large.height] * 2)
-
-
-def resaved(locate: Callable, image: Image.Image) -> np.ndarray:
+def resaved(image: Image.Image, boxes: np.ndarray) -> tuple[Image.Image, np.ndarray]:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=JPEG_QUALITY)
     buffer.seek(0)
     with Image.open(buffer) as decoded:
-        return boxes_of(locate, decoded.convert("RGB"))
+        return decoded.convert("RGB"), boxes
 
 
-def unrotate(boxes: np.ndarray, width: int) -> np.ndarray:
-    """Boxes found on the photo turned a quarter counter-clockwise (a pixel (x, y) went to (y, width - x)), back in
-    the photo's pixels."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.stack([width - b[:, 3], b[:, 0], width - b[:, 1], b[:, 2]], axis=1)
-
-
-def turned(locate: Callable, image: Image.Image) -> np.ndarray:
-    return unrotate(boxes_of(locate, image.transpose(Image.Transpose.ROTATE_90)), image.width)
-
-
-COPIES = {"12mp": enlarged, "jpeg85": resaved, "rot90": turned}
+# each copy of the photo with the photo's boxes mapped into its pixels (export.fields' versions' own mappings)
+COPIES = {"12mp": enlarged, "jpeg85": resaved, "rot90": rotate90}
 
 
 def changed(native: np.ndarray, other: np.ndarray) -> bool:
+    """`native`: the photo's boxes mapped into the copy's pixels; `other`: the boxes found on the copy."""
     return len(native) != len(other) or len(match(other, native)) != len(native)
 
 
@@ -82,18 +67,20 @@ def main(argv: list[str] | None = None) -> int:
         locate = load_reference(args.rev).locate
     else:
         from hematovision.logic.localiser import locate
-    fields = load_fields(args.data, [s for s in args.sets.split(",") if s])
+    sets = [s for s in args.sets.split(",") if s]
+    fields = load_fields(args.data, sets)
     total = dict.fromkeys(COPIES, 0)
     checked = 0
-    for name in [s for s in args.sets.split(",") if s]:
+    for name in sets:
         chosen = [f for f in fields if f.set == name and f.split == args.split][: args.limit]
         counts = dict.fromkeys(COPIES, 0)
         for f in chosen:
             with Image.open(f.path(args.data)) as opened:
                 image = opened.convert("RGB")
-            native = boxes_of(locate, image)
-            for copy, find in COPIES.items():
-                counts[copy] += changed(native, find(locate, image))
+            native, _ = _locate_boxes(locate, image)
+            for copy, make in COPIES.items():
+                copied, mapped = make(image, native)
+                counts[copy] += changed(mapped, _locate_boxes(locate, copied)[0])
         for copy in COPIES:
             total[copy] += counts[copy]
         checked += len(chosen)
