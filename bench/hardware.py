@@ -21,17 +21,25 @@ LANES = {"avx512f": 16, "avx2": 8, "avx": 8, "sse2": 4}
 # Sapphire Rapids Gold/Platinum, AMD Zen 2-4). Some Xeon Silver/Bronze parts have one 512-bit unit; the bound is
 # then optimistic, which errs on the strict side.
 FMA_UNITS = 2
+# Where a core's FMA units are narrower than its widest instruction, an instruction takes more than one cycle per unit:
+# AMD Zen 4 (family 0x19, the first AMD cores with AVX-512) splits each 512-bit FMA into two 256-bit halves, so its
+# peak is AVX2's. Zen 5 (0x1A) server cores and Intel's AVX-512 cores have full-width units.
+FMA_UNIT_LANES = {("AuthenticAMD", 25): 8}
 
 
 def cpu_features(cpuinfo: str) -> dict:
     """Model name, clock (MHz, the first core's current value) and the vector flags that matter, from
     /proc/cpuinfo's text."""
-    model, mhz, flags = "?", None, set()
+    model, mhz, flags, vendor, family = "?", None, set(), None, None
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()
         if key == "model name" and model == "?":
             model = value.strip()
+        elif key == "vendor_id" and vendor is None:
+            vendor = value.strip()
+        elif key == "cpu family" and family is None:
+            family = int(value)
         elif key == "cpu MHz" and mhz is None:
             mhz = float(value)
         elif key == "flags" and not flags:
@@ -41,10 +49,12 @@ def cpu_features(cpuinfo: str) -> dict:
     if mhz is None and found:
         mhz = float(found.group(1)) * 1000
     isa = next((name for name in LANES if name in flags), "scalar")
+    lanes = LANES.get(isa, 1)
     return {
         "model": model,
         "mhz": mhz,
         "isa": isa,
+        "lanes": min(lanes, FMA_UNIT_LANES.get((vendor, family), lanes)),  # fp32 lanes an FMA unit does per cycle
         "fma": "fma" in flags or isa == "avx512f",
         "vnni": sorted(f for f in flags if "vnni" in f),  # avx512_vnni (Cascade Lake+), avx_vnni (Alder Lake+, Zen 5)
         "amx": sorted(f for f in flags if f.startswith("amx")),
@@ -55,7 +65,7 @@ def peak_macs_per_second(features: dict, fma_units: int = FMA_UNITS) -> float | 
     """fp32 multiply-adds per second of one core at the reported clock: lanes x FMA units x Hz."""
     if not features.get("mhz"):
         return None
-    lanes = LANES.get(features["isa"], 1)
+    lanes = features.get("lanes", LANES.get(features["isa"], 1))
     per_cycle = lanes * fma_units if features.get("fma") else lanes  # without FMA: one mul + one add port
     return per_cycle * features["mhz"] * 1e6
 
@@ -127,7 +137,7 @@ def bound(macs: int, features: dict) -> dict:
         "peak_gmacs": None if peak is None else round(peak / 1e9, 2),
         "bound_ms": None if peak is None else round(1000.0 * macs / peak, 4),
         "fma_units": FMA_UNITS,
-        "lanes": LANES.get(features.get("isa"), 1),
+        "lanes": features.get("lanes", LANES.get(features.get("isa"), 1)),
     }
 
 

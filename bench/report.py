@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from bench.hardware import LANES
+
 MIB = 2**20
 
 # acceptance targets (issue 5; issue 19 restated the warm speed-up at 10x, against the hardware's own bound)
@@ -333,12 +335,20 @@ def levers_section(levers: dict | None) -> list[str]:
             + ".",
         ]
     if limit.get("bound_ms") is not None:
+        widest = LANES.get(cpu.get("isa"), 1)
+        narrow_units = ""
+        if limit["lanes"] < widest:  # e.g. AMD Zen 4: AVX-512 on 256-bit FMA units (bench/hardware.py)
+            passes = widest // limit["lanes"]
+            narrow_units = (
+                f" (the units are {32 * limit['lanes']} bits wide: a {32 * widest}-bit FMA takes {passes} passes)"
+            )
         out += [
             "",
             f"**The physical bound.** CPU: {cpu.get('model')}, {fmt(cpu.get('mhz'), 0)} MHz, widest vector extension "
             f"{cpu.get('isa')}, VNNI {', '.join(cpu.get('vnni') or []) or 'no'}. The model does "
             f"{limit['macs'] / 1e6:.1f} M multiply-adds per image ({by_op}; from the ONNX graph, bench/hardware.py). "
-            f"One core peaks at {limit['lanes']} fp32 lanes x {limit['fma_units']} FMA units x the clock = "
+            f"One core peaks at {limit['lanes']} fp32 lanes{narrow_units} x {limit['fma_units']} FMA units x the "
+            "clock = "
             f"{limit['peak_gmacs']} G MAC/s, so the bound is **{limit['bound_ms']:.2f} ms**; the shipped session "
             f"runs in {fmt(limit.get('shipped_ms'), 2)} ms = {fmt(limit.get('ratio'), 2)}x the bound, "
             f"{fmt(limit.get('reached_gmacs'), 1)} G MAC/s. (Depthwise convolutions are memory-bound and run far "

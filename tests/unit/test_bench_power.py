@@ -80,6 +80,19 @@ def test_cpu_features_and_the_bound():
     assert hardware.reached_gmacs(300_000_000, 10.0) == pytest.approx(30.0)
 
 
+def test_avx512_on_half_width_units_peaks_as_avx2():
+    # AMD Zen 4 (family 25) reports avx512f but runs each 512-bit FMA as two 256-bit halves; Zen 5 (26) does not
+    zen4 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC\ncpu MHz\t: 2500.0\n"
+    zen4 += "flags\t: avx2 fma avx512f\n"
+    features = hardware.cpu_features(zen4)
+    assert features["isa"] == "avx512f" and features["lanes"] == 8
+    assert hardware.peak_macs_per_second(features) == pytest.approx(40e9)
+    assert hardware.bound(300_000_000, features)["lanes"] == 8
+    zen5 = hardware.cpu_features(zen4.replace("family\t: 25", "family\t: 26"))
+    assert zen5["lanes"] == 16 and hardware.peak_macs_per_second(zen5) == pytest.approx(80e9)
+    assert hardware.cpu_features(CPUINFO)["lanes"] == 16  # Intel: full-width units
+
+
 def test_cpu_share_and_quota():
     assert power.cpu_share(1769) == pytest.approx(1.0)
     assert power.cfs_quota_us(1769) == 100_000
