@@ -2,7 +2,7 @@
 
 python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions blur,...] [--no-versions]
                         [--versions-split report|tune] [--no-timing] [--misses] [--causes] [--rev REV]
-                        [--write-split] [--card]
+                        [--edge-cut count|ignore] [--write-split] [--card]
 
 - Three sets: fields/bccd (640x480 microscope-camera fields), fields/txl (Raabin-WBC, PBC and BCCD fields,
   re-annotated), fields/phone (416x416 phone photos through an eyepiece, porcine blood). Only WBC boxes are
@@ -19,6 +19,8 @@ python -m export.fields [--split report|tune|both] [--sets bccd,txl] [--versions
 - The versions are made of the report split, or of the tune split with --split tune (--versions-split overrides).
 - --causes: why each missed true box was missed (miss_causes); --rev: the localiser as it was at a git revision
   (bench.locate_equality.load_reference), to compare before and after a change on the same fields.
+- --edge-cut ignore: the fields as they are, with slivers of cells the image's edge cuts (cut_by_edge) counted neither
+  as cells nor as spurious boxes - information for issue #17's question on edge-cut cells, never the card's figures.
 - --card: the report split's figures (every set, every version) become the "localisation" section of the committed
   model card (functions/classifier/model/model_card.json and docs/model-card.md; export.card.write_localisation).
 """
@@ -51,6 +53,8 @@ YELLOW_CAST = (1.05, 1.0, 0.72)
 BLUE_CAST = (0.8, 0.92, 1.08)
 BLUR_RADIUS = 1.5
 SATURATION_FACTOR = 0.5
+EDGE_TOUCH = 2  # px: a box this close to the image's edge touches it
+EDGE_CUT_SHARE = 0.5
 # rows of boxes.csv that repeat an earlier one exactly, per set: fields/txl's are in two PBC fields, both on the report
 # split (test_4e2139d2: its one WBC box six times, read before as six cells, five of which could never be matched, and
 # most RBC boxes twice; test_6a5b8c22: RBC boxes only); no other set has any
@@ -265,6 +269,19 @@ def cut_by_vignette(size: tuple[int, int], wbc: np.ndarray) -> np.ndarray:
     return b[shows & ~_inside_vignette(size, b)]
 
 
+def cut_by_edge(size: tuple[int, int], wbc: np.ndarray) -> np.ndarray:
+    """Which true boxes are slivers of cells the image's edge cuts: a box touching the edge (within EDGE_TOUCH px) whose
+    side across that edge is under EDGE_CUT_SHARE of its other side (less than about half the cell in view). fields/txl
+    boxes such slivers, fields/bccd mostly leaves them out (issue #17's question 2); --edge-cut ignore reads the figures
+    as if they did not count."""
+    w, h = size
+    b = np.asarray(wbc, dtype=np.float64).reshape(-1, 4)
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    across_x = ((b[:, 0] <= EDGE_TOUCH) | (b[:, 2] >= w - EDGE_TOUCH)) & (bw < EDGE_CUT_SHARE * bh)
+    across_y = ((b[:, 1] <= EDGE_TOUCH) | (b[:, 3] >= h - EDGE_TOUCH)) & (bh < EDGE_CUT_SHARE * bw)
+    return across_x | across_y
+
+
 def rotate90(image: Image.Image, wbc: np.ndarray) -> tuple[Image.Image, np.ndarray]:
     """90 degrees counter-clockwise: (x, y) -> (y, W - x)."""
     w, _ = image.size
@@ -357,15 +374,22 @@ def evaluate(
     fields: list[FieldImage],
     root: Path = DATA_ROOT,
     version: str | None = None,
+    ignore_edge_cut: bool = False,
 ) -> Tally:
     """Recall, precision and scale agreement of `locate` on the fields (optionally a robustness version of each; a
-    box on a cell the version hides in part, IGNORED, is not counted)."""
+    box on a cell the version hides in part, IGNORED, is not counted). `ignore_edge_cut`: slivers of cells the image's
+    edge cuts (cut_by_edge) count neither as cells nor, when a box finds them, as spurious boxes."""
+    if ignore_edge_cut and version is not None:
+        raise ValueError("ignore_edge_cut reads the fields as they are, not a robustness version")
     tally = Tally()
     for f in fields:
         with Image.open(f.path(root)) as opened:
             image = opened.convert("RGB")
         truth = f.wbc
         ignored = np.zeros((0, 4))
+        if ignore_edge_cut:
+            edge_cut = cut_by_edge(image.size, truth)
+            ignored, truth = truth[edge_cut], truth[~edge_cut]
         factor = 1.0
         if version is not None:
             if version in IGNORED:
@@ -529,6 +553,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true", help="list the fields with a missed or spurious box")
     parser.add_argument("--causes", action="store_true", help="count the missed true boxes by cause (miss_causes)")
     parser.add_argument("--rev", help="evaluate logic/localiser.py as it was at this git revision")
+    parser.add_argument(
+        "--edge-cut",
+        choices=["count", "ignore"],
+        default="count",
+        help="ignore: slivers of cells the image's edge cuts (cut_by_edge) count neither way (fields as they are only)",
+    )
     parser.add_argument("--write-split", action="store_true", help=f"(re)write {SPLIT_FILE.name} and exit")
     parser.add_argument(
         "--card", action="store_true", help="write the report split's figures into the committed model card"
@@ -539,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.card and (
         args.split == "tune"
         or args.rev
+        or args.edge_cut != "count"
         or args.no_versions
         or args.versions_split != "report"
         or set(args.sets.split(",")) != set(SETS)
@@ -567,14 +598,18 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(sets) - set(SETS)) + sorted(set(versions) - set(VERSIONS))
     if unknown:
         parser.error(f"unknown sets or versions: {unknown}")
+    ignore_edge_cut = args.edge_cut == "ignore"
+    suffix = " edge-cut ignored" if ignore_edge_cut else ""
+    if ignore_edge_cut and not args.no_versions:
+        print("(--edge-cut ignore: the robustness versions below count every cell)")
     print(HEADER)
     rows, version_rows = {}, {}
     for split in splits:
         for name in sets:
             chosen = [f for f in fields if f.set == name and f.split == split]
-            tally = evaluate(locate, chosen, args.data)
+            tally = evaluate(locate, chosen, args.data, ignore_edge_cut=ignore_edge_cut)
             row = tally.row()
-            print(format_row(f"{name}/{split}", row), flush=True)
+            print(format_row(f"{name}/{split}{suffix}", row), flush=True)
             if split == "report":
                 rows[name] = row
             if args.misses:
@@ -582,8 +617,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.causes:
                 causes = miss_causes(localiser, chosen, args.data)
                 print("   true boxes by cause:", ", ".join(f"{k} {v}" for k, v in causes.items()), flush=True)
-        tally = evaluate(locate, unique([f for f in fields if f.split == split and f.set in sets]), args.data)
-        print(format_row(f"all/{split} (unique images)", tally.row()), flush=True)
+        chosen = unique([f for f in fields if f.split == split and f.set in sets])
+        tally = evaluate(locate, chosen, args.data, ignore_edge_cut=ignore_edge_cut)
+        print(format_row(f"all/{split} (unique images){suffix}", tally.row()), flush=True)
     if not args.no_versions:
         for version in versions:
             for name in sets:

@@ -4,7 +4,7 @@ visible part is ignored (neither matched nor spurious); a box on the black outsi
 import numpy as np
 from PIL import Image
 
-from export.fields import FieldImage, cut_by_vignette, evaluate, on_ignored, vignette
+from export.fields import FieldImage, cut_by_edge, cut_by_vignette, evaluate, on_ignored, vignette
 from hematovision.logic.localiser import Localisation
 
 SIZE = (640, 480)  # the circle: centre (320, 240), radius 240
@@ -43,3 +43,33 @@ def test_evaluate_does_not_count_a_box_on_a_cut_cell_as_spurious(tmp_path):
     assert (spurious.true, spurious.matched, spurious.predicted) == (1, 1, 2)
     plain = evaluate(locate([inside, (530, 215, 570, 265)]), [field], tmp_path)  # no circle: the cut cell is a cell
     assert (plain.true, plain.matched, plain.predicted) == (2, 2, 2)
+
+
+def test_slivers_at_the_image_edge_are_edge_cut_and_whole_cells_touching_it_are_not():
+    wbc = np.array(
+        [
+            (335, 0, 524, 55),  # a sliver along the top edge (fields/txl boxes these)
+            (0, 300, 19, 374),  # a sliver along the left edge
+            (520, 200, 640, 330),  # touches the right edge, most of the cell in view
+            (300, 220, 340, 260),  # nowhere near an edge
+        ],
+        dtype=np.float64,
+    )
+    assert cut_by_edge(SIZE, wbc).tolist() == [True, True, False, False]
+
+
+def test_evaluate_can_ignore_edge_cut_slivers_found_or_not(tmp_path):
+    (tmp_path / "fields" / "txl").mkdir(parents=True)
+    Image.new("RGB", SIZE, (230, 220, 230)).save(tmp_path / "fields" / "txl" / "f.png")
+    inside, sliver = (300, 220, 340, 260), (335, 0, 524, 55)
+    field = FieldImage("txl", "f.png", "0" * 64, "report", wbc=np.array([inside, sliver], dtype=np.float64))
+
+    def locate(found):
+        return lambda rgb: Localisation(width=rgb.shape[1], height=rgb.shape[0], boxes=list(found))
+
+    missed = evaluate(locate([inside]), [field], tmp_path, ignore_edge_cut=True)
+    assert (missed.true, missed.matched, missed.predicted) == (1, 1, 1)
+    found = evaluate(locate([inside, (400, 0, 460, 50)]), [field], tmp_path, ignore_edge_cut=True)
+    assert (found.true, found.matched, found.predicted) == (1, 1, 1)
+    counted = evaluate(locate([inside]), [field], tmp_path)  # the default counts the sliver as a cell
+    assert (counted.true, counted.matched, counted.predicted) == (2, 1, 1)
