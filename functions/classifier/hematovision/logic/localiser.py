@@ -9,7 +9,8 @@
    cancels colour casts and exposure (they are per-channel gains).
 3. The scale: the distance transform of the red-cell mask peaks at cell centres; the median peak (cells cut by the
    image's edge left out), scaled by SCALE_FIT for a bias that grows with the share of the field the red cells cover
-   (overlapping cells in dense fields), is the red-cell diameter, hence px per um (7.5 um across). Where the red
+   (overlapping cells in dense fields), is the red-cell diameter, hence px per um (7.5 um across); red cells under
+   SCALE_FINE_BELOW px are measured again at a finer size (SCALE_FINE_TARGET). Where the red
    cells give no ruler (ruler "default"), the diameter used to look for nuclei is guessed from the largest nucleus
    (its area over NUCLEUS_RBC_AREA red cells') where that guess says the photo holds few red cells across
    (NUCLEUS_GUESS_MIN: a high magnification, a tight crop), else DEFAULT_RBC_PX_FRACTION of the long side; the crop
@@ -53,7 +54,7 @@ from PIL import Image, ImageFilter
 # and scale. Bump it with any change that moves a box or px_per_um on the classifier's images (bccd, pbc, dbn, the
 # classify path); a change that moves boxes only elsewhere (the eyepiece pass: photos inside an eyepiece's circle)
 # keeps it when `python -m bench.locate_equality --classifier-sets` finds those images' answers unchanged.
-LOCALISER_VERSION = "9"
+LOCALISER_VERSION = "10"
 RBC_DIAMETER_UM = 7.5
 WORK_LONG_SIDE = 400
 TARGET_RBC_PX = 16.0
@@ -92,6 +93,13 @@ ONE_CELL_MARGIN = 0.3
 # (a, b) fitted on the tune split by `python -m export.localiser_train --fit-scale`
 SCALE_FIT = (1.251, -0.6131)
 SCALE_LONG_SIDE = 256  # the distance transform's working size
+# Where it finds red cells under SCALE_FINE_BELOW px across (phone photos: 7-17 px), the transform runs again on the
+# green density resized so that they are about SCALE_FINE_TARGET px (at most SCALE_FINE_MAX x the working copy): peaks a
+# few whole pixels deep made the scale jump with a JPEG re-save. bccd / txl red cells, which SCALE_FIT was fitted on,
+# are 34-80 px at SCALE_LONG_SIDE (docs/experiments.md, "the scale re-measured at a finer size").
+SCALE_FINE_BELOW = 16.0
+SCALE_FINE_TARGET = 24.0
+SCALE_FINE_MAX = 3.0
 LEVEL_CUT = 0.3  # the nucleus thresholds' red-cell level: the mode of the green OD above this x its 75th percentile,
 # taken at the centre of the histogram's top (the run of smoothed bins >= LEVEL_PLATEAU x the peak around it): on a
 # flat top the highest bin is a toss-up that a JPEG re-save or a 12 MP photo's resampling turns (docs/experiments.md)
@@ -1030,6 +1038,15 @@ def _features_and_boxes(
     else:
         od_small, valid_scale = od_g, valid
     measured = _rbc_diameter(od_small, valid_scale, cell_level)
+    if measured is not None and measured[0] < SCALE_FINE_BELOW:
+        # small red cells (a phone photo through an eyepiece): the peaks are a few whole pixels deep, so the scale
+        # jumps by a third with a re-save; measured again where they are as large as SCALE_FIT was fitted on
+        zoom = min(SCALE_FINE_TARGET / (measured[0] / scale_factor), SCALE_FINE_MAX)
+        size = (max(1, round(work.shape[1] * zoom)), max(1, round(work.shape[0] * zoom)))
+        fine = _od_table(bg, 1)[np.asarray(_resize(work_image.getchannel(1), size))]
+        again = _rbc_diameter(fine, valid_at(size), cell_level)
+        if again is not None:
+            measured, scale_factor = again, math.sqrt(size[0] / work.shape[1] * size[1] / work.shape[0])
     diameter = None if measured is None else measured[0] / scale_factor
     if diameter is None or not (3.0 <= diameter <= min(work.shape[:2]) / 2):
         diameter = max(work.shape[:2]) * DEFAULT_RBC_PX_FRACTION
