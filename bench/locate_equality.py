@@ -53,14 +53,15 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 LOCALISER = "functions/classifier/hematovision/logic/localiser.py"
-# the revision whose answers define LOCALISER_VERSION "9" (version 8: 1a591f242dc7fcf07dc7cae6f4fcbfd92eb948c0,
+# the revision whose answers define LOCALISER_VERSION "10" (version 9: 9e066755608a10fc84c68c1980e077c5f3f6935c,
+# version 8: 1a591f242dc7fcf07dc7cae6f4fcbfd92eb948c0,
 # version 7: 8a106e3934d8a6e5d9a824f429d912fce51ba6b1,
 # version 6: 604becf52f42d4ee04807bdbbdcd90684326f1da,
 # version 5: 42cdecc2de9ac348e74b0f15fb3f76d89d35f01f,
 # version 4: 44e6a1da574a1a8b8c3f3e3d062363205120f8fb,
 # version 3: c7ed8d1f66a04e286321d1a334e01c3ed808b69b,
 # version 2: c845f356672501d1c50e1a8c2c21c67d797430df, version 1: f4840c11aac0593ea63f6115502cf76787c848d4)
-BASELINE = "9e066755608a10fc84c68c1980e077c5f3f6935c"
+BASELINE = "f29965aab055cfc12decd8ae3a3f5359f353e808"
 TWELVE_MP = (4000, 3000)
 
 
