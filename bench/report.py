@@ -347,9 +347,8 @@ def levers_section(levers: dict | None) -> list[str]:
             f"**The physical bound.** CPU: {cpu.get('model')}, {fmt(cpu.get('mhz'), 0)} MHz, widest vector extension "
             f"{cpu.get('isa')}, VNNI {', '.join(cpu.get('vnni') or []) or 'no'}. The model does "
             f"{limit['macs'] / 1e6:.1f} M multiply-adds per image ({by_op}; from the ONNX graph, bench/hardware.py). "
-            f"One core peaks at {limit['lanes']} fp32 lanes{narrow_units} x {limit['fma_units']} FMA units x the "
-            "clock = "
-            f"{limit['peak_gmacs']} G MAC/s, so the bound is **{limit['bound_ms']:.2f} ms**; the shipped session "
+            f"One core peaks at {limit['lanes']} fp32 lanes{narrow_units} x {limit['fma_units']} FMA units x the clock"
+            f" = {limit['peak_gmacs']} G MAC/s, so the bound is **{limit['bound_ms']:.2f} ms**; the shipped session "
             f"runs in {fmt(limit.get('shipped_ms'), 2)} ms = {fmt(limit.get('ratio'), 2)}x the bound, "
             f"{fmt(limit.get('reached_gmacs'), 1)} G MAC/s. (Depthwise convolutions are memory-bound and run far "
             "below peak; 1.5x the bound is the target.)",
