@@ -93,7 +93,7 @@ def test_a_tune_run_makes_its_versions_of_tune_fields(monkeypatch):
     )
     monkeypatch.setattr(fields, "check_split", lambda chosen: None)
 
-    def evaluate(locate, chosen, root, version=None, ignore_edge_cut=False):
+    def evaluate(locate, chosen, root, version=None, edge_cut="count"):
         made_of.setdefault(version, set()).update(f.split for f in chosen)
         return fields.Tally()
 

@@ -67,9 +67,27 @@ def test_evaluate_can_ignore_edge_cut_slivers_found_or_not(tmp_path):
     def locate(found):
         return lambda rgb: Localisation(width=rgb.shape[1], height=rgb.shape[0], boxes=list(found))
 
-    missed = evaluate(locate([inside]), [field], tmp_path, ignore_edge_cut=True)
+    missed = evaluate(locate([inside]), [field], tmp_path, edge_cut="ignore")
     assert (missed.true, missed.matched, missed.predicted) == (1, 1, 1)
-    found = evaluate(locate([inside, (400, 0, 460, 50)]), [field], tmp_path, ignore_edge_cut=True)
+    found = evaluate(locate([inside, (400, 0, 460, 50)]), [field], tmp_path, edge_cut="ignore")
     assert (found.true, found.matched, found.predicted) == (1, 1, 1)
     counted = evaluate(locate([inside]), [field], tmp_path)  # the default counts the sliver as a cell
     assert (counted.true, counted.matched, counted.predicted) == (2, 1, 1)
+
+
+def test_ignore_touching_leaves_out_every_cell_at_the_edge_boxed_or_not(tmp_path):
+    (tmp_path / "fields" / "bccd").mkdir(parents=True)
+    Image.new("RGB", SIZE, (230, 220, 230)).save(tmp_path / "fields" / "bccd" / "f.png")
+    inside, at_edge = (300, 220, 340, 260), (560, 200, 640, 280)  # at_edge: most of the cell in view
+    field = FieldImage("bccd", "f.png", "0" * 64, "report", wbc=np.array([inside, at_edge], dtype=np.float64))
+
+    def locate(found):
+        return lambda rgb: Localisation(width=rgb.shape[1], height=rgb.shape[0], boxes=list(found))
+
+    unboxed_cell = (0, 100, 60, 160)  # a box at the left edge where the truth has none
+    rule = "ignore-touching"
+    tally = evaluate(locate([inside, unboxed_cell]), [field], tmp_path, edge_cut=rule)
+    assert (tally.true, tally.matched, tally.predicted) == (1, 1, 1)
+    spurious = evaluate(locate([inside, (100, 100, 160, 160)]), [field], tmp_path, edge_cut=rule)
+    assert (spurious.true, spurious.matched, spurious.predicted) == (1, 1, 2)  # away from the edge: still counted
+    assert evaluate(locate([inside]), [field], tmp_path, edge_cut="ignore").true == 2  # not a sliver: a cell
