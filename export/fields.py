@@ -271,11 +271,16 @@ def cut_by_vignette(size: tuple[int, int], wbc: np.ndarray) -> np.ndarray:
     return b[shows & ~_inside_vignette(size, b)]
 
 
+def _at_edge(size: tuple[int, int], b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which boxes reach the image's left or right edge, and which its top or bottom (within EDGE_TOUCH px)."""
+    w, h = size
+    return (b[:, 0] <= EDGE_TOUCH) | (b[:, 2] >= w - EDGE_TOUCH), (b[:, 1] <= EDGE_TOUCH) | (b[:, 3] >= h - EDGE_TOUCH)
+
+
 def touching_edge(size: tuple[int, int], boxes: np.ndarray) -> np.ndarray:
     """Which boxes reach the image's edge (within EDGE_TOUCH px)."""
-    w, h = size
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return (b[:, 0] <= EDGE_TOUCH) | (b[:, 1] <= EDGE_TOUCH) | (b[:, 2] >= w - EDGE_TOUCH) | (b[:, 3] >= h - EDGE_TOUCH)
+    at_x, at_y = _at_edge(size, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    return at_x | at_y
 
 
 def cut_by_edge(size: tuple[int, int], wbc: np.ndarray) -> np.ndarray:
@@ -283,12 +288,10 @@ def cut_by_edge(size: tuple[int, int], wbc: np.ndarray) -> np.ndarray:
     side across that edge is under EDGE_CUT_SHARE of its other side (less than about half the cell in view). fields/txl
     boxes such slivers, fields/bccd mostly leaves them out (issue #17's question 2); --edge-cut ignore reads the figures
     as if they did not count."""
-    w, h = size
     b = np.asarray(wbc, dtype=np.float64).reshape(-1, 4)
+    at_x, at_y = _at_edge(size, b)
     bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    across_x = ((b[:, 0] <= EDGE_TOUCH) | (b[:, 2] >= w - EDGE_TOUCH)) & (bw < EDGE_CUT_SHARE * bh)
-    across_y = ((b[:, 1] <= EDGE_TOUCH) | (b[:, 3] >= h - EDGE_TOUCH)) & (bh < EDGE_CUT_SHARE * bw)
-    return across_x | across_y
+    return (at_x & (bw < EDGE_CUT_SHARE * bh)) | (at_y & (bh < EDGE_CUT_SHARE * bw))
 
 
 def rotate90(image: Image.Image, wbc: np.ndarray) -> tuple[Image.Image, np.ndarray]:
