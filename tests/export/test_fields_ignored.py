@@ -10,6 +10,18 @@ from hematovision.logic.localiser import Localisation
 SIZE = (640, 480)  # the circle: centre (320, 240), radius 240
 
 
+def one_field(tmp_path, set_name: str, wbc: list) -> FieldImage:
+    """A blank SIZE image saved as fields/<set_name>/f.png under tmp_path, with these true boxes."""
+    (tmp_path / "fields" / set_name).mkdir(parents=True)
+    Image.new("RGB", SIZE, (230, 220, 230)).save(tmp_path / "fields" / set_name / "f.png")
+    return FieldImage(set_name, "f.png", "0" * 64, "report", wbc=np.array(wbc, dtype=np.float64))
+
+
+def answering(found: list):
+    """A localiser that answers these boxes on any image."""
+    return lambda rgb: Localisation(width=rgb.shape[1], height=rgb.shape[0], boxes=list(found))
+
+
 def test_a_cell_the_circle_cuts_is_dropped_from_the_truth_and_ignored():
     inside = (300, 220, 340, 260)
     cut = (520, 200, 600, 280)  # centre x 560: 240 px from the centre, on the circle; its left part inside
@@ -29,19 +41,14 @@ def test_only_unmatched_boxes_centred_in_an_ignored_box_are_left_out():
 
 
 def test_evaluate_does_not_count_a_box_on_a_cut_cell_as_spurious(tmp_path):
-    (tmp_path / "fields" / "bccd").mkdir(parents=True)
-    Image.new("RGB", SIZE, (230, 220, 230)).save(tmp_path / "fields" / "bccd" / "f.png")
     inside, cut = (300, 220, 340, 260), (520, 200, 600, 280)
-    field = FieldImage("bccd", "f.png", "0" * 64, "report", wbc=np.array([inside, cut], dtype=np.float64))
+    field = one_field(tmp_path, "bccd", [inside, cut])
 
-    def locate(found):
-        return lambda rgb: Localisation(width=rgb.shape[1], height=rgb.shape[0], boxes=list(found))
-
-    on_cut = evaluate(locate([inside, (530, 215, 570, 265)]), [field], tmp_path, version="vignette")
+    on_cut = evaluate(answering([inside, (530, 215, 570, 265)]), [field], tmp_path, version="vignette")
     assert (on_cut.true, on_cut.matched, on_cut.predicted) == (1, 1, 1) and on_cut.misses == []
-    spurious = evaluate(locate([inside, (100, 380, 140, 420)]), [field], tmp_path, version="vignette")
+    spurious = evaluate(answering([inside, (100, 380, 140, 420)]), [field], tmp_path, version="vignette")
     assert (spurious.true, spurious.matched, spurious.predicted) == (1, 1, 2)
-    plain = evaluate(locate([inside, (530, 215, 570, 265)]), [field], tmp_path)  # no circle: the cut cell is a cell
+    plain = evaluate(answering([inside, (530, 215, 570, 265)]), [field], tmp_path)  # no circle: the cut cell is a cell
     assert (plain.true, plain.matched, plain.predicted) == (2, 2, 2)
 
 
@@ -59,35 +66,25 @@ def test_slivers_at_the_image_edge_are_edge_cut_and_whole_cells_touching_it_are_
 
 
 def test_evaluate_can_ignore_edge_cut_slivers_found_or_not(tmp_path):
-    (tmp_path / "fields" / "txl").mkdir(parents=True)
-    Image.new("RGB", SIZE, (230, 220, 230)).save(tmp_path / "fields" / "txl" / "f.png")
     inside, sliver = (300, 220, 340, 260), (335, 0, 524, 55)
-    field = FieldImage("txl", "f.png", "0" * 64, "report", wbc=np.array([inside, sliver], dtype=np.float64))
+    field = one_field(tmp_path, "txl", [inside, sliver])
 
-    def locate(found):
-        return lambda rgb: Localisation(width=rgb.shape[1], height=rgb.shape[0], boxes=list(found))
-
-    missed = evaluate(locate([inside]), [field], tmp_path, edge_cut="ignore")
+    missed = evaluate(answering([inside]), [field], tmp_path, edge_cut="ignore")
     assert (missed.true, missed.matched, missed.predicted) == (1, 1, 1)
-    found = evaluate(locate([inside, (400, 0, 460, 50)]), [field], tmp_path, edge_cut="ignore")
+    found = evaluate(answering([inside, (400, 0, 460, 50)]), [field], tmp_path, edge_cut="ignore")
     assert (found.true, found.matched, found.predicted) == (1, 1, 1)
-    counted = evaluate(locate([inside]), [field], tmp_path)  # the default counts the sliver as a cell
+    counted = evaluate(answering([inside]), [field], tmp_path)  # the default counts the sliver as a cell
     assert (counted.true, counted.matched, counted.predicted) == (2, 1, 1)
 
 
 def test_ignore_touching_leaves_out_every_cell_at_the_edge_boxed_or_not(tmp_path):
-    (tmp_path / "fields" / "bccd").mkdir(parents=True)
-    Image.new("RGB", SIZE, (230, 220, 230)).save(tmp_path / "fields" / "bccd" / "f.png")
     inside, at_edge = (300, 220, 340, 260), (560, 200, 640, 280)  # at_edge: most of the cell in view
-    field = FieldImage("bccd", "f.png", "0" * 64, "report", wbc=np.array([inside, at_edge], dtype=np.float64))
-
-    def locate(found):
-        return lambda rgb: Localisation(width=rgb.shape[1], height=rgb.shape[0], boxes=list(found))
+    field = one_field(tmp_path, "bccd", [inside, at_edge])
 
     unboxed_cell = (0, 100, 60, 160)  # a box at the left edge where the truth has none
     rule = "ignore-touching"
-    tally = evaluate(locate([inside, unboxed_cell]), [field], tmp_path, edge_cut=rule)
+    tally = evaluate(answering([inside, unboxed_cell]), [field], tmp_path, edge_cut=rule)
     assert (tally.true, tally.matched, tally.predicted) == (1, 1, 1)
-    spurious = evaluate(locate([inside, (100, 100, 160, 160)]), [field], tmp_path, edge_cut=rule)
+    spurious = evaluate(answering([inside, (100, 100, 160, 160)]), [field], tmp_path, edge_cut=rule)
     assert (spurious.true, spurious.matched, spurious.predicted) == (1, 1, 2)  # away from the edge: still counted
-    assert evaluate(locate([inside]), [field], tmp_path, edge_cut="ignore").true == 2  # not a sliver: a cell
+    assert evaluate(answering([inside]), [field], tmp_path, edge_cut="ignore").true == 2  # not a sliver: a cell
